@@ -1,0 +1,170 @@
+/**
+ * The composition root: loads the config, opens and syncs the database, builds the snapshot, wires
+ * the policy chain and starts both listeners. Everything stateful is created here and passed down.
+ */
+import type { Server } from "bun";
+import { createAdminApp } from "./admin/app.ts";
+import { weakTokenReason } from "./admin/auth.ts";
+import { isLoopback } from "./config/check-references.ts";
+import type { Env } from "./config/interpolate.ts";
+import { loadConfigFile } from "./config/load.ts";
+import { parseDuration, parseSize } from "./config/units.ts";
+import { openDb } from "./db/open.ts";
+import { syncConfig } from "./db/sync.ts";
+import { buildSnapshot } from "./gateway/build-snapshot.ts";
+import { createGateway } from "./gateway/pipeline.ts";
+import { problemResponse } from "./gateway/problem.ts";
+import { Refusal } from "./gateway/refusal.ts";
+import type { Snapshot } from "./gateway/snapshot.ts";
+import { type Clock, systemClock } from "./lib/clock.ts";
+import { formatUrl, parseListen } from "./lib/listen-address.ts";
+import { jsonLog, type Log } from "./lib/log.ts";
+import { createAuthPolicy } from "./policies/auth/index.ts";
+import { createBodySizePolicy } from "./policies/body-size/index.ts";
+import { createRoutePolicy } from "./policies/route/index.ts";
+import { createRulesPolicy } from "./policies/rules/index.ts";
+
+export interface GatewayOptions {
+  configPath: string;
+  /** Overrides `database` from the config. */
+  db?: string;
+  /** Override `server.listen` / `server.admin`. */
+  listen?: string;
+  admin?: string;
+  env?: Env;
+  clock?: Clock;
+  fetch?: typeof fetch;
+  log?: Log;
+}
+
+export interface RunningGateway {
+  readonly dataUrl: string;
+  readonly adminUrl: string;
+  snapshot(): Snapshot;
+  /** Waits for in-flight requests (up to the drain timeout), flushes state and closes the database. */
+  stop(): Promise<void>;
+}
+
+export class StartupError extends Error {}
+
+const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
+
+export function startGateway(options: GatewayOptions): RunningGateway {
+  const clock = options.clock ?? systemClock;
+  const log = options.log ?? jsonLog;
+  const loaded = loadConfigFile(options.configPath, options.env ?? process.env);
+  const { config } = loaded;
+  const server = config.server ?? {};
+  const listenAt = options.listen ?? server.listen ?? "127.0.0.1:8080";
+  const adminAt = options.admin ?? server.admin ?? "127.0.0.1:8081";
+  const token = server.adminToken ? server.adminToken : null;
+  if (token === null && !isLoopback(adminAt)) {
+    throw new StartupError(
+      `refusing to start: the control API would listen on ${adminAt} without server.adminToken`,
+    );
+  }
+  const weak = token === null ? null : weakTokenReason(token);
+  if (weak)
+    throw new StartupError(`refusing to start: ${weak}; set server.adminToken to a long random value`);
+
+  const database = openDb(options.db ?? config.database ?? "./gatehouse.db", {
+    synchronous: config.usage?.synchronous,
+  });
+  let snapshot: Snapshot;
+  try {
+    syncConfig(database, loaded, clock);
+    snapshot = buildSnapshot(config, database.db, 1);
+  } catch (err) {
+    database.close();
+    throw err;
+  }
+
+  const maxBodyBytes = server.maxBodySize ? parseSize(server.maxBodySize) : DEFAULT_MAX_BODY;
+  const handle = createGateway({
+    clock,
+    snapshot: () => snapshot,
+    policies: [
+      createAuthPolicy({ clock }),
+      createRoutePolicy(),
+      createRulesPolicy(),
+      createBodySizePolicy(maxBodyBytes),
+    ],
+    proxy: { fetch: options.fetch ?? fetch, maxBodyBytes, now: () => performance.now() },
+    log: (msg, fields) => log("error", msg, fields),
+  });
+
+  const idleSeconds = Math.min(255, Math.ceil(parseDuration(server.idleTimeout ?? "30s") / 1000));
+  const servers: Server<undefined>[] = [];
+  try {
+    const data = parseListen(listenAt);
+    servers.push(
+      Bun.serve({
+        hostname: data.hostname,
+        port: data.port,
+        reusePort: false,
+        idleTimeout: idleSeconds,
+        // Bun's own cap sits above ours so that oversized bodies get our problem+json 413.
+        maxRequestBodySize: maxBodyBytes + 1024 * 1024,
+        fetch: (req, srv) => handle(req, srv.requestIP(req)?.address ?? null),
+        error: (err) => {
+          log("error", "data plane error", { error: err.stack ?? String(err) });
+          return problemResponse(
+            new Refusal("internal_error", "The gateway failed to handle this request."),
+            "-",
+          );
+        },
+      }),
+    );
+    const admin = parseListen(adminAt);
+    const adminApp = createAdminApp({ token });
+    servers.push(
+      Bun.serve({
+        hostname: admin.hostname,
+        port: admin.port,
+        reusePort: false,
+        fetch: (req) => adminApp.fetch(req),
+      }),
+    );
+  } catch (err) {
+    for (const s of servers) s.stop(true);
+    database.close();
+    throw listenError(err, listenAt, adminAt);
+  }
+  const [dataServer, adminServer] = servers as [Server<undefined>, Server<undefined>];
+  const drainMs = parseDuration(server.drainTimeout ?? "30s");
+
+  let stopping: Promise<void> | undefined;
+  return {
+    dataUrl: formatUrl(dataServer.hostname ?? "127.0.0.1", dataServer.port ?? 0),
+    adminUrl: formatUrl(adminServer.hostname ?? "127.0.0.1", adminServer.port ?? 0),
+    snapshot: () => snapshot,
+    stop() {
+      stopping ??= (async () => {
+        const drained = Promise.all(servers.map((s) => s.stop(false)));
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timeout = new Promise<"timeout">((r) => {
+          timer = setTimeout(() => r("timeout"), drainMs);
+        });
+        if ((await Promise.race([drained, timeout])) === "timeout") {
+          log("warn", "drain timeout: closing remaining connections", { drainMs });
+          await Promise.all(servers.map((s) => s.stop(true)));
+        }
+        clearTimeout(timer);
+        database.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+function listenError(err: unknown, listen: string, admin: string): Error {
+  const code = (err as { code?: string }).code;
+  const text = String((err as Error).message ?? err);
+  if (code === "EADDRINUSE" || /in use/i.test(text)) {
+    return new StartupError(
+      `cannot listen: the address is already in use (data plane ${listen}, control API ${admin}); ` +
+        "is another gatehouse running? Stop it or pass --listen/--admin",
+    );
+  }
+  return err instanceof Error ? err : new Error(text);
+}

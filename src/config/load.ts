@@ -1,0 +1,138 @@
+/**
+ * gateway.yaml → a validated, interpolated config, or every problem in it located by file, line and
+ * column. Nothing here touches the database or the network.
+ */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+import { isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
+import { checkReferences } from "./check-references.ts";
+import { ConfigError, type ConfigIssue, formatPath } from "./errors.ts";
+import { type Env, interpolate } from "./interpolate.ts";
+import { Locator } from "./locator.ts";
+import { GatewayConfig } from "./schema.ts";
+import { validateSchema } from "./validate-schema.ts";
+
+export interface LoadedConfig {
+  /** The file as the user named it, used in error messages. */
+  readonly file: string;
+  readonly config: GatewayConfig;
+  /** Identifies the effective content; a sync of the same hash has nothing to do. */
+  readonly hash: string;
+  /** "gateway.yaml:12": where the object at `path` is declared, for messages that name it. */
+  sourceRef(path: readonly (string | number)[]): string;
+}
+
+export function loadConfigFile(file: string, env: Env = process.env): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError([
+      {
+        file,
+        line: 1,
+        col: 1,
+        path: "",
+        message: code === "ENOENT" ? "file not found" : `cannot read the file (${code ?? String(err)})`,
+        hint:
+          code === "ENOENT"
+            ? "pass --config PATH, or run from the directory that holds gateway.yaml"
+            : undefined,
+      },
+    ]);
+  }
+  return parseConfig(text, file, env);
+}
+
+export function parseConfig(text: string, file: string, env: Env = process.env): LoadedConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const locator = new Locator(doc, lines);
+  const issue = (
+    path: readonly (string | number)[],
+    message: string,
+    hint?: string,
+    atKey = false,
+  ): ConfigIssue => {
+    const { line, col } = locator.at(path, atKey);
+    return { file, line, col, path: formatPath(path), message, hint };
+  };
+
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const pos = lines.linePos(e.pos[0]);
+        return {
+          file,
+          line: pos.line,
+          col: pos.col,
+          path: "",
+          message: yamlMessage(e.message),
+          hint: yamlHint(e.code),
+        };
+      }),
+    );
+  }
+
+  const issues: ConfigIssue[] = [];
+  visit(doc, {
+    Scalar(key, node, path) {
+      if (key === "key" || typeof node.value !== "string") return;
+      const r = interpolate(node.value, env);
+      if ("error" in r) {
+        const { line, col } = lines.linePos(node.range?.[0] ?? 0);
+        issues.push({
+          file,
+          line,
+          col,
+          path: formatPath(pathOf(path, node)),
+          message: r.error,
+          hint: r.hint,
+        });
+      } else node.value = r.value;
+    },
+  });
+  if (issues.length) throw new ConfigError(issues);
+
+  const value = doc.toJS() ?? {};
+  for (const s of validateSchema(GatewayConfig, value))
+    issues.push(issue(s.path, s.message, s.hint, s.atKey));
+  if (issues.length) throw new ConfigError(issues);
+
+  const config = value as GatewayConfig;
+  for (const r of checkReferences(config)) issues.push(issue(r.path, r.message, r.hint, r.atKey));
+  if (issues.length) throw new ConfigError(issues);
+
+  const name = basename(file);
+  return {
+    file,
+    config,
+    hash: createHash("sha256").update(JSON.stringify(config)).digest("hex"),
+    sourceRef: (path) => `${name}:${locator.at(path, true).line}`,
+  };
+}
+
+/** The key path of a scalar, from the ancestors `visit` hands over. */
+function pathOf(ancestors: readonly unknown[], node: unknown): (string | number)[] {
+  const out: (string | number)[] = [];
+  ancestors.forEach((a, i) => {
+    const child = ancestors[i + 1] ?? node;
+    if (isPair(a) && isScalar(a.key)) out.push(String(a.key.value));
+    else if (isSeq(a)) out.push(a.items.indexOf(child as never));
+  });
+  return out;
+}
+
+function yamlMessage(m: string): string {
+  return m.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+}
+
+function yamlHint(code: string): string | undefined {
+  if (code === "DUPLICATE_KEY") return "each key may appear once in a mapping; remove or rename one";
+  if (code === "BAD_INDENT" || code === "MISSING_CHAR")
+    return "check the indentation and punctuation on this line";
+  if (code === "TAB_AS_INDENT") return "indent with spaces, not tabs";
+  return undefined;
+}

@@ -1,0 +1,223 @@
+/**
+ * The shape of gateway.yaml, defined once. Validation, the committed gateway.schema.json and the
+ * control API's bodies all derive from these definitions.
+ */
+import { type Static, Type as T } from "@sinclair/typebox";
+
+const strict = { additionalProperties: false } as const;
+
+/** A duration: a whole number followed by ms, s, m, h or d (500ms, 10s, 1m). */
+export const duration = (description = "A duration such as 500ms, 10s or 1m.") =>
+  T.String({ pattern: "^[0-9]+(ms|s|m|h|d)$", description, examples: ["1s", "1m"] });
+
+/** A size: a whole number followed by b, kb, mb or gb (10mb). */
+const byteSize = (description: string) =>
+  T.String({ pattern: "^[0-9]+([kKmMgG]?[bB])$", description, examples: ["1mb", "512kb"] });
+
+export const HostPort = T.String({
+  pattern: "^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$",
+  description: "HOST:PORT to listen on; port 0 picks a free port.",
+  examples: ["127.0.0.1:8080"],
+});
+
+export const Identifier = T.String({
+  pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+  description: "Letters, digits, '_', '.' and '-', starting with a letter or digit; at most 64 characters.",
+});
+
+export const RoutePattern = T.String({
+  pattern: "^(\\*|[A-Z]+(,[A-Z]+)*) /[^\\s]*$",
+  description:
+    "METHODS PATH. METHODS is * or a comma list (GET,HEAD). In PATH, * is one segment, ** any number " +
+    "of segments (last segment only), :name a named segment.",
+  examples: ["GET /v1/**", "* /v1/items/:id"],
+});
+
+export const Limit = T.Object(
+  {
+    limit: T.Integer({ minimum: 1, description: "Cost units admitted in any interval of length `window`." }),
+    window: duration("Length of the sliding window."),
+    by: T.Optional(
+      T.Union([T.Literal("tenant"), T.Literal("key")], {
+        description: "Count per tenant (all its keys share the limit, the default) or per key.",
+      }),
+    ),
+    name: T.Optional(
+      T.String({
+        pattern: "^[a-z0-9][a-z0-9_-]{0,31}$",
+        description: "Policy name shown in RateLimit headers; derived from limit and window when absent.",
+      }),
+    ),
+  },
+  { ...strict, description: "A sliding-window rate limit." },
+);
+
+export const Quota = T.Object(
+  {
+    limit: T.Integer({ minimum: 1, description: "Cost units admitted per calendar period." }),
+    period: T.Union([T.Literal("hour"), T.Literal("day"), T.Literal("month")]),
+    anchor: T.Optional(
+      T.Integer({
+        minimum: 1,
+        maximum: 28,
+        description: "For monthly quotas: the day of the month a billing cycle starts (default 1).",
+      }),
+    ),
+    timezone: T.Optional(
+      T.String({
+        description: "IANA time zone the period boundaries follow (default UTC).",
+        examples: ["UTC"],
+      }),
+    ),
+    by: T.Optional(T.Union([T.Literal("tenant"), T.Literal("key")])),
+    name: T.Optional(T.String({ pattern: "^[a-z0-9][a-z0-9_-]{0,31}$" })),
+  },
+  { ...strict, description: "A quota over calendar periods, persisted across restarts." },
+);
+
+export const Rule = T.Union(
+  [
+    T.Object({ allow: RoutePattern }, { ...strict, description: "Allow requests matching the pattern." }),
+    T.Object(
+      { deny: RoutePattern },
+      { ...strict, description: "Deny requests matching the pattern; deny wins." },
+    ),
+  ],
+  { description: "A path rule. Default deny: a request passes when some allow matches and no deny does." },
+);
+
+/** Policies a plan carries, and that tenants and keys may add to. */
+const policyFields = {
+  limits: T.Optional(T.Array(Limit, { description: "Sliding-window limits; every one must pass." })),
+  quota: T.Optional(Quota),
+  rules: T.Optional(T.Array(Rule)),
+  concurrency: T.Optional(
+    T.Integer({ minimum: 1, description: "Most requests of one tenant in flight at once." }),
+  ),
+};
+
+export const Plan = T.Object(policyFields, { ...strict, description: "What a tenant on this plan may do." });
+
+export const UrlUpstream = T.Object(
+  {
+    url: T.String({ pattern: "^https?://[^\\s]+$", description: "Base URL; the request path is appended." }),
+    timeout: T.Optional(duration("Time to the first response byte (default 30s).")),
+    idleTimeout: T.Optional(duration("Longest pause between body chunks (default 30s).")),
+    headers: T.Optional(
+      T.Record(T.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }), T.String(), {
+        description:
+          "Headers injected into every upstream request (credentials stay here; tenants never see them).",
+      }),
+    ),
+  },
+  strict,
+);
+
+export const MockUpstream = T.Object(
+  {
+    mock: T.Literal("echo", {
+      description: "Built-in upstream that answers with the request it received, as JSON.",
+    }),
+  },
+  strict,
+);
+
+export const Upstream = T.Union([UrlUpstream, MockUpstream]);
+
+export const Route = T.Object(
+  {
+    match: RoutePattern,
+    upstream: Identifier,
+    cost: T.Optional(T.Integer({ minimum: 0, description: "Cost units a request counts (default 1)." })),
+  },
+  strict,
+);
+
+export const KeyDecl = T.Object(
+  {
+    id: Identifier,
+    secret: T.Optional(
+      T.String({ minLength: 8, maxLength: 256, description: "Plaintext key; stored only as a hash." }),
+    ),
+    hash: T.Optional(
+      T.String({
+        pattern: "^sha256:[0-9a-f]{64}$",
+        description: "sha256:<hex> of the key, for committed configs.",
+      }),
+    ),
+    expires: T.Optional(
+      T.String({ format: "date-time", description: "RFC 3339 time after which the key fails." }),
+    ),
+    disabled: T.Optional(T.Boolean()),
+    limits: T.Optional(T.Array(Limit, { description: "Limits added for this key." })),
+  },
+  { ...strict, description: "An API key: give exactly one of secret or hash." },
+);
+
+export const TenantDecl = T.Object(
+  {
+    name: T.Optional(T.String({ maxLength: 200 })),
+    plan: Identifier,
+    metadata: T.Optional(T.Record(T.String(), T.String())),
+    upstreams: T.Optional(
+      T.Record(Identifier, Identifier, { description: "Per-tenant routing: upstream name → replacement." }),
+    ),
+    disabled: T.Optional(T.Boolean()),
+    keys: T.Optional(T.Array(KeyDecl)),
+    ...policyFields,
+  },
+  strict,
+);
+
+export const Server = T.Object(
+  {
+    listen: T.Optional(HostPort),
+    admin: T.Optional(HostPort),
+    adminToken: T.Optional(T.String({ description: "Bearer token for the control API; empty means none." })),
+    maxBodySize: T.Optional(byteSize("Largest request body (default 10mb).")),
+    idleTimeout: T.Optional(duration("Closes client connections idle this long (default 30s).")),
+    drainTimeout: T.Optional(duration("How long shutdown waits for in-flight requests (default 30s).")),
+  },
+  strict,
+);
+
+export const Usage = T.Object(
+  {
+    flushInterval: T.Optional(duration("Longest time a usage row waits in memory (default 200ms).")),
+    flushRows: T.Optional(
+      T.Integer({ minimum: 1, description: "Rows that trigger a flush (default 2000)." }),
+    ),
+    retention: T.Optional(duration("Age after which rows are removed (default 90d).")),
+    synchronous: T.Optional(
+      T.Union([T.Literal("normal"), T.Literal("full")], {
+        description:
+          "SQLite synchronous mode: full also survives power loss at some write cost (default normal).",
+      }),
+    ),
+  },
+  strict,
+);
+
+export const GatewayConfig = T.Object(
+  {
+    version: T.Literal(1),
+    server: T.Optional(Server),
+    database: T.Optional(T.String({ description: 'SQLite file, or ":memory:" for an ephemeral run.' })),
+    usage: T.Optional(Usage),
+    upstreams: T.Record(Identifier, Upstream),
+    plans: T.Record(Identifier, Plan),
+    routes: T.Array(Route),
+    tenants: T.Optional(T.Record(Identifier, TenantDecl)),
+  },
+  { ...strict, $id: "https://gatehouse.local/gateway.schema.json", title: "gatehouse gateway.yaml" },
+);
+
+export type GatewayConfig = Static<typeof GatewayConfig>;
+export type LimitDecl = Static<typeof Limit>;
+export type QuotaDecl = Static<typeof Quota>;
+export type RuleDecl = Static<typeof Rule>;
+export type PlanDecl = Static<typeof Plan>;
+export type RouteDecl = Static<typeof Route>;
+export type UpstreamDecl = Static<typeof Upstream>;
+export type TenantDecl = Static<typeof TenantDecl>;
+export type KeyDecl = Static<typeof KeyDecl>;

@@ -1,0 +1,195 @@
+/**
+ * TypeBox validation turned into messages a person can act on: one issue per real problem, with the
+ * union branch the author evidently meant, and hints for unknown keys and malformed values.
+ */
+import type { TSchema } from "@sinclair/typebox";
+import { FormatRegistry } from "@sinclair/typebox";
+import { type ValueError, ValueErrorType } from "@sinclair/typebox/errors";
+import { Value } from "@sinclair/typebox/value";
+
+FormatRegistry.Set(
+  "date-time",
+  (v) =>
+    /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(v) && !Number.isNaN(Date.parse(v)),
+);
+
+export interface SchemaIssue {
+  path: (string | number)[];
+  /** Point at the key itself rather than its value (unknown keys). */
+  atKey: boolean;
+  message: string;
+  hint?: string;
+}
+
+const patternHints: Record<string, string> = {
+  "^[0-9]+(ms|s|m|h|d)$": "write a whole number and a unit: ms, s, m, h or d (e.g. 500ms, 10s, 1m)",
+  "^[0-9]+([kKmMgG]?[bB])$": "write a whole number and a unit: b, kb, mb or gb (e.g. 10mb)",
+  "^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$": "write HOST:PORT, e.g. 127.0.0.1:8080",
+  "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$":
+    "use letters, digits, '_', '.' and '-', starting with a letter or digit",
+  "^(\\*|[A-Z]+(,[A-Z]+)*) /[^\\s]*$": 'write "METHODS PATH", e.g. "GET /v1/**" or "* /v1/items/:id"',
+  "^https?://[^\\s]+$": "write an http:// or https:// URL",
+  "^sha256:[0-9a-f]{64}$": "write sha256: followed by 64 lower-case hex digits",
+  "^[a-z0-9][a-z0-9_-]{0,31}$": "use lower-case letters, digits, '_' and '-'",
+};
+
+export function validateSchema(schema: TSchema, value: unknown): SchemaIssue[] {
+  const issues: SchemaIssue[] = [];
+  const seen = new Set<string>();
+  const visit = (errors: Iterable<ValueError>) => {
+    for (const e of errors) {
+      if (e.type === ValueErrorType.Union && e.errors.length > 0) {
+        visit(chooseBranch(e, value));
+        continue;
+      }
+      const issue = toIssue(e);
+      const id = `${issue.path.join("/")}`;
+      // One message per place: a missing key also fails its type check, and so on.
+      if (seen.has(id)) continue;
+      seen.add(id);
+      issues.push(issue);
+    }
+  };
+  visit(Value.Errors(schema, value));
+  return issues;
+}
+
+/** The branch whose required keys are all present, else the one with the fewest errors. */
+function chooseBranch(e: ValueError, root: unknown): ValueError[] {
+  const target = lookup(root, splitPointer(e.path));
+  const branches = e.errors.map((it) => [...it]);
+  const variants = (e.schema.anyOf ?? []) as TSchema[];
+  let best = 0;
+  let bestScore = Number.POSITIVE_INFINITY;
+  branches.forEach((errs, i) => {
+    const required: string[] = variants[i]?.required ?? [];
+    const hasAll = isObject(target) && required.length > 0 && required.every((k) => k in target);
+    const score = (hasAll ? 0 : 1000) + errs.length;
+    if (score < bestScore) {
+      bestScore = score;
+      best = i;
+    }
+  });
+  const chosen = branches[best] ?? [];
+  if (chosen.length === 0 || (!isObject(target) && variants.every((v) => v.type === "object"))) {
+    return [{ ...e, type: ValueErrorType.Object, message: describeUnion(variants), errors: [] }];
+  }
+  return chosen;
+}
+
+function describeUnion(variants: TSchema[]): string {
+  const keys = variants.map((v) => (v.required as string[] | undefined)?.join(" + ")).filter(Boolean);
+  return keys.length
+    ? `expected an object with one of: ${keys.join(", ")}`
+    : "expected one of the allowed forms";
+}
+
+function toIssue(e: ValueError): SchemaIssue {
+  const path = splitPointer(e.path);
+  const last = path.at(-1);
+  switch (e.type) {
+    case ValueErrorType.ObjectAdditionalProperties: {
+      const parentSchema = e.schema as TSchema;
+      const allowed = Object.keys(parentSchema.properties ?? {});
+      const guess = closest(String(last), allowed);
+      return {
+        path,
+        atKey: true,
+        message: `unknown key "${String(last)}"`,
+        hint: guess
+          ? `did you mean "${guess}"?`
+          : allowed.length
+            ? `allowed keys here: ${allowed.join(", ")}`
+            : "remove it",
+      };
+    }
+    case ValueErrorType.ObjectRequiredProperty:
+      return { path: path.slice(0, -1), atKey: false, message: `missing required key "${String(last)}"` };
+    case ValueErrorType.StringPattern:
+      return {
+        path,
+        atKey: false,
+        message: `${JSON.stringify(e.value)} is not valid here`,
+        hint: patternHints[e.schema.pattern as string],
+      };
+    case ValueErrorType.Literal:
+      return { path, atKey: false, message: `expected ${JSON.stringify(e.schema.const)}` };
+    case ValueErrorType.StringFormat:
+      return {
+        path,
+        atKey: false,
+        message: `${JSON.stringify(e.value)} is not a valid ${e.schema.format}`,
+        hint:
+          e.schema.format === "date-time" ? "write an RFC 3339 time, e.g. 2027-01-31T00:00:00Z" : undefined,
+      };
+    case ValueErrorType.NumberMinimum:
+    case ValueErrorType.IntegerMinimum:
+      return { path, atKey: false, message: `must be at least ${e.schema.minimum}` };
+    case ValueErrorType.NumberMaximum:
+    case ValueErrorType.IntegerMaximum:
+      return { path, atKey: false, message: `must be at most ${e.schema.maximum}` };
+    case ValueErrorType.StringMinLength:
+      return { path, atKey: false, message: `must be at least ${e.schema.minLength} characters` };
+    case ValueErrorType.StringMaxLength:
+      return { path, atKey: false, message: `must be at most ${e.schema.maxLength} characters` };
+    default:
+      return { path, atKey: false, message: `${lowerFirst(e.message)}, got ${describe(e.value)}` };
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "a mapping";
+  if (typeof v === "string") return `string ${JSON.stringify(v)}`;
+  return `${typeof v} ${String(v)}`;
+}
+
+const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
+
+function splitPointer(pointer: string): (string | number)[] {
+  if (!pointer) return [];
+  return pointer
+    .slice(1)
+    .split("/")
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+}
+
+function lookup(root: unknown, path: (string | number)[]): unknown {
+  let v: unknown = root;
+  for (const p of path)
+    v = isObject(v) || Array.isArray(v) ? (v as Record<string | number, unknown>)[p] : undefined;
+  return v;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** The allowed key within edit distance 2 of a typo, if any. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}

@@ -1,0 +1,78 @@
+/** Streams that count, limit and watch bodies as they pass through, without buffering them. */
+
+export class BodyTooLarge extends Error {
+  constructor() {
+    super("request body too large");
+  }
+}
+
+/** Passes the request body through, failing it once more than `max` bytes have arrived. */
+export function limitBody(body: ReadableStream<Uint8Array>, max: number, onBytes: (n: number) => void) {
+  let total = 0;
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        total += chunk.byteLength;
+        onBytes(total);
+        if (total > max) controller.error(new BodyTooLarge());
+        else controller.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+export type BodyEnd = "complete" | "idle_timeout" | "upstream_error" | "client_aborted";
+
+/**
+ * Relays the upstream's response body, counting bytes, ending it when the upstream goes quiet for
+ * longer than `idleMs`, and reporting exactly once how it ended.
+ */
+export function relayBody(
+  body: ReadableStream<Uint8Array>,
+  idleMs: number,
+  onEnd: (how: BodyEnd, bytes: number) => void,
+  abortUpstream: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let bytes = 0;
+  let ended = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const end = (how: BodyEnd) => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(timer);
+    onEnd(how, bytes);
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      timer = setTimeout(() => {
+        end("idle_timeout");
+        abortUpstream();
+        reader.cancel().catch(() => {});
+        controller.error(new Error("upstream idle timeout"));
+      }, idleMs);
+      try {
+        const { done, value } = await reader.read();
+        clearTimeout(timer);
+        if (ended) return;
+        if (done) {
+          controller.close();
+          end("complete");
+          return;
+        }
+        bytes += value.byteLength;
+        controller.enqueue(value);
+      } catch (err) {
+        clearTimeout(timer);
+        if (ended) return;
+        end("upstream_error");
+        controller.error(err);
+      }
+    },
+    cancel(reason) {
+      end("client_aborted");
+      abortUpstream();
+      return reader.cancel(reason);
+    },
+  });
+}

@@ -1,0 +1,38 @@
+/** Turns declared limits, quotas and rules into the compiled forms the data plane reads. */
+
+import type { LimitDecl, QuotaDecl, RuleDecl } from "../config/schema.ts";
+import { formatDuration, parseDuration } from "../config/units.ts";
+import { parsePattern } from "./pattern.ts";
+import type { CompiledLimit, CompiledQuota, CompiledRule } from "./snapshot.ts";
+
+/** The name a limit shows in RateLimit headers: its own, or "10-per-1s" ("-by-key" when per key). */
+export function limitName(d: LimitDecl): string {
+  return (
+    d.name ?? `${d.limit}-per-${formatDuration(parseDuration(d.window))}${d.by === "key" ? "-by-key" : ""}`
+  );
+}
+
+export function quotaName(d: QuotaDecl): string {
+  return d.name ?? `quota-${d.period}${d.by === "key" ? "-by-key" : ""}`;
+}
+
+export function compileLimit(d: LimitDecl): CompiledLimit {
+  return { name: limitName(d), limit: d.limit, windowMs: parseDuration(d.window), by: d.by ?? "tenant" };
+}
+
+export function compileQuota(d: QuotaDecl): CompiledQuota {
+  return {
+    name: quotaName(d),
+    limit: d.limit,
+    period: d.period,
+    anchor: d.anchor ?? 1,
+    timezone: d.timezone ?? "UTC",
+    by: d.by ?? "tenant",
+  };
+}
+
+export function compileRule(d: RuleDecl): CompiledRule {
+  return "allow" in d
+    ? { effect: "allow", pattern: parsePattern(d.allow) }
+    : { effect: "deny", pattern: parsePattern(d.deny) };
+}

@@ -1,0 +1,90 @@
+/**
+ * One request, one direction: canonical path → policy chain (auth → route → rules → body size →
+ * limits) → proxy → response. Refusals become problem+json here and nowhere else, and whoever
+ * observes requests (usage rows, metrics) hears about each one exactly once, when it has ended.
+ */
+import type { Clock } from "../lib/clock.ts";
+import { presentedKey } from "../policies/auth/index.ts";
+import type { Policy, RequestContext, RequestOutcome } from "../policies/policy.ts";
+import { canonicalize } from "./canonical-path.ts";
+import { problemResponse } from "./problem.ts";
+import { forward, type ProxyDeps } from "./proxy.ts";
+import { forwardedQuery } from "./query.ts";
+import { Refusal } from "./refusal.ts";
+import type { Snapshot } from "./snapshot.ts";
+
+export interface GatewayDeps {
+  clock: Clock;
+  snapshot: () => Snapshot;
+  policies: readonly Policy[];
+  proxy: ProxyDeps;
+  /** Called once per request when its response has finished or the client has gone. */
+  observe?: (ctx: RequestContext, outcome: RequestOutcome) => void;
+  log?: (message: string, fields: Record<string, unknown>) => void;
+}
+
+export type Handler = (req: Request, clientIp: string | null) => Promise<Response>;
+
+const upstreamFailures = new Set(["bad_gateway", "gateway_timeout"]);
+
+export function createGateway(deps: GatewayDeps): Handler {
+  const { clock } = deps;
+  return async function handle(req, clientIp) {
+    const canonical = canonicalize(req.url);
+    const done: ((o: RequestOutcome) => void)[] = [];
+    let finished = false;
+    const ctx: RequestContext = {
+      requestId: Bun.randomUUIDv7(),
+      method: req.method,
+      path: canonical.ok ? canonical.path : "",
+      segments: canonical.ok ? canonical.segments : [],
+      startedAt: clock.now(),
+      headers: req.headers,
+      snapshot: deps.snapshot(),
+      cost: 1,
+      responseHeaders: new Headers(),
+      onDone: (fn) => done.push(fn),
+    };
+
+    const complete = (o: Omit<RequestOutcome, "endedAt">) => {
+      if (finished) return;
+      finished = true;
+      const outcome = { ...o, endedAt: clock.now() };
+      for (const fn of done) {
+        try {
+          fn(outcome);
+        } catch (err) {
+          deps.log?.("request completion hook failed", { requestId: ctx.requestId, error: String(err) });
+        }
+      }
+      deps.observe?.(ctx, outcome);
+    };
+
+    const refuse = (r: Refusal) => {
+      const outcome = upstreamFailures.has(r.code) ? "upstream_error" : `rejected:${r.code}`;
+      complete({ status: r.status, outcome, bytesIn: 0, bytesOut: 0, upstreamMs: null });
+      return problemResponse(r, ctx.requestId, ctx.responseHeaders);
+    };
+
+    try {
+      if (!canonical.ok)
+        return refuse(new Refusal("bad_request", `The request path was refused: ${canonical.reason}.`));
+      for (const policy of deps.policies) {
+        const refusal = policy.check(ctx);
+        if (refusal) return refuse(refusal);
+      }
+      const query = forwardedQuery(
+        canonical.query,
+        canonical.query ? (presentedKey(req.headers) ?? null) : null,
+      );
+      const result = await forward(ctx, req, query, clientIp, deps.proxy, complete);
+      return result instanceof Refusal ? refuse(result) : result;
+    } catch (err) {
+      deps.log?.("request failed", {
+        requestId: ctx.requestId,
+        error: err instanceof Error ? err.stack : String(err),
+      });
+      return refuse(new Refusal("internal_error", "The gateway failed to handle this request."));
+    }
+  };
+}

@@ -1,0 +1,21 @@
+/** The one boundary where refusals become RFC 9457 application/problem+json responses. */
+import { type Refusal, refusalCodes } from "./refusal.ts";
+
+export const problemType = (code: string) => `urn:gatehouse:problem:${code.replace(/_/g, "-")}`;
+
+export function problemResponse(refusal: Refusal, requestId: string, extraHeaders?: Headers): Response {
+  const { status, title } = refusalCodes[refusal.code];
+  const body = JSON.stringify({
+    type: problemType(refusal.code),
+    title,
+    status,
+    detail: refusal.detail,
+    request_id: requestId,
+  });
+  const headers = new Headers(extraHeaders);
+  headers.set("content-type", "application/problem+json");
+  headers.set("x-request-id", requestId);
+  headers.set("cache-control", "no-store");
+  for (const [k, v] of Object.entries(refusal.headers)) headers.set(k, v);
+  return new Response(body, { status, headers });
+}

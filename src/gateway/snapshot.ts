@@ -1,0 +1,74 @@
+/**
+ * The immutable, compiled view of the configuration that the data plane reads. A reload builds a
+ * new snapshot and swaps one reference; nothing here is mutated after it is built.
+ */
+import type { PathPattern } from "./pattern.ts";
+import type { UpstreamTarget } from "./upstream.ts";
+
+export interface CompiledLimit {
+  /** Name shown in RateLimit headers, unique within a tenant's effective policy. */
+  readonly name: string;
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly by: "tenant" | "key";
+}
+
+export interface CompiledQuota {
+  readonly name: string;
+  readonly limit: number;
+  readonly period: "hour" | "day" | "month";
+  /** Day of the month a monthly period starts on (1 when not a billing cycle). */
+  readonly anchor: number;
+  readonly timezone: string;
+  readonly by: "tenant" | "key";
+}
+
+export interface CompiledRule {
+  readonly effect: "allow" | "deny";
+  readonly pattern: PathPattern;
+}
+
+export interface CompiledRoute {
+  /** Position in the file, for ties and for naming the route in usage rows. */
+  readonly index: number;
+  readonly match: string;
+  readonly pattern: PathPattern;
+  readonly upstream: string;
+  readonly cost: number;
+}
+
+export interface TenantView {
+  readonly id: string;
+  readonly name: string;
+  readonly plan: string;
+  readonly disabled: boolean;
+  /** Plan rules followed by the tenant's own. */
+  readonly rules: readonly CompiledRule[];
+  /** Plan limits followed by the tenant's own; key limits live on the key. */
+  readonly limits: readonly CompiledLimit[];
+  readonly quotas: readonly CompiledQuota[];
+  readonly concurrency: number | null;
+  /** Upstream name → replacement for this tenant. */
+  readonly upstreams: ReadonlyMap<string, string>;
+}
+
+export interface KeyView {
+  readonly id: string;
+  readonly tenantId: string;
+  /** Epoch ms after which the key fails, or null. */
+  readonly expiresAt: number | null;
+  readonly disabled: boolean;
+  /** When set, this credential is a rotated-out secret that works until this epoch ms. */
+  readonly graceUntil: number | null;
+  readonly limits: readonly CompiledLimit[];
+}
+
+export interface Snapshot {
+  /** Increases with every reload; reported by the control API. */
+  readonly version: number;
+  readonly routes: readonly CompiledRoute[];
+  readonly upstreams: ReadonlyMap<string, UpstreamTarget>;
+  readonly tenants: ReadonlyMap<string, TenantView>;
+  /** "sha256:<hex>" → key. A rotated key appears under both its hashes during the grace period. */
+  readonly keysByHash: ReadonlyMap<string, KeyView>;
+}

@@ -1,0 +1,37 @@
+import type { UpstreamDecl } from "../config/schema.ts";
+import { parseDuration } from "../config/units.ts";
+
+/** A compiled upstream: where to send requests and what to add to them. */
+export interface UpstreamTarget {
+  readonly name: string;
+  /** Base URL without a trailing slash; the canonical path is appended. Null for built-in mocks. */
+  readonly baseUrl: string | null;
+  readonly mock: "echo" | null;
+  /** Injected into every request; tenants never see these. */
+  readonly headers: readonly (readonly [string, string])[];
+  readonly timeoutMs: number;
+  readonly idleTimeoutMs: number;
+}
+
+const DEFAULT_TIMEOUT = 30_000;
+
+export function compileUpstream(name: string, d: UpstreamDecl): UpstreamTarget {
+  if ("mock" in d) {
+    return {
+      name,
+      baseUrl: null,
+      mock: d.mock,
+      headers: [],
+      timeoutMs: DEFAULT_TIMEOUT,
+      idleTimeoutMs: DEFAULT_TIMEOUT,
+    };
+  }
+  return {
+    name,
+    baseUrl: d.url.replace(/\/+$/, ""),
+    mock: null,
+    headers: Object.entries(d.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const),
+    timeoutMs: d.timeout ? parseDuration(d.timeout) : DEFAULT_TIMEOUT,
+    idleTimeoutMs: d.idleTimeout ? parseDuration(d.idleTimeout) : DEFAULT_TIMEOUT,
+  };
+}

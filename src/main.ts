@@ -1,0 +1,109 @@
+#!/usr/bin/env bun
+/** gatehouse command line: serve, validate, hash-key, version. */
+import { parseArgs } from "node:util";
+import pkg from "../package.json" with { type: "json" };
+import { StartupError, startGateway } from "./app.ts";
+import { ConfigError } from "./config/errors.ts";
+import { loadConfigFile } from "./config/load.ts";
+import { SnapshotError } from "./gateway/build-snapshot.ts";
+import { hashKey } from "./lib/key-hash.ts";
+import { jsonLog } from "./lib/log.ts";
+
+const usage = `gatehouse ${pkg.version}: an API gateway for multi-tenant SaaS APIs
+
+usage:
+  gatehouse serve    [--config gateway.yaml] [--db PATH|:memory:] [--listen HOST:PORT] [--admin HOST:PORT]
+  gatehouse validate [--config gateway.yaml]
+  gatehouse hash-key [SECRET]     print the sha256:<hex> form of a key for gateway.yaml (reads stdin without SECRET)
+  gatehouse version
+`;
+
+const options = {
+  config: { type: "string", short: "c", default: "gateway.yaml" },
+  db: { type: "string" },
+  listen: { type: "string" },
+  admin: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+async function main(argv: string[]): Promise<void> {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    fail(`gatehouse: ${(err as Error).message}\n\n${usage}`, 2);
+  }
+  const { values, positionals } = parsed;
+  const [command = "serve", ...rest] = positionals;
+  if (values.help || command === "help") {
+    process.stdout.write(usage);
+    return;
+  }
+  switch (command) {
+    case "version":
+      process.stdout.write(`gatehouse ${pkg.version} (bun ${Bun.version})\n`);
+      return;
+    case "validate":
+      try {
+        const loaded = loadConfigFile(values.config);
+        const t = Object.keys(loaded.config.tenants ?? {}).length;
+        process.stdout.write(`${values.config}: ok (${t} tenants, ${loaded.config.routes.length} routes)\n`);
+      } catch (err) {
+        if (err instanceof ConfigError) fail(err.message);
+        throw err;
+      }
+      return;
+    case "hash-key": {
+      const secret = rest[0] ?? (await Bun.stdin.text()).trim();
+      if (!secret) fail("gatehouse hash-key: give the secret as an argument or on stdin", 2);
+      process.stdout.write(`${hashKey(secret)}\n`);
+      return;
+    }
+    case "serve":
+      return serve(values);
+    default:
+      fail(`gatehouse: unknown command "${command}"\n\n${usage}`, 2);
+  }
+}
+
+function serve(values: { config: string; db?: string; listen?: string; admin?: string }): void {
+  let gateway: ReturnType<typeof startGateway>;
+  try {
+    gateway = startGateway({
+      configPath: values.config,
+      db: values.db,
+      listen: values.listen,
+      admin: values.admin,
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    if (err instanceof StartupError || err instanceof SnapshotError) fail(`gatehouse: ${err.message}`);
+    throw err;
+  }
+  jsonLog("info", "gatehouse listening", {
+    proxy: gateway.dataUrl,
+    admin: gateway.adminUrl,
+    version: pkg.version,
+  });
+  const shutdown = (signal: string) => {
+    jsonLog("info", "draining", { signal });
+    gateway.stop().then(
+      () => {
+        jsonLog("info", "stopped", { signal });
+        process.exit(0);
+      },
+      (err) => fail(`gatehouse: shutdown failed: ${err}`),
+    );
+  };
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  process.once("SIGINT", () => shutdown("SIGINT"));
+}
+
+main(Bun.argv.slice(2)).catch((err) => {
+  fail(`gatehouse: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+});

@@ -1,0 +1,51 @@
+import type { Refusal } from "../gateway/refusal.ts";
+import type { CompiledRoute, KeyView, Snapshot, TenantView } from "../gateway/snapshot.ts";
+import type { UpstreamTarget } from "../gateway/upstream.ts";
+
+/** How a request ended, reported to whoever registered with `onDone`. */
+export interface RequestOutcome {
+  status: number;
+  /** "ok", "rejected:<refusal code>", "upstream_error", "client_aborted" */
+  outcome: string;
+  bytesIn: number;
+  bytesOut: number;
+  /** Epoch ms when the response finished or the client went away. */
+  endedAt: number;
+  /** Milliseconds spent waiting for the upstream's response headers, if it was called. */
+  upstreamMs: number | null;
+}
+
+/** What the policy chain knows about one request. Policies fill in what they decide. */
+export interface RequestContext {
+  readonly requestId: string;
+  readonly method: string;
+  /** The one canonical path used for every decision and forwarded upstream. */
+  readonly path: string;
+  /** Path segments of `path`, for matching. */
+  readonly segments: readonly string[];
+  /** Epoch ms (from the injected clock) when the request arrived. */
+  readonly startedAt: number;
+  readonly headers: Headers;
+  /** The configuration in force when the request arrived; a reload mid-request does not change it. */
+  readonly snapshot: Snapshot;
+  tenant?: TenantView;
+  key?: KeyView;
+  route?: CompiledRoute;
+  /** Where the request goes, after the tenant's upstream overrides. */
+  upstream?: UpstreamTarget;
+  /** Cost units this request counts against limits and quotas. */
+  cost: number;
+  /** Headers policies add to the response, whatever it turns out to be. */
+  readonly responseHeaders: Headers;
+  /** Registers work to run once when the response has finished or the client has gone. */
+  onDone(fn: (outcome: RequestOutcome) => void): void;
+}
+
+/**
+ * A policy is a small framework-free step of the chain. It returns a refusal to stop the request,
+ * or nothing to let it through. A policy never imports another policy or Elysia.
+ */
+export interface Policy {
+  readonly name: string;
+  check(ctx: RequestContext): Refusal | undefined;
+}
