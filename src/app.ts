@@ -10,12 +10,10 @@ import type { Env } from "./config/interpolate.ts";
 import { loadConfigFile } from "./config/load.ts";
 import { parseDuration, parseSize } from "./config/units.ts";
 import { openDb } from "./db/open.ts";
-import { syncConfig } from "./db/sync.ts";
-import { buildSnapshot } from "./gateway/build-snapshot.ts";
 import { createGateway } from "./gateway/pipeline.ts";
 import { problemResponse } from "./gateway/problem.ts";
 import { Refusal } from "./gateway/refusal.ts";
-import type { Snapshot } from "./gateway/snapshot.ts";
+import { GatewayState } from "./gateway/state.ts";
 import { type Clock, systemClock } from "./lib/clock.ts";
 import { formatUrl, parseListen } from "./lib/listen-address.ts";
 import { jsonLog, type Log } from "./lib/log.ts";
@@ -40,7 +38,7 @@ export interface GatewayOptions {
 export interface RunningGateway {
   readonly dataUrl: string;
   readonly adminUrl: string;
-  snapshot(): Snapshot;
+  readonly state: GatewayState;
   /** Waits for in-flight requests (up to the drain timeout), flushes state and closes the database. */
   stop(): Promise<void>;
 }
@@ -70,10 +68,9 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   const database = openDb(options.db ?? config.database ?? "./gatehouse.db", {
     synchronous: config.usage?.synchronous,
   });
-  let snapshot: Snapshot;
+  let state: GatewayState;
   try {
-    syncConfig(database, loaded, clock);
-    snapshot = buildSnapshot(config, database.db, 1);
+    state = new GatewayState(options.configPath, database, clock, options.env ?? process.env, loaded);
   } catch (err) {
     database.close();
     throw err;
@@ -82,7 +79,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   const maxBodyBytes = server.maxBodySize ? parseSize(server.maxBodySize) : DEFAULT_MAX_BODY;
   const handle = createGateway({
     clock,
-    snapshot: () => snapshot,
+    snapshot: () => state.snapshot,
     policies: [
       createAuthPolicy({ clock }),
       createRoutePolicy(),
@@ -116,7 +113,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       }),
     );
     const admin = parseListen(adminAt);
-    const adminApp = createAdminApp({ token });
+    const adminApp = createAdminApp({ token, state, database, clock });
     servers.push(
       Bun.serve({
         hostname: admin.hostname,
@@ -137,7 +134,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   return {
     dataUrl: formatUrl(dataServer.hostname ?? "127.0.0.1", dataServer.port ?? 0),
     adminUrl: formatUrl(adminServer.hostname ?? "127.0.0.1", adminServer.port ?? 0),
-    snapshot: () => snapshot,
+    state,
     stop() {
       stopping ??= (async () => {
         const drained = Promise.all(servers.map((s) => s.stop(false)));

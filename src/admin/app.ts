@@ -3,12 +3,18 @@
  * request without the configured bearer token gets 401 before routing, so it learns nothing.
  */
 import { Elysia } from "elysia";
+import type { OpenDb } from "../db/open.ts";
 import { problemType } from "../gateway/problem.ts";
+import type { GatewayState } from "../gateway/state.ts";
+import type { Clock } from "../lib/clock.ts";
 import { tokenMatches } from "./auth.ts";
 
 export interface AdminDeps {
   /** Null means no token is configured, which start-up only allows on loopback. */
   token: string | null;
+  state: GatewayState;
+  database: OpenDb;
+  clock: Clock;
 }
 
 export function unauthorizedProblem(): Response {

@@ -8,7 +8,7 @@ import type { LoadedConfig } from "../config/load.ts";
 import type { KeyDecl, TenantDecl } from "../config/schema.ts";
 import type { Clock } from "../lib/clock.ts";
 import { hashKey } from "../lib/key-hash.ts";
-import type { OpenDb } from "./open.ts";
+import type { Db, OpenDb } from "./open.ts";
 import { apiKeys, auditLog, meta, tenants } from "./schema.ts";
 
 export interface SyncReport {
@@ -20,11 +20,22 @@ export interface SyncReport {
 
 const CONFIG_HASH = "config_hash";
 
-export function syncConfig({ db }: OpenDb, loaded: LoadedConfig, clock: Clock): SyncReport {
+/** Reads the synced rows before commit; throwing rolls the whole sync back. */
+export type VerifySync = (tx: Pick<Db, "select">) => void;
+
+export function syncConfig(
+  { db }: OpenDb,
+  loaded: LoadedConfig,
+  clock: Clock,
+  verify?: VerifySync,
+): SyncReport {
   const declared = Object.entries(loaded.config.tenants ?? {});
   const keyCount = declared.reduce((n, [, t]) => n + (t.keys?.length ?? 0), 0);
   const last = db.select({ value: meta.value }).from(meta).where(eq(meta.key, CONFIG_HASH)).get();
-  if (last?.value === loaded.hash) return { changed: false, tenants: declared.length, keys: keyCount };
+  if (last?.value === loaded.hash) {
+    verify?.(db);
+    return { changed: false, tenants: declared.length, keys: keyCount };
+  }
 
   const now = clock.now();
   db.transaction((tx) => {
@@ -81,6 +92,7 @@ export function syncConfig({ db }: OpenDb, loaded: LoadedConfig, clock: Clock): 
       .values({ key: CONFIG_HASH, value: loaded.hash, updatedAt: now })
       .onConflictDoUpdate({ target: meta.key, set: { value: loaded.hash, updatedAt: now } })
       .run();
+    verify?.(tx);
   });
   return { changed: true, tenants: declared.length, keys: keyCount };
 }

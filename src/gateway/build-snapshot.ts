@@ -18,7 +18,7 @@ export interface TenantPolicies {
   concurrency?: number;
 }
 
-export function buildSnapshot(config: GatewayConfig, db: Db, version: number): Snapshot {
+export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, version: number): Snapshot {
   const upstreams = new Map<string, UpstreamTarget>(
     Object.entries(config.upstreams).map(([name, d]) => [name, compileUpstream(name, d)]),
   );

@@ -1,0 +1,97 @@
+/**
+ * Holds the snapshot the data plane reads and the config it came from. A reload re-reads the file,
+ * syncs and builds a new snapshot, and swaps it in only if every step succeeded; a bad reload keeps
+ * the running snapshot and remembers why it failed.
+ */
+import { ConfigError } from "../config/errors.ts";
+import type { Env } from "../config/interpolate.ts";
+import { type LoadedConfig, loadConfigFile } from "../config/load.ts";
+import type { OpenDb } from "../db/open.ts";
+import { syncConfig } from "../db/sync.ts";
+import type { Clock } from "../lib/clock.ts";
+import { buildSnapshot, SnapshotError } from "./build-snapshot.ts";
+import type { Snapshot } from "./snapshot.ts";
+
+export type ReloadResult = { ok: true; version: number; changed: boolean } | { ok: false; errors: string[] };
+
+export interface ReloadFailure {
+  at: number;
+  errors: string[];
+}
+
+export class GatewayState {
+  private snap: Snapshot;
+  private cfg: LoadedConfig;
+  private failure: ReloadFailure | null = null;
+  private readonly listeners: ((s: Snapshot) => void)[] = [];
+
+  constructor(
+    private readonly configPath: string,
+    private readonly database: OpenDb,
+    private readonly clock: Clock,
+    private readonly env: Env,
+    loaded: LoadedConfig,
+  ) {
+    this.cfg = loaded;
+    this.snap = this.syncAndBuild(loaded, 1).snapshot;
+  }
+
+  /** Syncs and builds inside one transaction: a config that cannot serve the database's tenants writes nothing. */
+  private syncAndBuild(loaded: LoadedConfig, version: number): { snapshot: Snapshot; changed: boolean } {
+    let snapshot: Snapshot | undefined;
+    const { changed } = syncConfig(this.database, loaded, this.clock, (tx) => {
+      snapshot = buildSnapshot(loaded.config, tx, version);
+    });
+    return { snapshot: snapshot!, changed };
+  }
+
+  get snapshot(): Snapshot {
+    return this.snap;
+  }
+
+  get config(): LoadedConfig {
+    return this.cfg;
+  }
+
+  get lastReloadError(): ReloadFailure | null {
+    return this.failure;
+  }
+
+  /** Runs after every swap, e.g. to drop state of deleted keys. */
+  onSwap(fn: (s: Snapshot) => void): void {
+    this.listeners.push(fn);
+  }
+
+  /** Rebuilds from the current config and database, after the control API changed tenants or keys. */
+  rebuild(): Snapshot {
+    this.swap(buildSnapshot(this.cfg.config, this.database.db, this.snap.version + 1));
+    return this.snap;
+  }
+
+  /** Re-reads the config file. The running snapshot keeps serving unless everything succeeds. */
+  reload(): ReloadResult {
+    let loaded: LoadedConfig;
+    try {
+      loaded = loadConfigFile(this.configPath, this.env);
+      const next = this.syncAndBuild(loaded, this.snap.version + 1);
+      this.cfg = loaded;
+      this.failure = null;
+      this.swap(next.snapshot);
+      return { ok: true, version: next.snapshot.version, changed: next.changed };
+    } catch (err) {
+      const errors =
+        err instanceof ConfigError
+          ? err.issues.map((i) => `${i.file}:${i.line}:${i.col} ${i.path ? `${i.path}: ` : ""}${i.message}`)
+          : err instanceof SnapshotError
+            ? [err.message]
+            : [String((err as Error)?.message ?? err)];
+      this.failure = { at: this.clock.now(), errors };
+      return { ok: false, errors };
+    }
+  }
+
+  private swap(next: Snapshot): void {
+    this.snap = next;
+    for (const fn of this.listeners) fn(next);
+  }
+}
