@@ -39,9 +39,13 @@ export function validateSchema(schema: TSchema, value: unknown): SchemaIssue[] {
   const visit = (errors: Iterable<ValueError>) => {
     for (const e of errors) {
       if (e.type === ValueErrorType.Union && e.errors.length > 0) {
-        visit(chooseBranch(e, value));
+        const branch = chooseBranch(e, value);
+        if (branch) visit(branch);
+        else issues.push(unionIssue(e, value));
         continue;
       }
+      // A missing key also fails its type check; the "missing required key" issue says it all.
+      if (e.value === undefined && e.type !== ValueErrorType.ObjectRequiredProperty) continue;
       const issue = toIssue(e);
       const id = `${issue.path.join("/")}`;
       // One message per place: a missing key also fails its type check, and so on.
@@ -54,34 +58,56 @@ export function validateSchema(schema: TSchema, value: unknown): SchemaIssue[] {
   return issues;
 }
 
-/** The branch whose required keys are all present, else the one with the fewest errors. */
-function chooseBranch(e: ValueError, root: unknown): ValueError[] {
+/**
+ * The branch the author evidently meant: the one whose required keys are all present, else the one
+ * with the fewest errors among objects that at least carry one of a branch's keys. Null when the
+ * value matches no branch's shape at all.
+ */
+function chooseBranch(e: ValueError, root: unknown): ValueError[] | null {
   const target = lookup(root, splitPointer(e.path));
-  const branches = e.errors.map((it) => [...it]);
   const variants = (e.schema.anyOf ?? []) as TSchema[];
-  let best = 0;
+  if (!isObject(target)) return null;
+  const branches = e.errors.map((it) => [...it]);
+  let best: ValueError[] | null = null;
   let bestScore = Number.POSITIVE_INFINITY;
   branches.forEach((errs, i) => {
     const required: string[] = variants[i]?.required ?? [];
-    const hasAll = isObject(target) && required.length > 0 && required.every((k) => k in target);
-    const score = (hasAll ? 0 : 1000) + errs.length;
+    const present = required.filter((k) => k in target).length;
+    if (present === 0) return;
+    const score = (present === required.length ? 0 : 1000) + errs.length;
     if (score < bestScore) {
       bestScore = score;
-      best = i;
+      best = errs;
     }
   });
-  const chosen = branches[best] ?? [];
-  if (chosen.length === 0 || (!isObject(target) && variants.every((v) => v.type === "object"))) {
-    return [{ ...e, type: ValueErrorType.Object, message: describeUnion(variants), errors: [] }];
-  }
-  return chosen;
+  return best;
 }
 
-function describeUnion(variants: TSchema[]): string {
-  const keys = variants.map((v) => (v.required as string[] | undefined)?.join(" + ")).filter(Boolean);
-  return keys.length
-    ? `expected an object with one of: ${keys.join(", ")}`
-    : "expected one of the allowed forms";
+function unionIssue(e: ValueError, root: unknown): SchemaIssue {
+  const variants = (e.schema.anyOf ?? []) as TSchema[];
+  const target = lookup(root, splitPointer(e.path));
+  const keys = [...new Set(variants.flatMap((v) => (v.required as string[] | undefined) ?? []))];
+  const path = splitPointer(e.path);
+  if (!isObject(target) || keys.length === 0) {
+    return {
+      path,
+      atKey: false,
+      message: `expected ${keys.length ? "a mapping" : "one of the allowed forms"}, got ${describe(target)}`,
+    };
+  }
+  const known = new Set(variants.flatMap((v) => Object.keys((v.properties as object | undefined) ?? {})));
+  const unknown = Object.keys(target).filter((k) => !known.has(k));
+  const guess = unknown.map((k) => closest(k, keys)).find(Boolean);
+  return {
+    path,
+    atKey: false,
+    message: `expected one of the keys ${keys.map((k) => `"${k}"`).join(" or ")}`,
+    hint: guess
+      ? `did you mean "${guess}"?`
+      : unknown.length
+        ? `"${unknown[0]}" is not a key here`
+        : undefined,
+  };
 }
 
 function toIssue(e: ValueError): SchemaIssue {

@@ -1,0 +1,173 @@
+/**
+ * Requests an attacker of a gateway would send, over raw sockets, with the upstream recording
+ * exactly what reached it. Nothing may reach a denied path, and nothing ambiguous may pass at all.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { basicConfig, startTestGateway, type TestGateway } from "../support/gateway.ts";
+import { get, rawRequest } from "../support/raw-http.ts";
+import { type RecordingUpstream, startUpstream } from "../support/upstream.ts";
+
+let up: RecordingUpstream;
+let gw: TestGateway;
+let port: number;
+const KEY = "X-API-Key: acme-secret-0001";
+
+beforeAll(() => {
+  up = startUpstream();
+  gw = startTestGateway(basicConfig(up.url));
+  port = Number(new URL(gw.dataUrl).port);
+});
+afterAll(async () => {
+  await gw.close();
+  await up.stop();
+});
+
+const reachedAdmin = () => up.received.filter((r) => r.target.toLowerCase().includes("admin"));
+
+describe("paths that try to reach /v1/admin/** (denied for acme)", () => {
+  const denied = [
+    "/v1/admin/users",
+    "/v1/../v1/admin/users",
+    "/v1/items/../admin/users",
+    "/v1/%2e%2e/v1/admin/users",
+    "/v1/%2E%2e/v1/admin/users",
+    "/v1/.%2e/v1/admin/users",
+    "/v1/%61dmin/users",
+    "/v1/%41%44MIN/../admin/users",
+    "/v1//admin/users",
+    "//v1/admin/users",
+    "/v1/./admin/users",
+    "/v1\\admin\\users",
+    "/v1/items/..\\admin/users",
+    "http://evil.example/v1/admin/users",
+  ];
+  test.each(denied)("%s → 403, nothing forwarded", async (target) => {
+    const res = await rawRequest(port, get(target, [KEY]));
+    expect(res.status).toBe(403);
+    expect(reachedAdmin()).toEqual([]);
+  });
+
+  const ambiguous = [
+    "/v1/admin%2fusers",
+    "/v1/admin%2Fusers",
+    "/v1/admin%5cusers",
+    "/v1/admin;jsessionid=1/users",
+    "/v1/items/..;/admin/users",
+    "/v1/%252e%252e/admin/users",
+    "/v1/%2561dmin/users",
+    "/v1/items%00/admin",
+    "/v1/items%0d%0aX-Injected:%201",
+    "/v1/items%zz",
+  ];
+  test.each(ambiguous)("%s → 400, nothing forwarded", async (target) => {
+    const before = up.received.length;
+    const res = await rawRequest(port, get(target, [KEY]));
+    expect(res.status).toBe(400);
+    expect(up.received.length).toBe(before);
+  });
+
+  test("an allowed path arrives in its canonical form", async () => {
+    const res = await rawRequest(port, get("/v1//items/./a/../%62?x=%2F", [KEY]));
+    expect(res.status).toBe(200);
+    expect(up.received.at(-1)!.target).toBe("/v1/items/b?x=%2F");
+  });
+
+  test("an absolute-form target is routed by its path and never changes the upstream host", async () => {
+    const res = await rawRequest(port, get("http://evil.example/v1/items", [KEY]));
+    expect(res.status).toBe(200);
+    expect(up.received.at(-1)!.headers.host).toBe(`127.0.0.1:${up.port}`);
+  });
+});
+
+describe("header tricks", () => {
+  test("duplicate and spoofed identity headers are removed; the key decides the tenant", async () => {
+    const res = await rawRequest(
+      port,
+      get("/v1/items", [
+        KEY,
+        "X-Gatehouse-Tenant: globex",
+        "x-gatehouse-tenant: other",
+        "X-Gatehouse-Key-Id: globex-key",
+      ]),
+    );
+    expect(res.status).toBe(200);
+    expect(up.received.at(-1)!.headers["x-gatehouse-tenant"]).toBe("acme");
+    expect(up.received.at(-1)!.headers["x-gatehouse-key-id"]).toBe("acme-key");
+  });
+
+  test("naming the gateway's own headers in Connection does not remove them", async () => {
+    const res = await rawRequest(
+      port,
+      [
+        "GET /v1/items HTTP/1.1",
+        "Host: gateway.test",
+        KEY,
+        "Connection: close, X-Gatehouse-Tenant, X-Gatehouse-Key-Id, Authorization, X-Request-Id",
+        "",
+        "",
+      ].join("\r\n"),
+    );
+    expect(res.status).toBe(200);
+    const h = up.received.at(-1)!.headers;
+    expect(h["x-gatehouse-tenant"]).toBe("acme");
+    expect(h["x-gatehouse-key-id"]).toBe("acme-key");
+    expect(h.authorization).toBe("Bearer upstream-secret");
+    expect(h["x-request-id"]).toBeDefined();
+  });
+
+  test("an Upgrade request is forwarded as a plain request", async () => {
+    await rawRequest(port, get("/v1/items", [KEY, "Upgrade: websocket", "Sec-WebSocket-Version: 13"]));
+    expect(up.received.at(-1)!.headers.upgrade).toBeUndefined();
+  });
+
+  test("two credentials, one valid, are refused", async () => {
+    const res = await rawRequest(port, get("/v1/items", [KEY, "X-API-Key: globex-secret-0001"]));
+    expect(res.status).toBe(401);
+  });
+
+  test("request smuggling with both Content-Length and Transfer-Encoding does not reach a denied path", async () => {
+    const smuggled = "GET /v1/admin/users HTTP/1.1\r\nHost: x\r\nX-API-Key: acme-secret-0001\r\n\r\n";
+    const body = `0\r\n\r\n${smuggled}`;
+    const res = await rawRequest(
+      port,
+      [
+        "POST /v1/items HTTP/1.1",
+        "Host: gateway.test",
+        KEY,
+        `Content-Length: ${body.length}`,
+        "Transfer-Encoding: chunked",
+        "",
+        body,
+      ].join("\r\n"),
+    );
+    expect([200, 400]).toContain(res.status);
+    expect(reachedAdmin()).toEqual([]);
+  });
+
+  test("conflicting Content-Length headers are refused", async () => {
+    const before = up.received.length;
+    const res = await rawRequest(
+      port,
+      [
+        "POST /v1/items HTTP/1.1",
+        "Host: gateway.test",
+        KEY,
+        "Content-Length: 3",
+        "Content-Length: 5",
+        "Connection: close",
+        "",
+        "abcde",
+      ].join("\r\n"),
+    );
+    expect(res.status).toBe(400);
+    expect(up.received.length).toBe(before);
+  });
+
+  test("a header line with a bare CR or NUL is refused", async () => {
+    const res = await rawRequest(
+      port,
+      `GET /v1/items HTTP/1.1\r\nHost: x\r\n${KEY}\r\nX-A: a\rX-Gatehouse-Tenant: globex\r\nConnection: close\r\n\r\n`,
+    );
+    expect(res.status).toBe(400);
+  });
+});
