@@ -3,8 +3,8 @@ import type { MigrationMeta } from "drizzle-orm/migrator";
 
 export const migrations: (MigrationMeta & { tag: string })[] = [
   {
-    tag: "0000_init",
-    sql: [
+    "tag": "0000_init",
+    "sql": [
       "CREATE TABLE `api_keys` (\n\t`id` text PRIMARY KEY NOT NULL,\n\t`tenant_id` text NOT NULL,\n\t`hash` text NOT NULL,\n\t`prefix` text DEFAULT '' NOT NULL,\n\t`last4` text DEFAULT '' NOT NULL,\n\t`previous_hash` text,\n\t`grace_until` integer,\n\t`limits` text DEFAULT '[]' NOT NULL,\n\t`disabled` integer DEFAULT false NOT NULL,\n\t`expires_at` integer,\n\t`last_used_at` integer,\n\t`source` text NOT NULL,\n\t`source_ref` text,\n\t`created_at` integer NOT NULL,\n\t`updated_at` integer NOT NULL,\n\tFOREIGN KEY (`tenant_id`) REFERENCES `tenants`(`id`) ON UPDATE no action ON DELETE cascade\n);\n",
       "\nCREATE UNIQUE INDEX `api_keys_hash_unique` ON `api_keys` (`hash`);",
       "\nCREATE UNIQUE INDEX `api_keys_previous_hash_unique` ON `api_keys` (`previous_hash`);",
@@ -15,10 +15,10 @@ export const migrations: (MigrationMeta & { tag: string })[] = [
       "\nCREATE TABLE `tenants` (\n\t`id` text PRIMARY KEY NOT NULL,\n\t`name` text NOT NULL,\n\t`plan` text NOT NULL,\n\t`metadata` text DEFAULT '{}' NOT NULL,\n\t`upstreams` text DEFAULT '{}' NOT NULL,\n\t`policies` text DEFAULT '{}' NOT NULL,\n\t`disabled` integer DEFAULT false NOT NULL,\n\t`source` text NOT NULL,\n\t`source_ref` text,\n\t`created_at` integer NOT NULL,\n\t`updated_at` integer NOT NULL\n);\n",
       "\nCREATE TABLE `usage` (\n\t`id` integer PRIMARY KEY NOT NULL,\n\t`ts` integer NOT NULL,\n\t`request_id` text NOT NULL,\n\t`tenant_id` text,\n\t`key_id` text,\n\t`route` text,\n\t`method` text NOT NULL,\n\t`path` text NOT NULL,\n\t`status` integer NOT NULL,\n\t`outcome` text NOT NULL,\n\t`cost` integer NOT NULL,\n\t`bytes_in` integer NOT NULL,\n\t`bytes_out` integer NOT NULL,\n\t`latency_ms` real NOT NULL,\n\t`upstream_ms` real\n);\n",
       "\nCREATE INDEX `usage_tenant_ts` ON `usage` (`tenant_id`,`ts`);",
-      "\nCREATE INDEX `usage_ts` ON `usage` (`ts`);",
+      "\nCREATE INDEX `usage_ts` ON `usage` (`ts`);"
     ],
-    bps: true,
-    folderMillis: 1795406197089,
-    hash: "7efdb2fb55ce9aba1f340f22bcee1557f6ac9f224d0cc49fa00fe3144de8e497",
-  },
+    "bps": true,
+    "folderMillis": 1795406197089,
+    "hash": "7efdb2fb55ce9aba1f340f22bcee1557f6ac9f224d0cc49fa00fe3144de8e497"
+  }
 ];
