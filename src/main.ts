@@ -85,11 +85,6 @@ function serve(values: { config: string; db?: string; listen?: string; admin?: s
     if (err instanceof StartupError || err instanceof SnapshotError) fail(`gatehouse: ${err.message}`);
     throw err;
   }
-  jsonLog("info", "gatehouse listening", {
-    proxy: gateway.dataUrl,
-    admin: gateway.adminUrl,
-    version: pkg.version,
-  });
   const shutdown = (signal: string) => {
     jsonLog("info", "draining", { signal });
     gateway.stop().then(
@@ -102,6 +97,12 @@ function serve(values: { config: string; db?: string; listen?: string; admin?: s
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
+  // Only now: whoever waits for this line may signal us at once.
+  jsonLog("info", "gatehouse listening", {
+    proxy: gateway.dataUrl,
+    admin: gateway.adminUrl,
+    version: pkg.version,
+  });
 }
 
 main(Bun.argv.slice(2)).catch((err) => {
