@@ -91,6 +91,7 @@ describe("lifecycle", () => {
     const inflight = fetch(`${gh.dataUrl}/v1/slow`, { headers: { "x-api-key": "acme-secret-0001" } });
     await arrived;
     gh.proc.kill("SIGTERM");
+    await gh.waitFor('"msg":"draining"');
     // The listener closes at once: new connections are refused while the old request drains.
     await expect(
       fetch(`${gh.dataUrl}/v1/items`, { headers: { "x-api-key": "acme-secret-0001" } }),

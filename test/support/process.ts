@@ -7,6 +7,8 @@ export interface GatehouseProcess {
   adminUrl: string;
   /** Everything the process wrote to stderr so far. */
   stderr(): string;
+  /** Resolves once stderr contains `text`. */
+  waitFor(text: string): Promise<void>;
 }
 
 const root = `${import.meta.dir}/../..`;
@@ -28,6 +30,13 @@ export async function startProcess(
     stderr: "pipe",
   });
   let err = "";
+  const waiters: { text: string; resolve: () => void }[] = [];
+  const wake = () => {
+    for (const w of waiters.splice(0)) {
+      if (err.includes(w.text)) w.resolve();
+      else waiters.push(w);
+    }
+  };
   const decoder = new TextDecoder();
   const reader = proc.stderr.getReader();
   const listening = (async () => {
@@ -46,11 +55,17 @@ export async function startProcess(
       const { done, value } = await reader.read();
       if (done) return;
       err += decoder.decode(value, { stream: true });
+      wake();
     }
   })();
   if (!started) {
     await proc.exited;
     throw new Error(`gatehouse did not start (exit ${proc.exitCode}):\n${err}`);
   }
-  return { proc, dataUrl: started.proxy, adminUrl: started.admin, stderr: () => err };
+  const waitFor = (text: string) =>
+    new Promise<void>((resolve) => {
+      waiters.push({ text, resolve });
+      wake();
+    });
+  return { proc, dataUrl: started.proxy, adminUrl: started.admin, stderr: () => err, waitFor };
 }
