@@ -1,12 +1,20 @@
 /**
- * Forwards an admitted request to its upstream and relays the answer, streaming both ways. Never
- * follows redirects; a refused connection is 502, no response headers in time is 504.
+ * Forwards an admitted request to its upstream and relays the answer. Never follows redirects; a
+ * refused connection is 502, no response headers in time is 504.
+ *
+ * Request bodies always stream. A response that declares a small Content-Length is read whole
+ * (bounded by READ_WHOLE_LIMIT) and then sent: in Bun that is as fast as handing the upstream's
+ * stream straight through and several times faster than relaying it chunk by chunk in JavaScript,
+ * and it tells the usage row exactly when the body ended. Larger or chunked responses stream
+ * through a relay that counts bytes and enforces the idle timeout.
  */
 import type { RequestContext, RequestOutcome } from "../policies/policy.ts";
 import { BodyTooLarge, limitBody, relayBody } from "./body.ts";
 import { echo } from "./echo.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import { Refusal } from "./refusal.ts";
+
+const READ_WHOLE_LIMIT = 256 * 1024;
 
 export interface ProxyDeps {
   fetch: typeof fetch;
@@ -43,12 +51,37 @@ export async function forward(
   const started = deps.now();
   const controller = new AbortController();
   let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, target.timeoutMs);
+  const abortAfter = (ms: number) =>
+    setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, ms);
+  let timer = abortAfter(target.timeoutMs);
   const onClientGone = () => controller.abort();
   req.signal.addEventListener("abort", onClientGone, { once: true });
+  const settle = () => {
+    clearTimeout(timer);
+    req.signal.removeEventListener("abort", onClientGone);
+  };
+  // Nothing has been sent to the client yet, so every failure can still be a proper answer.
+  const failed = (err: unknown): Response | Refusal => {
+    settle();
+    if (err instanceof BodyTooLarge || (err as { cause?: unknown })?.cause instanceof BodyTooLarge) {
+      return new Refusal("payload_too_large", `The request body is larger than ${deps.maxBodyBytes} bytes.`);
+    }
+    if (req.signal.aborted) {
+      finish({
+        status: 499,
+        outcome: "client_aborted",
+        bytesIn,
+        bytesOut: 0,
+        upstreamMs: deps.now() - started,
+      });
+      return new Response(null, { status: 499 });
+    }
+    if (timedOut) return new Refusal("gateway_timeout", "The upstream did not answer in time.");
+    return new Refusal("bad_gateway", "The upstream could not be reached.");
+  };
 
   let res: Response;
   try {
@@ -64,31 +97,32 @@ export async function forward(
           duplex: "half",
         } as RequestInit);
   } catch (err) {
-    const upstreamMs = deps.now() - started;
-    const base = { bytesIn, bytesOut: 0, upstreamMs };
-    if (err instanceof BodyTooLarge || (err as { cause?: unknown })?.cause instanceof BodyTooLarge) {
-      return new Refusal("payload_too_large", `The request body is larger than ${deps.maxBodyBytes} bytes.`);
-    }
-    if (req.signal.aborted) {
-      finish({ ...base, status: 499, outcome: "client_aborted" });
-      return new Response(null, { status: 499 });
-    }
-    if (timedOut) return new Refusal("gateway_timeout", "The upstream did not answer in time.");
-    return new Refusal("bad_gateway", "The upstream could not be reached.");
-  } finally {
-    clearTimeout(timer);
+    return failed(err);
   }
   const upstreamMs = deps.now() - started;
+  clearTimeout(timer);
 
   const out = clientResponseHeaders(res.headers, target.baseUrl);
   for (const [k, v] of ctx.responseHeaders) out.set(k, v);
   out.set("x-request-id", ctx.requestId);
+  const init = { status: res.status, statusText: res.statusText, headers: out };
 
-  if (!res.body) {
-    req.signal.removeEventListener("abort", onClientGone);
-    finish({ status: res.status, outcome: "ok", bytesIn, bytesOut: 0, upstreamMs });
-    return new Response(null, { status: res.status, statusText: res.statusText, headers: out });
+  const declared = res.headers.get("content-length");
+  if (!res.body || (declared !== null && Number(declared) <= READ_WHOLE_LIMIT)) {
+    timer = abortAfter(target.idleTimeoutMs);
+    let payload: Blob | null = null;
+    try {
+      payload = res.body ? await res.blob() : null;
+    } catch (err) {
+      return failed(err);
+    }
+    settle();
+    finish({ status: res.status, outcome: "ok", bytesIn, bytesOut: payload?.size ?? 0, upstreamMs });
+    // Bun sets the length from the payload; a HEAD answer keeps the upstream's.
+    if (payload) out.delete("content-length");
+    return new Response(payload, init);
   }
+
   const relayed = relayBody(
     res.body,
     target.idleTimeoutMs,
@@ -100,5 +134,5 @@ export async function forward(
     },
     () => controller.abort(),
   );
-  return new Response(relayed, { status: res.status, statusText: res.statusText, headers: out });
+  return new Response(relayed, init);
 }

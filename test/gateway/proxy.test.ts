@@ -201,6 +201,39 @@ describe("upstream behaviour", () => {
     await expect(res.text()).rejects.toBeDefined();
   });
 
+  test("a small declared body that stalls before its end is a 504, since nothing was sent yet", async () => {
+    // Bun.serve re-frames streamed bodies as chunked, so a raw socket plays this upstream.
+    const raw = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        data(socket) {
+          socket.write(
+            "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: text/plain\r\n\r\nonly ten b",
+          );
+        },
+      },
+    });
+    const g = startTestGateway(basicConfig(`http://127.0.0.1:${raw.port}`));
+    try {
+      const res = await fetch(`${g.dataUrl}/v1/short`, { headers: ACME });
+      expect(res.status).toBe(504);
+    } finally {
+      await g.close();
+      raw.stop(true);
+    }
+  });
+
+  test("a large response streams through whole", async () => {
+    const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251);
+    up.on("/v1/big", () => new Response(big, { headers: { "content-type": "application/octet-stream" } }));
+    const res = await get("/v1/big");
+    expect(res.status).toBe(200);
+    const got = new Uint8Array(await res.arrayBuffer());
+    expect(got.length).toBe(big.length);
+    expect(Bun.hash(got)).toBe(Bun.hash(big));
+  });
+
   test("an unreachable upstream is a 502 that names no address", async () => {
     const dead = startUpstream();
     const deadUrl = dead.url;
