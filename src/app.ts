@@ -19,6 +19,14 @@ import { formatUrl, parseListen } from "./lib/listen-address.ts";
 import { jsonLog, type Log } from "./lib/log.ts";
 import { createAuthPolicy } from "./policies/auth/index.ts";
 import { createBodySizePolicy } from "./policies/body-size/index.ts";
+import {
+  ConcurrencyGate,
+  createLimitsPolicy,
+  QuotaCounters,
+  SlidingWindows,
+  SqliteQuotaStore,
+  startLimitsMaintenance,
+} from "./policies/limits/index.ts";
 import { createRoutePolicy } from "./policies/route/index.ts";
 import { createRulesPolicy } from "./policies/rules/index.ts";
 
@@ -77,6 +85,16 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   }
 
   const maxBodyBytes = server.maxBodySize ? parseSize(server.maxBodySize) : DEFAULT_MAX_BODY;
+  // Counters outlive reloads: only the snapshot (and so the limit values) changes.
+  const windows = new SlidingWindows();
+  const quotas = new QuotaCounters(new SqliteQuotaStore(database.sqlite), clock);
+  quotas.load();
+  const limits = startLimitsMaintenance({
+    clock,
+    windows,
+    quotas,
+    onError: (err) => log("error", "quota flush failed", { error: String(err) }),
+  });
   const handle = createGateway({
     clock,
     snapshot: () => state.snapshot,
@@ -85,6 +103,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       createRoutePolicy(),
       createRulesPolicy(),
       createBodySizePolicy(maxBodyBytes),
+      createLimitsPolicy({ clock, windows, quotas, concurrency: new ConcurrencyGate() }),
     ],
     proxy: { fetch: options.fetch ?? fetch, maxBodyBytes, now: () => performance.now() },
     log: (msg, fields) => log("error", msg, fields),
@@ -124,6 +143,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     );
   } catch (err) {
     for (const s of servers) s.stop(true);
+    limits.stop();
     database.close();
     throw listenError(err, listenAt, adminAt);
   }
@@ -147,6 +167,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
           await Promise.all(servers.map((s) => s.stop(true)));
         }
         clearTimeout(timer);
+        limits.stop();
         database.close();
       })();
       return stopping;

@@ -1,0 +1,72 @@
+/**
+ * RateLimit-Policy and RateLimit fields of draft-ietf-httpapi-ratelimit-headers (drafts 08–11):
+ * structured-field lists whose items are the policy name as an sf-string with integer parameters,
+ * `q` (quota units) and `w` (window seconds) in RateLimit-Policy, `r` (remaining units) and `t`
+ * (seconds until the counted units have all left the window, or until the quota period resets) in
+ * RateLimit.
+ */
+
+import type { KeyView, TenantView } from "../../gateway/snapshot.ts";
+
+/** A quota's current period, as its counter holds it. */
+interface PeriodBounds {
+  readonly periodStart: number;
+  readonly periodEnd: number;
+}
+
+const NEEDS_ESCAPE = /["\\]|[^\x20-\x7e]/;
+
+/** An sf-string: quotes and backslashes escaped; characters sf-strings cannot carry become "?". */
+export function sfString(s: string): string {
+  if (!NEEDS_ESCAPE.test(s)) return `"${s}"`;
+  return `"${s.replace(/[^\x20-\x7e]/g, "?").replace(/["\\]/g, "\\$&")}"`;
+}
+
+/** Whole seconds, rounded up so that a client waiting that long is never early. */
+export const ceilSeconds = (ms: number) => Math.ceil(ms / 1000);
+
+/**
+ * What the fields of one tenant and key share across requests: the whole RateLimit-Policy value and,
+ * per item, the start of its RateLimit item (`, "name";r=`). Quota items advertise the current
+ * period's length, so a shape holds only within [from, until).
+ */
+export interface FieldShape {
+  readonly tenant: TenantView;
+  readonly policy: string;
+  readonly prefixes: readonly string[];
+  readonly from: number;
+  readonly until: number;
+}
+
+/** `periods` are the tenant's quota counters, in `tenant.quotas` order, rolled to the current period. */
+export function fieldShape(tenant: TenantView, key: KeyView, periods: readonly PeriodBounds[]): FieldShape {
+  const items: string[] = [];
+  const prefixes: string[] = [];
+  let from = Number.NEGATIVE_INFINITY;
+  let until = Number.POSITIVE_INFINITY;
+  for (const l of [...tenant.limits, ...key.limits]) {
+    prefixes.push(`${items.length === 0 ? "" : ", "}${sfString(l.name)};r=`);
+    items.push(`${sfString(l.name)};q=${l.limit};w=${Math.max(1, ceilSeconds(l.windowMs))}`);
+  }
+  tenant.quotas.forEach((q, j) => {
+    const p = periods[j]!;
+    from = Math.max(from, p.periodStart);
+    until = Math.min(until, p.periodEnd);
+    prefixes.push(`${items.length === 0 ? "" : ", "}${sfString(q.name)};r=`);
+    items.push(`${sfString(q.name)};q=${q.limit};w=${Math.round((p.periodEnd - p.periodStart) / 1000)}`);
+  });
+  return { tenant, policy: items.join(", "), prefixes, from, until };
+}
+
+/** "1s", "2m", "500ms": how a window reads in a refusal's detail. */
+export function formatWindow(ms: number): string {
+  for (const [unit, size] of [
+    ["d", 86_400_000],
+    ["h", 3_600_000],
+    ["m", 60_000],
+    ["s", 1000],
+  ] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}

@@ -1,0 +1,178 @@
+import { Refusal, type RefusalCode } from "../../gateway/refusal.ts";
+import type { CompiledLimit, KeyView, TenantView } from "../../gateway/snapshot.ts";
+import type { Clock } from "../../lib/clock.ts";
+import type { Policy, RequestContext } from "../policy.ts";
+import type { ConcurrencyGate } from "./concurrency.ts";
+import { ceilSeconds, type FieldShape, fieldShape, formatWindow } from "./headers.ts";
+import type { QuotaCounter, QuotaCounters } from "./quota-counters.ts";
+import { capOf, type SlidingWindows } from "./sliding-windows.ts";
+
+export interface LimitsDeps {
+  readonly clock: Clock;
+  readonly windows: SlidingWindows;
+  readonly quotas: QuotaCounters;
+  readonly concurrency: ConcurrencyGate;
+}
+
+/**
+ * Sliding-window limits (the tenant's, which hold the plan's and its own, then the key's), quotas and
+ * the tenant's concurrency cap, decided in one synchronous step: judge every limit and quota, take a
+ * concurrency slot, and only then count the cost everywhere. A refused request therefore costs
+ * nothing anywhere. Key limits always count per key; tenant limits per tenant unless `by: "key"`.
+ *
+ * A request costing more than a limit or quota allows can never pass: it is refused without
+ * Retry-After (no wait would help) and its detail says so. Concurrency refusals carry no Retry-After
+ * either: when an in-flight request ends is unknowable. Every other refusal's Retry-After is the
+ * longest wait among the refusing limits and quotas, rounded up to whole seconds; after it every one
+ * of them admits the same request (counts only fall as time passes), unless other requests came first.
+ */
+export function createLimitsPolicy(deps: LimitsDeps): Policy {
+  const { clock, windows, quotas, concurrency } = deps;
+  // Reused across requests: handles live only within one synchronous check.
+  const slots: number[] = [];
+  const counters: QuotaCounter[] = [];
+
+  const limitAt = (tenant: TenantView, key: KeyView, i: number): CompiledLimit =>
+    i < tenant.limits.length ? tenant.limits[i]! : key.limits[i - tenant.limits.length]!;
+
+  /** The RateLimit-Policy value and item prefixes only change with the views and quota periods. */
+  const shapes = new WeakMap<KeyView, FieldShape>();
+
+  function headers(tenant: TenantView, key: KeyView, now: number): [policy: string, state: string] {
+    let shape = shapes.get(key);
+    if (shape === undefined || shape.tenant !== tenant || now < shape.from || now >= shape.until) {
+      shape = fieldShape(tenant, key, counters);
+      shapes.set(key, shape);
+    }
+    const prefixes = shape.prefixes;
+    let state = "";
+    const nl = tenant.limits.length + key.limits.length;
+    for (let i = 0; i < nl; i++) {
+      const s = slots[i]!;
+      const left = Math.max(0, limitAt(tenant, key, i).limit - windows.used(s, now));
+      state += `${prefixes[i]}${left};t=${ceilSeconds(windows.msUntilEmpty(s, now))}`;
+    }
+    for (let j = 0; j < tenant.quotas.length; j++) {
+      const c = counters[j]!;
+      const left = Math.max(0, tenant.quotas[j]!.limit - c.used);
+      state += `${prefixes[nl + j]}${left};t=${ceilSeconds(c.periodEnd - now)}`;
+    }
+    return [shape.policy, state];
+  }
+
+  function refuse(
+    ctx: RequestContext,
+    code: RefusalCode,
+    detail: string,
+    retryMs: number | null,
+    now: number,
+  ): Refusal {
+    const extra: Record<string, string> = {};
+    if (ctx.tenant!.limits.length + ctx.key!.limits.length + ctx.tenant!.quotas.length > 0) {
+      const [policy, state] = headers(ctx.tenant!, ctx.key!, now);
+      ctx.responseHeaders.set("ratelimit-policy", policy);
+      ctx.responseHeaders.set("ratelimit", state);
+      extra["RateLimit-Policy"] = policy;
+      extra.RateLimit = state;
+    }
+    if (retryMs !== null) extra["Retry-After"] = String(ceilSeconds(retryMs));
+    return new Refusal(code, detail, extra);
+  }
+
+  return {
+    name: "limits",
+    check(ctx: RequestContext): Refusal | undefined {
+      const tenant = ctx.tenant!;
+      const key = ctx.key!;
+      // Costs are whole units; anything else (negative, NaN) must not un-count or slip through.
+      const cost = ctx.cost > 0 ? Math.ceil(ctx.cost) : 0;
+      const now = clock.now();
+      const nl = tenant.limits.length + key.limits.length;
+      const nq = tenant.quotas.length;
+
+      let impossible: { code: RefusalCode; detail: string } | undefined;
+      // The refusal names the limit or quota that makes the client wait longest.
+      let code: RefusalCode | undefined;
+      let waitMs = 0;
+      let binding = "";
+
+      for (let i = 0; i < nl; i++) {
+        const limit = limitAt(tenant, key, i);
+        const perKey = i >= tenant.limits.length || limit.by === "key";
+        const s = windows.slot(limit, perKey ? key.id : tenant.id, now, perKey);
+        slots[i] = s;
+        if (cost === 0) continue;
+        const cap = capOf(limit);
+        if (cost > cap) {
+          impossible ??= {
+            code: "rate_limited",
+            detail: `This request costs ${cost} units, more than rate limit "${limit.name}" allows (${limit.limit} per ${formatWindow(limit.windowMs)}); it can never be admitted.`,
+          };
+        } else if (windows.used(s, now) + cost > cap) {
+          const ms = windows.msUntilFits(s, cap, cost, now);
+          if (ms >= waitMs) {
+            code = "rate_limited";
+            waitMs = ms;
+            binding = `Rate limit "${limit.name}" (${limit.limit} per ${formatWindow(limit.windowMs)}) reached`;
+          }
+        }
+      }
+
+      for (let j = 0; j < nq; j++) {
+        const q = tenant.quotas[j]!;
+        const c = quotas.counter(q, q.by === "key" ? key.id : tenant.id, now);
+        counters[j] = c;
+        if (cost === 0) continue;
+        if (cost > q.limit) {
+          impossible ??= {
+            code: "quota_exhausted",
+            detail: `This request costs ${cost} units, more than quota "${q.name}" allows (${q.limit} per ${q.period}); it can never be admitted.`,
+          };
+        } else if (c.used + cost > q.limit) {
+          const ms = c.periodEnd - now;
+          if (ms >= waitMs) {
+            code = "quota_exhausted";
+            waitMs = ms;
+            binding = `Quota "${q.name}" (${q.limit} per ${q.period}) used up`;
+          }
+        }
+      }
+
+      if (impossible !== undefined) return refuse(ctx, impossible.code, impossible.detail, null, now);
+      if (code !== undefined) {
+        return refuse(ctx, code, `${binding}; retry in ${ceilSeconds(waitMs)} s.`, waitMs, now);
+      }
+
+      if (tenant.concurrency !== null) {
+        if (!concurrency.tryAcquire(tenant.id, tenant.concurrency)) {
+          return refuse(
+            ctx,
+            "concurrency_limited",
+            `At most ${tenant.concurrency} requests may be in flight at once.`,
+            null,
+            now,
+          );
+        }
+        ctx.onDone(concurrency.releaseOnce(tenant.id));
+      }
+
+      if (cost > 0) {
+        for (let i = 0; i < nl; i++) if (firstOf(slots, i)) windows.add(slots[i]!, cost);
+        for (let j = 0; j < nq; j++) if (firstOf(counters, j)) quotas.add(counters[j]!, cost);
+      }
+      if (nl + nq > 0) {
+        const [policy, state] = headers(tenant, key, now);
+        // Lower-case names: Headers stores them so, and skipping the conversion halves the cost.
+        ctx.responseHeaders.set("ratelimit-policy", policy);
+        ctx.responseHeaders.set("ratelimit", state);
+      }
+      return undefined;
+    },
+  };
+}
+
+/** Two limits with one name and identity share one counter: count the request in it once. */
+function firstOf<T>(xs: readonly T[], i: number): boolean {
+  for (let k = 0; k < i; k++) if (xs[k] === xs[i]) return false;
+  return true;
+}

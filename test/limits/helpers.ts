@@ -1,0 +1,161 @@
+import type {
+  CompiledLimit,
+  CompiledQuota,
+  KeyView,
+  Snapshot,
+  TenantView,
+} from "../../src/gateway/snapshot.ts";
+import { ManualClock } from "../../src/lib/clock.ts";
+import {
+  ConcurrencyGate,
+  createLimitsPolicy,
+  MemoryQuotaStore,
+  QuotaCounters,
+  SlidingWindows,
+} from "../../src/policies/limits/index.ts";
+import type { RequestContext, RequestOutcome } from "../../src/policies/policy.ts";
+
+/** mulberry32: a small seeded PRNG, so randomized tests replay exactly. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const T0 = Date.UTC(2026, 0, 1);
+
+export function limit(n: number, windowMs: number, extra: Partial<CompiledLimit> = {}): CompiledLimit {
+  return { name: `${n}-per-${windowMs}ms`, limit: n, windowMs, by: "tenant", ...extra };
+}
+
+export function quota(
+  n: number,
+  period: CompiledQuota["period"],
+  extra: Partial<CompiledQuota> = {},
+): CompiledQuota {
+  return { name: `quota-${period}`, limit: n, period, anchor: 1, timezone: "UTC", by: "tenant", ...extra };
+}
+
+export function tenant(extra: Partial<TenantView> = {}): TenantView {
+  return {
+    id: "acme",
+    name: "Acme",
+    plan: "free",
+    disabled: false,
+    rules: [],
+    limits: [],
+    quotas: [],
+    concurrency: null,
+    upstreams: new Map(),
+    ...extra,
+  };
+}
+
+export function key(extra: Partial<KeyView> = {}): KeyView {
+  return {
+    id: "acme-dev",
+    tenantId: "acme",
+    expiresAt: null,
+    disabled: false,
+    graceUntil: null,
+    limits: [],
+    ...extra,
+  };
+}
+
+const snapshot: Snapshot = {
+  version: 1,
+  routes: [],
+  upstreams: new Map(),
+  tenants: new Map(),
+  keysByHash: new Map(),
+};
+
+export interface TestCtx extends RequestContext {
+  /** Runs the onDone callbacks, as the server does when the response ends. */
+  finish(): void;
+  readonly doneCallbacks: number;
+}
+
+export function ctx(t: TenantView, k: KeyView, cost = 1, startedAt = 0): TestCtx {
+  const done: ((o: RequestOutcome) => void)[] = [];
+  return {
+    requestId: "req-1",
+    method: "GET",
+    path: "/v1/x",
+    segments: ["v1", "x"],
+    startedAt,
+    headers: new Headers(),
+    snapshot,
+    tenant: t,
+    key: k,
+    cost,
+    responseHeaders: new Headers(),
+    onDone: (fn) => done.push(fn),
+    finish() {
+      const outcome = {
+        status: 200,
+        outcome: "ok",
+        bytesIn: 0,
+        bytesOut: 0,
+        endedAt: startedAt,
+        upstreamMs: null,
+      };
+      for (const fn of done) fn(outcome);
+    },
+    get doneCallbacks() {
+      return done.length;
+    },
+  };
+}
+
+/** A policy with fresh in-memory state on a ManualClock. */
+export function setup(now = T0) {
+  const clock = new ManualClock(now);
+  const windows = new SlidingWindows();
+  const store = new MemoryQuotaStore();
+  const quotas = new QuotaCounters(store, clock);
+  const concurrency = new ConcurrencyGate();
+  const policy = createLimitsPolicy({ clock, windows, quotas, concurrency });
+  return { clock, windows, store, quotas, concurrency, policy };
+}
+
+/** The exact reference: every admitted (time, cost), and sums over any interval. */
+export class SlidingLog {
+  private readonly times: number[] = [];
+  private readonly costs: number[] = [];
+
+  add(t: number, cost: number): void {
+    this.times.push(t);
+    this.costs.push(cost);
+  }
+
+  /** Units admitted at times in (from, to]. */
+  sum(from: number, to: number): number {
+    let s = 0;
+    for (let i = this.times.length - 1; i >= 0; i--) {
+      const t = this.times[i]!;
+      if (t <= from) break; // times are added in non-decreasing order
+      if (t <= to) s += this.costs[i]!;
+    }
+    return s;
+  }
+
+  /** The most units admitted in any interval (s − w, s]; the maximum is reached with s at an admission. */
+  maxInAnyWindow(w: number): number {
+    let max = 0;
+    let sum = 0;
+    let lo = 0;
+    for (let i = 0; i < this.times.length; i++) {
+      sum += this.costs[i]!;
+      while (this.times[lo]! <= this.times[i]! - w) sum -= this.costs[lo++]!;
+      if (sum > max) max = sum;
+    }
+    return max;
+  }
+}
