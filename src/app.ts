@@ -7,9 +7,11 @@ import { createAdminApp } from "./admin/app.ts";
 import { weakTokenReason } from "./admin/auth.ts";
 import { isLoopback } from "./config/check-references.ts";
 import type { Env } from "./config/interpolate.ts";
-import { loadConfigFile } from "./config/load.ts";
+import { type LoadedConfig, loadConfigFile } from "./config/load.ts";
+import type { GatewayConfig } from "./config/schema.ts";
 import { parseDuration, parseSize } from "./config/units.ts";
-import { openDb } from "./db/open.ts";
+import { type OpenDb, openDb } from "./db/open.ts";
+import { lastSyncedHash } from "./db/sync.ts";
 import { createGateway } from "./gateway/pipeline.ts";
 import { problemResponse } from "./gateway/problem.ts";
 import { Refusal } from "./gateway/refusal.ts";
@@ -58,31 +60,38 @@ const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
 export function startGateway(options: GatewayOptions): RunningGateway {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? jsonLog;
-  const loaded = loadConfigFile(options.configPath, options.env ?? process.env);
+  const env = options.env ?? process.env;
+  const dbPathOf = (c: GatewayConfig) => options.db ?? c.database ?? "./gatehouse.db";
+  const openFor = (c: GatewayConfig) => openDb(dbPathOf(c), { synchronous: c.usage?.synchronous });
+
+  // The database knows whether it already synced this exact config; if so the strict load is skipped.
+  let opened: OpenDb | undefined;
+  let database: OpenDb;
+  let state: GatewayState;
+  let loaded: LoadedConfig;
+  try {
+    loaded = loadConfigFile(options.configPath, env, {
+      trust: ({ hash, config }) => {
+        opened = openFor(config);
+        return lastSyncedHash(opened) === hash;
+      },
+    });
+    if (opened?.path === dbPathOf(loaded.config)) database = opened;
+    else {
+      opened?.close();
+      database = opened = openFor(loaded.config);
+    }
+    checkAdminExposure(loaded.config, options.admin);
+    state = new GatewayState(options.configPath, database, clock, env, loaded);
+  } catch (err) {
+    opened?.close();
+    throw err;
+  }
   const { config } = loaded;
   const server = config.server ?? {};
   const listenAt = options.listen ?? server.listen ?? "127.0.0.1:8080";
   const adminAt = options.admin ?? server.admin ?? "127.0.0.1:8081";
   const token = server.adminToken ? server.adminToken : null;
-  if (token === null && !isLoopback(adminAt)) {
-    throw new StartupError(
-      `refusing to start: the control API would listen on ${adminAt} without server.adminToken`,
-    );
-  }
-  const weak = token === null ? null : weakTokenReason(token);
-  if (weak)
-    throw new StartupError(`refusing to start: ${weak}; set server.adminToken to a long random value`);
-
-  const database = openDb(options.db ?? config.database ?? "./gatehouse.db", {
-    synchronous: config.usage?.synchronous,
-  });
-  let state: GatewayState;
-  try {
-    state = new GatewayState(options.configPath, database, clock, options.env ?? process.env, loaded);
-  } catch (err) {
-    database.close();
-    throw err;
-  }
 
   const maxBodyBytes = server.maxBodySize ? parseSize(server.maxBodySize) : DEFAULT_MAX_BODY;
   // Counters outlive reloads: only the snapshot (and so the limit values) changes.
@@ -132,13 +141,17 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       }),
     );
     const admin = parseListen(adminAt);
-    const adminApp = createAdminApp({ token, state, database, clock });
+    // Built on first use, so the data plane never waits for the control API's router to compile.
+    let adminApp: ReturnType<typeof createAdminApp> | undefined;
     servers.push(
       Bun.serve({
         hostname: admin.hostname,
         port: admin.port,
         reusePort: false,
-        fetch: (req) => adminApp.fetch(req),
+        fetch: (req) => {
+          adminApp ??= createAdminApp({ token, state, database, clock });
+          return adminApp.fetch(req);
+        },
       }),
     );
   } catch (err) {
@@ -173,6 +186,21 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       return stopping;
     },
   };
+}
+
+/** The control API is never exposed beyond loopback without a token, nor with a sample one. */
+function checkAdminExposure(config: GatewayConfig, adminOverride: string | undefined): void {
+  const adminAt = adminOverride ?? config.server?.admin ?? "127.0.0.1:8081";
+  const token = config.server?.adminToken || null;
+  if (token === null && !isLoopback(adminAt)) {
+    throw new StartupError(
+      `refusing to start: the control API would listen on ${adminAt} without server.adminToken`,
+    );
+  }
+  const weak = token === null ? null : weakTokenReason(token);
+  if (weak) {
+    throw new StartupError(`refusing to start: ${weak}; set server.adminToken to a long random value`);
+  }
 }
 
 function listenError(err: unknown, listen: string, admin: string): Error {

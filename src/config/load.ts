@@ -1,6 +1,12 @@
 /**
  * gateway.yaml → a validated, interpolated config, or every problem in it located by file, line and
  * column. Nothing here touches the database or the network.
+ *
+ * The strict load keeps every node's position so errors can be located; for a large file that costs
+ * far more than the rest of start-up. When the caller can vouch for a content hash (the database
+ * synced exactly this text and environment after a strict load), a native parse is enough: the same
+ * content already passed every check. Any difference, even between the two parsers, changes the
+ * hash and falls back to the strict load.
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -13,17 +19,26 @@ import { Locator } from "./locator.ts";
 import { GatewayConfig } from "./schema.ts";
 import { validateSchema } from "./validate-schema.ts";
 
+export interface LoadOptions {
+  /** True when this exact content hash was strictly loaded and synced before. */
+  trust?: (candidate: { hash: string; config: GatewayConfig }) => boolean;
+}
+
 export interface LoadedConfig {
   /** The file as the user named it, used in error messages. */
   readonly file: string;
   readonly config: GatewayConfig;
-  /** Identifies the effective content; a sync of the same hash has nothing to do. */
+  /** Identifies the text and its interpolated values; a sync of the same hash has nothing to do. */
   readonly hash: string;
   /** "gateway.yaml:12": where the object at `path` is declared, for messages that name it. */
   sourceRef(path: readonly (string | number)[]): string;
 }
 
-export function loadConfigFile(file: string, env: Env = process.env): LoadedConfig {
+export function loadConfigFile(
+  file: string,
+  env: Env = process.env,
+  options: LoadOptions = {},
+): LoadedConfig {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -43,13 +58,34 @@ export function loadConfigFile(file: string, env: Env = process.env): LoadedConf
       },
     ]);
   }
-  return parseConfig(text, file, env);
+  return parseConfig(text, file, env, options);
 }
 
-export function parseConfig(text: string, file: string, env: Env = process.env): LoadedConfig {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const locator = new Locator(doc, lines);
+export function parseConfig(
+  text: string,
+  file: string,
+  env: Env = process.env,
+  options: LoadOptions = {},
+): LoadedConfig {
+  if (options.trust) {
+    const config = quickParse(text, env);
+    if (config) {
+      const hash = contentHash(text, config);
+      if (options.trust({ hash, config })) {
+        let locator: Locator | undefined;
+        const sourceRef = (path: readonly (string | number)[]) => {
+          locator ??= locatorFor(text).locator;
+          return `${basename(file)}:${locator.at(path, true).line}`;
+        };
+        return { file, config, hash, sourceRef };
+      }
+    }
+  }
+  return strictParse(text, file, env);
+}
+
+function strictParse(text: string, file: string, env: Env): LoadedConfig {
+  const { doc, lines, locator } = locatorFor(text);
   const issue = (
     path: readonly (string | number)[],
     message: string,
@@ -109,9 +145,46 @@ export function parseConfig(text: string, file: string, env: Env = process.env):
   return {
     file,
     config,
-    hash: createHash("sha256").update(JSON.stringify(config)).digest("hex"),
+    hash: contentHash(text, config),
     sourceRef: (path) => `${name}:${locator.at(path, true).line}`,
   };
+}
+
+function locatorFor(text: string) {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  return { doc, lines, locator: new Locator(doc, lines) };
+}
+
+function contentHash(text: string, config: GatewayConfig): string {
+  return createHash("sha256").update(text).update("\0").update(JSON.stringify(config)).digest("hex");
+}
+
+/** Bun's native parser and the same interpolation; null when anything is off (the strict load reports it). */
+function quickParse(text: string, env: Env): GatewayConfig | null {
+  let value: unknown;
+  try {
+    value = Bun.YAML.parse(text);
+  } catch {
+    return null;
+  }
+  let failed = false;
+  // Only strings that reference a variable change, so the parsed tree is mended in place.
+  const walk = (v: unknown): void => {
+    if (v === null || typeof v !== "object") return;
+    const entries = Array.isArray(v) ? v.entries() : Object.entries(v);
+    for (const [k, x] of entries) {
+      if (typeof x === "string") {
+        if (!x.includes("${")) continue;
+        const r = interpolate(x, env);
+        if ("error" in r) failed = true;
+        else (v as Record<string | number, unknown>)[k] = r.value;
+      } else walk(x);
+    }
+  };
+  if (text.includes("${")) walk(value);
+  const config = value;
+  return failed || config === null || typeof config !== "object" ? null : (config as GatewayConfig);
 }
 
 /** The key path of a scalar, from the ancestors `visit` hands over. */

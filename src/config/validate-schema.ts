@@ -4,6 +4,7 @@
  */
 import type { TSchema } from "@sinclair/typebox";
 import { FormatRegistry } from "@sinclair/typebox";
+import { type TypeCheck, TypeCompiler } from "@sinclair/typebox/compiler";
 import { type ValueError, ValueErrorType } from "@sinclair/typebox/errors";
 import { Value } from "@sinclair/typebox/value";
 
@@ -33,7 +34,16 @@ const patternHints: Record<string, string> = {
   "^[a-z0-9][a-z0-9_-]{0,31}$": "use lower-case letters, digits, '_' and '-'",
 };
 
+const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
+
 export function validateSchema(schema: TSchema, value: unknown): SchemaIssue[] {
+  // The compiled check is fast; the error walk, which explains, runs only when there is something to explain.
+  let check = compiled.get(schema);
+  if (!check) {
+    check = TypeCompiler.Compile(schema);
+    compiled.set(schema, check);
+  }
+  if (check.Check(value)) return [];
   const issues: SchemaIssue[] = [];
   const seen = new Set<string>();
   const visit = (errors: Iterable<ValueError>) => {

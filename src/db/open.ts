@@ -7,6 +7,7 @@ import * as schema from "./schema.ts";
 export type Db = BunSQLiteDatabase<typeof schema>;
 
 export interface OpenDb {
+  readonly path: string;
   /** The raw connection, for hot-path prepared statements. */
   sqlite: Database;
   db: Db;
@@ -27,7 +28,7 @@ export function openDb(path: string, options: OpenOptions = {}): OpenDb {
   sqlite.exec("PRAGMA busy_timeout = 5000");
   const db = drizzle({ client: sqlite, schema });
   migrate(db, migrations);
-  return { sqlite, db, close: () => sqlite.close() };
+  return { path, sqlite, db, close: () => sqlite.close() };
 }
 
 /**

@@ -23,6 +23,11 @@ const CONFIG_HASH = "config_hash";
 /** Reads the synced rows before commit; throwing rolls the whole sync back. */
 export type VerifySync = (tx: Pick<Db, "select">) => void;
 
+/** The content hash of the config last synced into this database, if any. */
+export function lastSyncedHash({ db }: Pick<OpenDb, "db">): string | undefined {
+  return db.select({ value: meta.value }).from(meta).where(eq(meta.key, CONFIG_HASH)).get()?.value;
+}
+
 export function syncConfig(
   { db }: OpenDb,
   loaded: LoadedConfig,
@@ -31,8 +36,7 @@ export function syncConfig(
 ): SyncReport {
   const declared = Object.entries(loaded.config.tenants ?? {});
   const keyCount = declared.reduce((n, [, t]) => n + (t.keys?.length ?? 0), 0);
-  const last = db.select({ value: meta.value }).from(meta).where(eq(meta.key, CONFIG_HASH)).get();
-  if (last?.value === loaded.hash) {
+  if (lastSyncedHash({ db }) === loaded.hash) {
     verify?.(db);
     return { changed: false, tenants: declared.length, keys: keyCount };
   }

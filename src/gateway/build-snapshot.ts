@@ -4,7 +4,15 @@ import type { Db } from "../db/open.ts";
 import { apiKeys, tenants } from "../db/schema.ts";
 import { compileLimit, compileQuota, compileRule } from "./compile-policies.ts";
 import { compareSpecificity, parsePattern } from "./pattern.ts";
-import type { CompiledRoute, KeyView, Snapshot, TenantView } from "./snapshot.ts";
+import type {
+  CompiledLimit,
+  CompiledQuota,
+  CompiledRoute,
+  CompiledRule,
+  KeyView,
+  Snapshot,
+  TenantView,
+} from "./snapshot.ts";
 import { compileUpstream, type UpstreamTarget } from "./upstream.ts";
 
 /** A config that cannot serve the tenants the database holds (e.g. a plan an API tenant uses was removed). */
@@ -18,6 +26,21 @@ export interface TenantPolicies {
   concurrency?: number;
 }
 
+interface CompiledPlan {
+  rules: readonly CompiledRule[];
+  limits: readonly CompiledLimit[];
+  quotas: readonly CompiledQuota[];
+  concurrency: number | null;
+}
+
+const none: readonly never[] = [];
+const noOverrides: ReadonlyMap<string, string> = new Map();
+
+/**
+ * Start-up cost grows with tenants and keys, so this reads rows as raw values (drizzle's row mapping
+ * was most of the time at 10,000 keys), compiles each plan once, and lets tenants and keys that add
+ * nothing of their own share the plan's arrays.
+ */
 export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, version: number): Snapshot {
   const upstreams = new Map<string, UpstreamTarget>(
     Object.entries(config.upstreams).map(([name, d]) => [name, compileUpstream(name, d)]),
@@ -33,51 +56,86 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
   // Most specific first; sort is stable, so ties keep file order.
   routes.sort((a, b) => compareSpecificity(a.pattern, b.pattern));
 
+  const plans = new Map<string, CompiledPlan>();
+  for (const [name, p] of Object.entries(config.plans)) {
+    plans.set(name, {
+      rules: (p.rules ?? []).map(compileRule),
+      limits: (p.limits ?? []).map(compileLimit),
+      quotas: p.quota ? [compileQuota(p.quota)] : none,
+      concurrency: p.concurrency ?? null,
+    });
+  }
+
   const tenantViews = new Map<string, TenantView>();
-  for (const row of db.select().from(tenants).all()) {
-    const plan = config.plans[row.plan];
+  const tenantRows = db
+    .select({
+      id: tenants.id,
+      name: tenants.name,
+      plan: tenants.plan,
+      disabled: tenants.disabled,
+      policies: tenants.policies,
+      upstreams: tenants.upstreams,
+    })
+    .from(tenants)
+    .values() as [string, string, string, number, string, string][];
+  for (const [id, name, planName, disabled, policies, overridesJson] of tenantRows) {
+    const plan = plans.get(planName);
     if (!plan) {
       throw new SnapshotError(
-        `tenant "${row.id}" uses plan "${row.plan}", which the config does not declare; ` +
+        `tenant "${id}" uses plan "${planName}", which the config does not declare; ` +
           "declare the plan or move the tenant to another plan first",
       );
     }
-    const own = JSON.parse(row.policies) as TenantPolicies;
-    const overrides = new Map(Object.entries(JSON.parse(row.upstreams) as Record<string, string>));
+    const own = policies === "{}" ? {} : (JSON.parse(policies) as TenantPolicies);
+    const overrides =
+      overridesJson === "{}"
+        ? noOverrides
+        : new Map(Object.entries(JSON.parse(overridesJson) as Record<string, string>));
     for (const [from, to] of overrides) {
       if (!upstreams.has(to)) {
         throw new SnapshotError(
-          `tenant "${row.id}" routes "${from}" to upstream "${to}", which the config does not declare`,
+          `tenant "${id}" routes "${from}" to upstream "${to}", which the config does not declare`,
         );
       }
     }
-    tenantViews.set(row.id, {
-      id: row.id,
-      name: row.name,
-      plan: row.plan,
-      disabled: row.disabled,
-      rules: [...(plan.rules ?? []), ...(own.rules ?? [])].map(compileRule),
-      limits: [...(plan.limits ?? []), ...(own.limits ?? [])].map(compileLimit),
-      quotas: [plan.quota, own.quota].filter((q): q is QuotaDecl => q !== undefined).map(compileQuota),
-      concurrency: own.concurrency ?? plan.concurrency ?? null,
+    tenantViews.set(id, {
+      id,
+      name,
+      plan: planName,
+      disabled: Boolean(disabled),
+      rules: own.rules?.length ? [...plan.rules, ...own.rules.map(compileRule)] : plan.rules,
+      limits: own.limits?.length ? [...plan.limits, ...own.limits.map(compileLimit)] : plan.limits,
+      quotas: own.quota ? [...plan.quotas, compileQuota(own.quota)] : plan.quotas,
+      concurrency: own.concurrency ?? plan.concurrency,
       upstreams: overrides,
     });
   }
 
   const keysByHash = new Map<string, KeyView>();
-  for (const row of db.select().from(apiKeys).all()) {
+  const keyRows = db
+    .select({
+      id: apiKeys.id,
+      tenantId: apiKeys.tenantId,
+      hash: apiKeys.hash,
+      previousHash: apiKeys.previousHash,
+      graceUntil: apiKeys.graceUntil,
+      limits: apiKeys.limits,
+      disabled: apiKeys.disabled,
+      expiresAt: apiKeys.expiresAt,
+    })
+    .from(apiKeys)
+    .values() as [string, string, string, string | null, number | null, string, number, number | null][];
+  for (const [id, tenantId, hash, previousHash, graceUntil, limits, disabled, expiresAt] of keyRows) {
     const view: KeyView = {
-      id: row.id,
-      tenantId: row.tenantId,
-      expiresAt: row.expiresAt,
-      disabled: row.disabled,
+      id,
+      tenantId,
+      expiresAt,
+      disabled: Boolean(disabled),
       graceUntil: null,
-      limits: (JSON.parse(row.limits) as LimitDecl[]).map(compileLimit),
+      limits: limits === "[]" ? none : (JSON.parse(limits) as LimitDecl[]).map(compileLimit),
     };
-    keysByHash.set(row.hash, view);
-    if (row.previousHash && row.graceUntil !== null) {
-      keysByHash.set(row.previousHash, { ...view, graceUntil: row.graceUntil });
-    }
+    keysByHash.set(hash, view);
+    if (previousHash && graceUntil !== null) keysByHash.set(previousHash, { ...view, graceUntil });
   }
 
   return { version, routes, upstreams, tenants: tenantViews, keysByHash };

@@ -7,7 +7,7 @@ import { ConfigError } from "../config/errors.ts";
 import type { Env } from "../config/interpolate.ts";
 import { type LoadedConfig, loadConfigFile } from "../config/load.ts";
 import type { OpenDb } from "../db/open.ts";
-import { syncConfig } from "../db/sync.ts";
+import { lastSyncedHash, syncConfig } from "../db/sync.ts";
 import type { Clock } from "../lib/clock.ts";
 import { buildSnapshot, SnapshotError } from "./build-snapshot.ts";
 import type { Snapshot } from "./snapshot.ts";
@@ -72,7 +72,9 @@ export class GatewayState {
   reload(): ReloadResult {
     let loaded: LoadedConfig;
     try {
-      loaded = loadConfigFile(this.configPath, this.env);
+      loaded = loadConfigFile(this.configPath, this.env, {
+        trust: ({ hash }) => lastSyncedHash(this.database) === hash,
+      });
       const next = this.syncAndBuild(loaded, this.snap.version + 1);
       this.cfg = loaded;
       this.failure = null;

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../../src/config/errors.ts";
 import { interpolate } from "../../src/config/interpolate.ts";
@@ -64,5 +65,36 @@ describe("reporting", () => {
     expect(parseConfig(yaml, "a.yaml", {}).hash).not.toBe(
       parseConfig(`${yaml}database: ":memory:"\n`, "a.yaml", {}).hash,
     );
+  });
+});
+
+describe("trusted loads", () => {
+  const shipped = () => readFileSync(join(root, "gateway.yaml"), "utf8");
+
+  test("the quick parse yields the same config and hash as the strict one", () => {
+    const env = { ACME_KEY: "from-env-key-0001" };
+    const strict = parseConfig(shipped(), "gateway.yaml", env);
+    let offered: string | undefined;
+    const quick = parseConfig(shipped(), "gateway.yaml", env, {
+      trust: ({ hash }) => {
+        offered = hash;
+        return true;
+      },
+    });
+    expect(offered).toBe(strict.hash);
+    expect(quick.config).toEqual(strict.config);
+    expect(quick.sourceRef(["tenants", "globex"])).toBe(strict.sourceRef(["tenants", "globex"]));
+  });
+
+  test("an environment change changes the hash, so a trusted load falls back to the strict one", () => {
+    const a = parseConfig(shipped(), "gateway.yaml", {});
+    const b = parseConfig(shipped(), "gateway.yaml", { ACME_KEY: "another-key-0001" });
+    expect(a.hash).not.toBe(b.hash);
+  });
+
+  test("what only the strict parser catches is still caught: duplicate keys", () => {
+    const dup = "version: 1\nupstreams: {}\nplans: {}\nplans: {}\nroutes: []\n";
+    // Bun's parser keeps the last duplicate; the offered hash can never match a strictly synced one.
+    expect(() => parseConfig(dup, "dup.yaml", {}, { trust: () => false })).toThrow("Map keys must be unique");
   });
 });
