@@ -137,7 +137,7 @@ export const KeyDecl = T.Object(
   {
     id: Identifier,
     secret: T.Optional(
-      T.String({ minLength: 8, maxLength: 256, description: "Plaintext key; stored only as a hash." }),
+      T.String({ minLength: 4, maxLength: 256, description: "Plaintext key; stored only as a hash." }),
     ),
     hash: T.Optional(
       T.String({
@@ -187,7 +187,19 @@ export const Usage = T.Object(
     flushRows: T.Optional(
       T.Integer({ minimum: 1, description: "Rows that trigger a flush (default 2000)." }),
     ),
-    retention: T.Optional(duration("Age after which rows are removed (default 90d).")),
+    retention: T.Optional(
+      duration(
+        "Age after which usage rows and their rollups are removed (default 90d; 0d keeps them forever).",
+      ),
+    ),
+    bufferRows: T.Optional(
+      T.Integer({
+        minimum: 1,
+        description:
+          "Most rows held in memory while the database refuses writes; beyond it the oldest are dropped " +
+          "and counted (default 100000).",
+      }),
+    ),
     synchronous: T.Optional(
       T.Union([T.Literal("normal"), T.Literal("full")], {
         description:
@@ -221,3 +233,4 @@ export type RouteDecl = Static<typeof Route>;
 export type UpstreamDecl = Static<typeof Upstream>;
 export type TenantDecl = Static<typeof TenantDecl>;
 export type KeyDecl = Static<typeof KeyDecl>;
+export type UsageDecl = Static<typeof Usage>;

@@ -20,5 +20,14 @@ export const migrations: (MigrationMeta & { tag: string })[] = [
     "bps": true,
     "folderMillis": 1795406197089,
     "hash": "7efdb2fb55ce9aba1f340f22bcee1557f6ac9f224d0cc49fa00fe3144de8e497"
+  },
+  {
+    "tag": "0001_usage_rollup",
+    "sql": [
+      "CREATE TABLE `usage_rollup` (\n\t`grain` integer NOT NULL,\n\t`dim` text NOT NULL,\n\t`start` integer NOT NULL,\n\t`tenant_id` text NOT NULL,\n\t`value` text NOT NULL,\n\t`requests` integer NOT NULL,\n\t`errors` integer NOT NULL,\n\t`cost` integer NOT NULL,\n\t`bytes_in` integer NOT NULL,\n\t`bytes_out` integer NOT NULL,\n\t`upstream_count` integer NOT NULL,\n\t`upstream_ms` real NOT NULL,\n\t`latency_min` real NOT NULL,\n\t`latency_max` real NOT NULL,\n\t`latency_hist` blob NOT NULL,\n\tPRIMARY KEY(`grain`, `dim`, `start`, `tenant_id`, `value`)\n);\n"
+    ],
+    "bps": true,
+    "folderMillis": 1795407821714,
+    "hash": "93b3845d3925be48b786ddc46f3b2847f60d8ec967368786df56830e97cac8bf"
   }
 ];

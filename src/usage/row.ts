@@ -1,0 +1,84 @@
+/**
+ * The usage row: what one request leaves behind for billing and analytics. Built from the request
+ * context and its outcome by a pure function, so what a row may hold is decided in one place.
+ */
+import type { RequestContext, RequestOutcome } from "../policies/policy.ts";
+
+export interface UsageRow {
+  /** Epoch ms when the request arrived (ctx.startedAt): the same instant limits and quotas judged. */
+  ts: number;
+  requestId: string;
+  /** Null when no key was recognised (e.g. 401). */
+  tenantId: string | null;
+  keyId: string | null;
+  /** The matched route's `match` text, null when no route was chosen. */
+  route: string | null;
+  method: string;
+  /** The canonical path, never the query string; "" when the path had no canonical form (400). */
+  path: string;
+  status: number;
+  /** "ok", "rejected:<code>", "upstream_error" or "client_aborted". */
+  outcome: string;
+  /** Cost units counted against limits and quotas: 0 for a refused request, which costs nothing. */
+  cost: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** From arrival to the last response byte (or the client leaving). */
+  latencyMs: number;
+  /** Time to the upstream's response headers; null when the upstream was not called. */
+  upstreamMs: number | null;
+}
+
+/** A request counts as an error when its status is 400 or above or it did not end "ok". */
+export const isError = (status: number, outcome: string): boolean => status >= 400 || outcome !== "ok";
+
+const MAX_METHOD = 32;
+const REDACTED = "[redacted]";
+
+export function usageRow(ctx: RequestContext, outcome: RequestOutcome): UsageRow {
+  const refused = outcome.outcome.startsWith("rejected:");
+  return {
+    ts: ctx.startedAt,
+    requestId: ctx.requestId,
+    tenantId: ctx.tenant?.id ?? null,
+    keyId: ctx.key?.id ?? null,
+    route: ctx.route?.match ?? null,
+    method: ctx.method.slice(0, MAX_METHOD),
+    path: safePath(ctx.path, ctx.headers),
+    status: outcome.status,
+    outcome: outcome.outcome,
+    cost: refused ? 0 : count(ctx.cost),
+    bytesIn: count(outcome.bytesIn),
+    bytesOut: count(outcome.bytesOut),
+    latencyMs: Math.max(0, finite(outcome.endedAt - ctx.startedAt)),
+    upstreamMs: outcome.upstreamMs === null ? null : Math.max(0, round3(finite(outcome.upstreamMs))),
+  };
+}
+
+/**
+ * The canonical path carries no query, but a client may still have pasted its key into the path;
+ * the row must never hold a key, so the presented credentials are blanked out of it.
+ */
+function safePath(path: string, headers: Headers): string {
+  let out = path;
+  const cut = out.search(/[?#]/);
+  if (cut >= 0) out = out.slice(0, cut);
+  for (const secret of presentedSecrets(headers)) {
+    if (out.includes(secret)) out = out.split(secret).join(REDACTED);
+  }
+  return out;
+}
+
+function presentedSecrets(headers: Headers): string[] {
+  const out: string[] = [];
+  const auth = headers.get("authorization");
+  const bearer = auth ? /^\s*Bearer\s+(\S+)/i.exec(auth)?.[1] : undefined;
+  const apiKey = headers.get("x-api-key")?.trim();
+  // Very short values would blank ordinary path text; keys are far longer than this.
+  for (const s of [bearer, apiKey]) if (s && s.length >= 8) out.push(s);
+  return out;
+}
+
+const finite = (n: number) => (Number.isFinite(n) ? n : 0);
+const count = (n: number) => Math.max(0, Math.round(finite(n)));
+const round3 = (n: number) => Math.round(n * 1000) / 1000;

@@ -1,0 +1,32 @@
+/**
+ * What the control API asks of usage: reports and exports. Knows nothing of HTTP; errors the caller
+ * caused are UsageQueryError, with a message safe to show.
+ */
+import type { Database } from "bun:sqlite";
+import type { Clock } from "../lib/clock.ts";
+import { type ExportQuery, UsageExporter } from "./export.ts";
+import { queryUsage, type UsageQuery, type UsageReport } from "./query.ts";
+import { TotalsScanner } from "./scan.ts";
+
+export interface UsageService {
+  queryUsage(q: UsageQuery): UsageReport;
+  /** A stream of encoded bytes; checks the range before returning, then reads lazily as it is pulled. */
+  exportUsage(q: ExportQuery): ReadableStream<Uint8Array>;
+  /** Fills in a missing end (now) and start (24 hours before the end). */
+  resolveRange(from: number | undefined, to: number | undefined): { from: number; to: number };
+}
+
+export const DEFAULT_RANGE_MS = 24 * 3_600_000;
+
+export function createUsageService(deps: { sqlite: Database; clock: Clock }): UsageService {
+  const scanner = new TotalsScanner(deps.sqlite);
+  const exporter = new UsageExporter(deps.sqlite, scanner);
+  return {
+    queryUsage: (q) => queryUsage(scanner, q),
+    exportUsage: (q) => exporter.export(q),
+    resolveRange(from, to) {
+      const end = to ?? deps.clock.now();
+      return { from: from ?? end - DEFAULT_RANGE_MS, to: end };
+    },
+  };
+}
