@@ -3,13 +3,16 @@
  * the policy chain and starts both listeners. Everything stateful is created here and passed down.
  */
 import type { Server } from "bun";
-import { createAdminApp } from "./admin/app.ts";
+import { createAdminApp, MAX_ADMIN_BODY } from "./admin/app.ts";
 import { weakTokenReason } from "./admin/auth.ts";
+import { setClientIp } from "./admin/client-ip.ts";
+import { LastUsedTracker } from "./admin/keys/last-used.ts";
 import { isLoopback } from "./config/check-references.ts";
 import type { Env } from "./config/interpolate.ts";
 import { type LoadedConfig, loadConfigFile } from "./config/load.ts";
 import type { GatewayConfig } from "./config/schema.ts";
 import { parseDuration, parseSize } from "./config/units.ts";
+import { startConfigWatch } from "./config/watch.ts";
 import { type OpenDb, openDb } from "./db/open.ts";
 import { lastSyncedHash } from "./db/sync.ts";
 import { createGateway } from "./gateway/pipeline.ts";
@@ -19,6 +22,7 @@ import { GatewayState } from "./gateway/state.ts";
 import { type Clock, systemClock } from "./lib/clock.ts";
 import { formatUrl, parseListen } from "./lib/listen-address.ts";
 import { jsonLog, type Log } from "./lib/log.ts";
+import { createMetrics } from "./metrics/index.ts";
 import { createAuthPolicy } from "./policies/auth/index.ts";
 import { createBodySizePolicy } from "./policies/body-size/index.ts";
 import {
@@ -31,6 +35,7 @@ import {
 } from "./policies/limits/index.ts";
 import { createRoutePolicy } from "./policies/route/index.ts";
 import { createRulesPolicy } from "./policies/rules/index.ts";
+import { createUsageMetering } from "./usage/index.ts";
 
 export interface GatewayOptions {
   configPath: string;
@@ -104,17 +109,26 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     quotas,
     onError: (err) => log("error", "quota flush failed", { error: String(err) }),
   });
+  const metrics = createMetrics();
+  const usage = createUsageMetering({ sqlite: database.sqlite, clock, log, config: config.usage });
+  const lastUsed = new LastUsedTracker(database);
+  lastUsed.start();
+  let draining = false;
   const handle = createGateway({
     clock,
     snapshot: () => state.snapshot,
     policies: [
-      createAuthPolicy({ clock }),
+      createAuthPolicy({ clock, onUse: lastUsed.record }),
       createRoutePolicy(),
       createRulesPolicy(),
       createBodySizePolicy(maxBodyBytes),
       createLimitsPolicy({ clock, windows, quotas, concurrency: new ConcurrencyGate() }),
     ],
     proxy: { fetch: options.fetch ?? fetch, maxBodyBytes, now: () => performance.now() },
+    observe: (ctx, outcome) => {
+      metrics.observe(ctx, outcome);
+      usage.observe(ctx, outcome);
+    },
     log: (msg, fields) => log("error", msg, fields),
   });
 
@@ -148,8 +162,19 @@ export function startGateway(options: GatewayOptions): RunningGateway {
         hostname: admin.hostname,
         port: admin.port,
         reusePort: false,
-        fetch: (req) => {
-          adminApp ??= createAdminApp({ token, state, database, clock });
+        maxRequestBodySize: MAX_ADMIN_BODY,
+        fetch: (req, srv) => {
+          adminApp ??= createAdminApp({
+            token,
+            state,
+            database,
+            clock,
+            metrics,
+            usage: usage.service,
+            draining: () => draining,
+            log,
+          });
+          setClientIp(req, srv.requestIP(req)?.address);
           return adminApp.fetch(req);
         },
       }),
@@ -157,9 +182,16 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   } catch (err) {
     for (const s of servers) s.stop(true);
     limits.stop();
+    lastUsed.stop();
+    usage.close();
     database.close();
     throw listenError(err, listenAt, adminAt);
   }
+  const stopWatching = startConfigWatch(options.configPath, () => {
+    const result = state.reload();
+    if (result.ok) log("info", "config reloaded", { version: result.version, changed: result.changed });
+    else log("warn", "config reload refused; the running config keeps serving", { errors: result.errors });
+  });
   const [dataServer, adminServer] = servers as [Server<undefined>, Server<undefined>];
   const drainMs = parseDuration(server.drainTimeout ?? "30s");
 
@@ -170,6 +202,8 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     state,
     stop() {
       stopping ??= (async () => {
+        draining = true;
+        stopWatching();
         const drained = Promise.all(servers.map((s) => s.stop(false)));
         let timer: ReturnType<typeof setTimeout> | undefined;
         const timeout = new Promise<"timeout">((r) => {
@@ -180,7 +214,11 @@ export function startGateway(options: GatewayOptions): RunningGateway {
           await Promise.all(servers.map((s) => s.stop(true)));
         }
         clearTimeout(timer);
+        // Everything in memory reaches the database before it closes.
         limits.stop();
+        lastUsed.stop();
+        const { written, lost } = usage.close();
+        if (lost > 0) log("warn", "usage rows lost at shutdown", { written, lost });
         database.close();
       })();
       return stopping;

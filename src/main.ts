@@ -1,8 +1,9 @@
 #!/usr/bin/env bun
-/** gatehouse command line: serve, validate, hash-key, version. */
+/** gatehouse command line: serve, validate, export, hash-key, version. */
 import { parseArgs } from "node:util";
 import pkg from "../package.json" with { type: "json" };
 import { StartupError, startGateway } from "./app.ts";
+import { runExport } from "./cli/export.ts";
 import { ConfigError } from "./config/errors.ts";
 import { loadConfigFile } from "./config/load.ts";
 import { SnapshotError } from "./gateway/build-snapshot.ts";
@@ -14,6 +15,7 @@ const usage = `gatehouse ${pkg.version}: an API gateway for multi-tenant SaaS AP
 usage:
   gatehouse serve    [--config gateway.yaml] [--db PATH|:memory:] [--listen HOST:PORT] [--admin HOST:PORT]
   gatehouse validate [--config gateway.yaml]
+  gatehouse export   [--config gateway.yaml] [--db PATH]   print API-made tenants and keys as gateway.yaml (hashes only)
   gatehouse hash-key [SECRET]     print the sha256:<hex> form of a key for gateway.yaml (reads stdin without SECRET)
   gatehouse version
 `;
@@ -64,6 +66,14 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`${hashKey(secret)}\n`);
       return;
     }
+    case "export":
+      try {
+        process.stdout.write(runExport(values.config, values.db));
+      } catch (err) {
+        if (err instanceof ConfigError) fail(err.message);
+        fail(`gatehouse export: ${(err as Error).message}`);
+      }
+      return;
     case "serve":
       return serve(values);
     default:

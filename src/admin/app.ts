@@ -1,13 +1,32 @@
 /**
- * The control API on the admin listener. One guard in front of every route but GET /healthz: a
- * request without the configured bearer token gets 401 before routing, so it learns nothing.
+ * The control API on the admin listener: one Elysia plugin per resource, composed here behind one
+ * guard (guard.ts) and one error boundary (errors.ts). The guard runs in onRequest, before routing,
+ * so every route but GET /healthz, and every unknown path, answers 401 without the bearer token.
  */
 import { Elysia } from "elysia";
+import type { Registry } from "prom-client";
 import type { OpenDb } from "../db/open.ts";
-import { problemType } from "../gateway/problem.ts";
 import type { GatewayState } from "../gateway/state.ts";
 import type { Clock } from "../lib/clock.ts";
-import { tokenMatches } from "./auth.ts";
+import { jsonLog, type Log } from "../lib/log.ts";
+import { createMetrics } from "../metrics/index.ts";
+import type { UsageService } from "../usage/service.ts";
+import { auditPlugin } from "./audit/plugin.ts";
+import { AuditService } from "./audit/service.ts";
+import { weakTokenReason } from "./auth.ts";
+import { configPlugin } from "./config/plugin.ts";
+import { ConfigService } from "./config/service.ts";
+import { docsPlugin } from "./docs/plugin.ts";
+import { mapError, refuseControlChars } from "./errors.ts";
+import { createGuard } from "./guard.ts";
+import { keysPlugin } from "./keys/plugin.ts";
+import { KeyService } from "./keys/service.ts";
+import { operationsPlugin } from "./operations/plugin.ts";
+import type { AdminStore } from "./store.ts";
+import { tenantsPlugin } from "./tenants/plugin.ts";
+import { TenantService } from "./tenants/service.ts";
+import type { ThrottleOptions } from "./throttle.ts";
+import { usagePlugin } from "./usage/plugin.ts";
 
 export interface AdminDeps {
   /** Null means no token is configured, which start-up only allows on loopback. */
@@ -15,32 +34,40 @@ export interface AdminDeps {
   state: GatewayState;
   database: OpenDb;
   clock: Clock;
-}
-
-export function unauthorizedProblem(): Response {
-  return new Response(
-    JSON.stringify({
-      type: problemType("unauthorized"),
-      title: "Unauthorized",
-      status: 401,
-      detail: "The control API needs Authorization: Bearer <admin token>.",
-    }),
-    {
-      status: 401,
-      headers: {
-        "content-type": "application/problem+json",
-        "www-authenticate": 'Bearer realm="gatehouse-admin"',
-      },
-    },
-  );
+  /** The registry GET /metrics serves: createMetrics().registry, whose observe the data plane calls. */
+  metrics?: { registry: Registry };
+  /** True once shutdown has begun; GET /readyz then answers 503. */
+  draining?: () => boolean;
+  /** Answers GET /usage and GET /usage/export; without it those routes are not mounted. */
+  usage?: UsageService;
+  throttle?: ThrottleOptions;
+  /** Where bugs (500s) are logged; defaults to JSON lines on stderr. */
+  log?: Log;
 }
 
 export function createAdminApp(deps: AdminDeps) {
-  return new Elysia()
-    .onRequest(({ request }) => {
-      if (deps.token === null) return;
-      if (request.method === "GET" && new URL(request.url).pathname === "/healthz") return;
-      if (!tokenMatches(deps.token, request.headers.get("authorization"))) return unauthorizedProblem();
-    })
-    .get("/healthz", () => ({ status: "ok" }), { detail: { summary: "Liveness", tags: ["operations"] } });
+  // start-up refuses these already; refusing here too means no code path can serve a sample token.
+  const weak = deps.token === null ? null : weakTokenReason(deps.token);
+  if (weak) throw new Error(`refusing to serve the control API: ${weak}`);
+
+  const audit = new AuditService(deps.database, deps.clock);
+  const store: AdminStore = { database: deps.database, state: deps.state, clock: deps.clock, audit };
+  const registry = deps.metrics?.registry ?? createMetrics().registry;
+  const log = deps.log ?? jsonLog;
+
+  return new Elysia({ normalize: false })
+    .onRequest(createGuard(deps.token, deps.clock, deps.throttle))
+    .onError(({ code, error }) => mapError(code, error, log))
+    .onBeforeHandle(({ body, query }) => refuseControlChars(body, query))
+    .use(docsPlugin(deps.usage !== undefined))
+    .use(operationsPlugin({ database: deps.database, registry, draining: deps.draining ?? (() => false) }))
+    .use(tenantsPlugin(new TenantService(store)))
+    .use(keysPlugin(new KeyService(store)))
+    .use(configPlugin(new ConfigService(store), deps.database, deps.clock))
+    .use(auditPlugin(audit))
+    .use(deps.usage ? usagePlugin({ usage: deps.usage, log }) : new Elysia({ name: "usage-unavailable" }));
 }
+
+export { MAX_ADMIN_BODY, unauthorizedProblem } from "./guard.ts";
+
+export type AdminApp = ReturnType<typeof createAdminApp>;

@@ -1,0 +1,75 @@
+/**
+ * GET /openapi.json and GET /docs. The Scalar UI's script is served from the binary itself (imported
+ * as a file, which `bun build --compile` embeds), and the UI is told not to fetch fonts, so the docs
+ * work offline and the page names no outside host.
+ */
+import { openapi } from "@elysiajs/openapi";
+import scalarBundle from "@scalar/api-reference/browser/standalone.js" with { type: "file" };
+import { Elysia } from "elysia";
+import pkg from "../../../package.json" with { type: "json" };
+import { fixSpec } from "./fix-spec.ts";
+
+export const DOCS_PATH = "/docs";
+export const SPEC_PATH = "/openapi.json";
+export const SCALAR_PATH = "/docs/scalar.js";
+
+/** `withUsage`: whether the usage routes are mounted, so the UI shows no empty "usage" section. */
+export const docsPlugin = (withUsage: boolean) =>
+  new Elysia({ normalize: false })
+    .onAfterHandle(({ path, responseValue }) => {
+      if (path === SPEC_PATH && responseValue && typeof responseValue === "object") {
+        return fixSpec(responseValue as Record<string, unknown>);
+      }
+    })
+    .use(
+      openapi({
+        path: DOCS_PATH,
+        specPath: SPEC_PATH,
+        provider: "scalar",
+        documentation: {
+          info: {
+            title: "gatehouse control API",
+            version: pkg.version,
+            description:
+              "Manage tenants and API keys at runtime, reload the config and read the audit log. " +
+              "Every route but `GET /healthz` needs `Authorization: Bearer <admin token>`. " +
+              "Errors are `application/problem+json`.",
+          },
+          tags: [
+            { name: "tenants", description: "Tenants created here persist across restarts and reloads." },
+            { name: "keys", description: "API keys: secrets are shown once, stored as hashes." },
+            { name: "config", description: "The configuration in force, reloads and export." },
+            ...(withUsage ? [{ name: "usage", description: "Usage reports and raw exports." }] : []),
+            { name: "audit", description: "Every change made through this API." },
+            { name: "operations", description: "Health, readiness and metrics." },
+          ],
+          components: {
+            securitySchemes: {
+              adminToken: { type: "http", scheme: "bearer", description: "server.adminToken" },
+            },
+          },
+          security: [{ adminToken: [] }],
+        },
+        scalar: {
+          cdn: SCALAR_PATH,
+          url: SPEC_PATH,
+          withDefaultFonts: false,
+          telemetry: false,
+          // These would reach Scalar's hosted services (client, AI agent, developer toolbar).
+          hideClientButton: true,
+          agent: { disabled: true },
+          showDeveloperTools: "never",
+        } as never,
+      }),
+    )
+    .get(
+      SCALAR_PATH,
+      () =>
+        new Response(Bun.file(scalarBundle), {
+          headers: {
+            "content-type": "text/javascript; charset=utf-8",
+            "cache-control": "public, max-age=86400",
+          },
+        }),
+      { detail: { hide: true } },
+    );

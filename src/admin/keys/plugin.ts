@@ -1,0 +1,92 @@
+import { Type as T } from "@sinclair/typebox";
+import { Elysia } from "elysia";
+import { actorOf } from "../client-ip.ts";
+import { IdParams, NoContent } from "../fields.ts";
+import { DEFAULT_PAGE, decodeCursor, PageQuery } from "../pagination.ts";
+import { responses } from "../problem.ts";
+import { CreateKeyBody, KeyPage, KeyView, KeyWithSecret, PatchKeyBody, RotateKeyBody } from "./model.ts";
+import type { KeyService } from "./service.ts";
+
+const tags = ["keys"];
+
+export const keysPlugin = (keys: KeyService) =>
+  new Elysia({ normalize: false })
+    .post(
+      "/tenants/:id/keys",
+      ({ params, body, request, status }) =>
+        status(201, keys.create(params.id, body ?? {}, actorOf(request))),
+      {
+        parse: "json",
+        params: IdParams,
+        body: T.Optional(CreateKeyBody),
+        response: responses({ 201: KeyWithSecret }, [400, 404, 409, 413]),
+        detail: {
+          summary: "Create a key",
+          description:
+            "Generates a key (ghk_ prefix, checksummed) and returns its secret this once; only its hash " +
+            "is stored. Keys may be created for tenants declared in the config file; such keys belong " +
+            "to the API.",
+          tags,
+        },
+      },
+    )
+    .get(
+      "/tenants/:id/keys",
+      ({ params, query }) =>
+        keys.listForTenant(params.id, query.limit ?? DEFAULT_PAGE, decodeCursor(query.cursor)),
+      {
+        params: IdParams,
+        query: PageQuery,
+        response: responses({ 200: KeyPage }, [400, 404]),
+        detail: { summary: "List a tenant's keys", description: "Never returns secrets or hashes.", tags },
+      },
+    )
+    .get("/keys/:id", ({ params }) => keys.get(params.id), {
+      params: IdParams,
+      response: responses({ 200: KeyView }, [400, 404]),
+      detail: { summary: "Get a key", tags },
+    })
+    .patch("/keys/:id", ({ params, body, request }) => keys.update(params.id, body, actorOf(request)), {
+      parse: "json",
+      params: IdParams,
+      body: PatchKeyBody,
+      response: responses({ 200: KeyView }, [400, 404, 409, 413]),
+      detail: {
+        summary: "Disable, enable or set the expiry of a key",
+        description: "Effective from the next request. Keys declared in the config file are read-only (409).",
+        tags,
+      },
+    })
+    .post(
+      "/keys/:id/rotate",
+      ({ params, body, request }) => keys.rotate(params.id, body ?? {}, actorOf(request)),
+      {
+        parse: "json",
+        params: IdParams,
+        body: T.Optional(RotateKeyBody),
+        response: responses({ 200: KeyWithSecret }, [400, 404, 409, 413]),
+        detail: {
+          summary: "Rotate a key",
+          description:
+            "Returns a new secret this once. The previous secret keeps working for gracePeriod " +
+            "(default 24h, at most 7d), then fails.",
+          tags,
+        },
+      },
+    )
+    .delete(
+      "/keys/:id",
+      ({ params, request, status }) => {
+        keys.revoke(params.id, actorOf(request));
+        return status(204, undefined);
+      },
+      {
+        params: IdParams,
+        response: responses({ 204: NoContent }, [400, 404, 409]),
+        detail: {
+          summary: "Revoke a key",
+          description: "Both its secrets fail from the next request on.",
+          tags,
+        },
+      },
+    );

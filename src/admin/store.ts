@@ -1,0 +1,81 @@
+/**
+ * What every admin service shares: the database, the running state, the clock and the audit log,
+ * and the one way to commit a change. A change commits only if the gateway can still build its
+ * snapshot from the result, and the data plane sees it on the next request.
+ */
+import { checkReferences } from "../config/check-references.ts";
+import { formatPath } from "../config/errors.ts";
+import type { TenantDecl } from "../config/schema.ts";
+import type { Db, OpenDb } from "../db/open.ts";
+import { buildSnapshot, SnapshotError } from "../gateway/build-snapshot.ts";
+import type { GatewayState } from "../gateway/state.ts";
+import type { Clock } from "../lib/clock.ts";
+import type { AuditService } from "./audit/service.ts";
+import { badRequest, conflict } from "./problem.ts";
+
+export interface AdminStore {
+  database: OpenDb;
+  state: GatewayState;
+  clock: Clock;
+  audit: AuditService;
+}
+
+type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+
+export function commit<T>(store: AdminStore, change: (tx: Tx) => T): T {
+  const result = store.database.db.transaction((tx) => {
+    const out = change(tx);
+    try {
+      buildSnapshot(store.state.config.config, tx, store.state.snapshot.version + 1);
+    } catch (err) {
+      // Throwing rolls the transaction back: nothing of the change is kept.
+      if (err instanceof SnapshotError) throw badRequest(`The change cannot be served: ${err.message}.`);
+      throw err;
+    }
+    return out;
+  });
+  store.state.rebuild();
+  return result;
+}
+
+/** Declared objects belong to the file: the 409 names where, so people know what to edit instead. */
+export function assertApiOwned(
+  row: { source: string; sourceRef: string | null },
+  what: string,
+  file: string,
+): void {
+  if (row.source === "api") return;
+  const where = row.sourceRef ?? file;
+  throw conflict(
+    `${what} is declared in ${where}; change it there (objects from the config file are read-only here).`,
+  );
+}
+
+/**
+ * Checks a tenant as if it were declared in the running config: plan and upstream names must exist,
+ * patterns must parse, time zones must be known and limit names unique, exactly as `validate` would.
+ */
+export function checkTenant(store: AdminStore, id: string, decl: TenantDecl): void {
+  const config = store.state.config.config;
+  const plans = Object.keys(config.plans);
+  const upstreams = Object.keys(config.upstreams);
+  if (!config.plans[decl.plan]) {
+    throw badRequest(`Unknown plan "${decl.plan}"; the running config declares: ${plans.join(", ")}.`);
+  }
+  for (const [from, to] of Object.entries(decl.upstreams ?? {})) {
+    for (const name of [from, to]) {
+      if (!config.upstreams[name]) {
+        throw badRequest(
+          `Unknown upstream "${name}" in upstreams; the running config declares: ${upstreams.join(", ")}.`,
+        );
+      }
+    }
+  }
+  const issues = checkReferences({ ...config, tenants: { [id]: decl } })
+    .filter((i) => i.path[0] === "tenants" && i.path[1] === id)
+    .map((i) => {
+      const at = formatPath(i.path.slice(2));
+      return `${at ? `${at}: ` : ""}${i.message}${i.hint ? ` (${i.hint})` : ""}`;
+    });
+  if (issues.length) throw badRequest(`The tenant is invalid: ${issues.join("; ")}.`, issues);
+}

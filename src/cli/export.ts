@@ -1,0 +1,83 @@
+/**
+ * `gatehouse export`: the tenants and keys created through the control API, written as gateway.yaml
+ * so they can move into the file. Keys appear as `hash:`, never as secrets (we do not have them).
+ * API keys of tenants declared in the file are listed under that tenant with only `keys:`, to be
+ * appended to its declaration.
+ */
+import { existsSync } from "node:fs";
+import { and, asc, eq, inArray } from "drizzle-orm";
+import { Document, isMap, isScalar } from "yaml";
+import { toDecl } from "../admin/tenants/service.ts";
+import { loadConfigFile } from "../config/load.ts";
+import type { KeyDecl, LimitDecl, TenantDecl } from "../config/schema.ts";
+import { type Db, openDb } from "../db/open.ts";
+import { apiKeys, tenants } from "../db/schema.ts";
+
+type KeyRow = typeof apiKeys.$inferSelect;
+
+export function exportApiObjects(db: Pick<Db, "select">, generatedAt = new Date()): string {
+  const apiTenants = db
+    .select()
+    .from(tenants)
+    .where(eq(tenants.source, "api"))
+    .orderBy(asc(tenants.id))
+    .all();
+  const keys = db.select().from(apiKeys).where(eq(apiKeys.source, "api")).orderBy(asc(apiKeys.id)).all();
+  const keysOf = new Map<string, KeyRow[]>();
+  for (const k of keys) keysOf.set(k.tenantId, [...(keysOf.get(k.tenantId) ?? []), k]);
+
+  const out: Record<string, TenantDecl | { keys: KeyDecl[] }> = {};
+  for (const t of apiTenants) {
+    const own = keysOf.get(t.id);
+    out[t.id] = { ...toDecl(t), ...(own ? { keys: own.map(keyDecl) } : {}) };
+    keysOf.delete(t.id);
+  }
+  const fileTenantIds = [...keysOf.keys()].sort();
+  const fileTenants = fileTenantIds.length
+    ? db
+        .select({ id: tenants.id, sourceRef: tenants.sourceRef })
+        .from(tenants)
+        .where(and(eq(tenants.source, "file"), inArray(tenants.id, fileTenantIds)))
+        .all()
+    : [];
+  const refs = new Map(fileTenants.map((t) => [t.id, t.sourceRef]));
+  for (const id of fileTenantIds) out[id] = { keys: keysOf.get(id)!.map(keyDecl) };
+
+  const doc = new Document({ tenants: out });
+  doc.commentBefore =
+    ` Tenants and keys created through the gatehouse control API (exported ${generatedAt.toISOString()}).\n` +
+    " Move them under tenants: in gateway.yaml; keys carry hashes only.";
+  const map = doc.get("tenants", true);
+  if (isMap(map)) {
+    for (const pair of map.items) {
+      if (!isScalar(pair.key) || !refs.has(String(pair.key.value))) continue;
+      pair.key.commentBefore = ` declared in ${refs.get(String(pair.key.value))}: append these keys to its keys:`;
+    }
+  }
+  return doc.toString({ lineWidth: 0 });
+}
+
+function keyDecl(k: KeyRow): KeyDecl {
+  const limits = JSON.parse(k.limits) as LimitDecl[];
+  return {
+    id: k.id,
+    // During a rotation's grace period the previous secret is not exported: the file has one hash per key.
+    hash: k.hash,
+    ...(k.expiresAt !== null ? { expires: new Date(k.expiresAt).toISOString() } : {}),
+    ...(k.disabled ? { disabled: true } : {}),
+    ...(limits.length ? { limits } : {}),
+  };
+}
+
+/** The CLI: reads the database the config names (or --db) without syncing or changing anything. */
+export function runExport(configPath: string, dbPath?: string): string {
+  const path = dbPath ?? loadConfigFile(configPath).config.database ?? "./gatehouse.db";
+  if (path === ":memory:") throw new Error("an in-memory database has nothing to export; pass --db PATH");
+  if (!existsSync(path)) throw new Error(`no database at ${path}; pass --db PATH`);
+  const database = openDb(path);
+  try {
+    return exportApiObjects(database.db);
+  } finally {
+    database.close();
+  }
+}

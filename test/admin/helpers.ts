@@ -1,0 +1,179 @@
+/**
+ * Builds the control API and a data plane over one GatewayState, from inline YAML written to a temp
+ * file (so reloads have something to re-read), an in-memory database and a ManualClock.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createAdminApp } from "../../src/admin/app.ts";
+import { setClientIp } from "../../src/admin/client-ip.ts";
+import { LastUsedTracker } from "../../src/admin/keys/last-used.ts";
+import { loadConfigFile } from "../../src/config/load.ts";
+import { openDb } from "../../src/db/open.ts";
+import { createGateway } from "../../src/gateway/pipeline.ts";
+import { GatewayState } from "../../src/gateway/state.ts";
+import { ManualClock } from "../../src/lib/clock.ts";
+import { silentLog } from "../../src/lib/log.ts";
+import { createMetrics } from "../../src/metrics/index.ts";
+import { createAuthPolicy } from "../../src/policies/auth/index.ts";
+import { createRoutePolicy } from "../../src/policies/route/index.ts";
+import { createRulesPolicy } from "../../src/policies/rules/index.ts";
+import { createUsageService } from "../../src/usage/service.ts";
+
+export const TOKEN = "k7Qm2xVb9LpR4tZw8NcY3hJd";
+
+export const BASE_YAML = `version: 1
+server:
+  adminToken: ${TOKEN}
+upstreams:
+  sandbox: { mock: echo }
+  sandbox-eu: { mock: echo }
+plans:
+  free:
+    limits: [{ limit: 1000, window: 1s }]
+    rules:
+      - allow: "GET /v1/**"
+  premium:
+    rules:
+      - allow: "* /v1/**"
+routes:
+  - match: "* /v1/**"
+    upstream: sandbox
+tenants:
+  acme:
+    name: Acme Corp
+    plan: premium
+    metadata: { region: eu }
+    keys:
+      - { id: acme-dev, secret: gh_demo_acme_0001 }
+  globex:
+    plan: free
+    keys:
+      - id: globex-dev
+        hash: "sha256:${"a".repeat(64)}"
+`;
+
+export interface CallOptions {
+  body?: unknown;
+  /** A raw body string, sent as is. */
+  raw?: string;
+  token?: string | null;
+  ip?: string;
+  headers?: Record<string, string>;
+}
+
+export function adminFixture(yaml = BASE_YAML, options: { token?: string | null } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "gatehouse-admin-"));
+  const configPath = join(dir, "gateway.yaml");
+  writeFileSync(configPath, yaml);
+  const clock = new ManualClock();
+  const database = openDb(":memory:");
+  const state = new GatewayState(configPath, database, clock, {}, loadConfigFile(configPath, {}));
+  const metrics = createMetrics();
+  const tracker = new LastUsedTracker(database);
+  let draining = false;
+  const token = options.token === undefined ? TOKEN : options.token;
+  const app = createAdminApp({
+    token,
+    state,
+    database,
+    clock,
+    metrics,
+    draining: () => draining,
+    usage: createUsageService({ sqlite: database.sqlite, clock }),
+    log: silentLog,
+  });
+  const gateway = createGateway({
+    clock,
+    snapshot: () => state.snapshot,
+    policies: [createAuthPolicy({ clock, onUse: tracker.record }), createRoutePolicy(), createRulesPolicy()],
+    proxy: { fetch, maxBodyBytes: 1024 * 1024, now: () => performance.now() },
+    observe: metrics.observe,
+  });
+
+  async function call(method: string, path: string, o: CallOptions = {}) {
+    const headers = new Headers(o.headers);
+    const t = o.token === undefined ? token : o.token;
+    if (t !== null && !headers.has("authorization")) headers.set("authorization", `Bearer ${t}`);
+    let body: string | undefined = o.raw;
+    if (o.body !== undefined) body = JSON.stringify(o.body);
+    if (body !== undefined && !headers.has("content-type")) headers.set("content-type", "application/json");
+    // As a real client sends it; a Request built here would not have one.
+    if (body !== undefined) headers.set("content-length", String(Buffer.byteLength(body)));
+    const request = new Request(`http://admin${path}`, { method, headers, body });
+    setClientIp(request, o.ip ?? "127.0.0.1");
+    const res = await app.handle(request);
+    const text = await res.text();
+    // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers
+    let json: any;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, json };
+  }
+
+  /** One data plane request with `secret`; resolves to the status. */
+  async function data(secret: string, path = "/v1/things", method = "GET") {
+    const res = await gateway(
+      new Request(`http://gateway${path}`, { method, headers: { authorization: `Bearer ${secret}` } }),
+      "127.0.0.1",
+    );
+    await res.arrayBuffer();
+    return res.status;
+  }
+
+  return {
+    dir,
+    configPath,
+    clock,
+    database,
+    state,
+    metrics,
+    tracker,
+    app,
+    call,
+    data,
+    setDraining(v: boolean) {
+      draining = v;
+    },
+    writeConfig(text: string) {
+      writeFileSync(configPath, text);
+    },
+    close() {
+      database.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type AdminFixture = ReturnType<typeof adminFixture>;
+
+/** Every row the control API can change, to prove a refused request changed nothing. */
+export function dumpState(f: AdminFixture): string {
+  const q = (sql: string) => f.database.sqlite.query(sql).all();
+  return JSON.stringify({
+    tenants: q("SELECT * FROM tenants ORDER BY id"),
+    keys: q("SELECT * FROM api_keys ORDER BY id"),
+    audit: q("SELECT COUNT(*) AS n FROM audit_log"),
+    version: f.state.snapshot.version,
+  });
+}
+
+export function expectProblem(r: { status: number; headers: Headers; json: unknown }, status: number) {
+  if (r.status !== status) throw new Error(`expected ${status}, got ${r.status}: ${JSON.stringify(r.json)}`);
+  const ct = r.headers.get("content-type") ?? "";
+  if (!ct.startsWith("application/problem+json")) throw new Error(`expected problem+json, got ${ct}`);
+  const body = r.json as Record<string, unknown>;
+  for (const k of ["type", "title", "status", "detail"]) {
+    if (!(k in body)) throw new Error(`problem without ${k}: ${JSON.stringify(body)}`);
+  }
+  if (body.status !== status) throw new Error(`problem status ${body.status} != ${status}`);
+  return body as { type: string; title: string; status: number; detail: string; errors?: string[] };
+}
+
+/** The app's routes as [method, concrete path] with ids filled in. */
+export function concreteRoutes(f: AdminFixture, id = "acme"): [string, string][] {
+  return f.app.routes.map((r) => [r.method, r.path.replace(/:[A-Za-z]+/g, id)]);
+}

@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { DOCS_PATH, SCALAR_PATH, SPEC_PATH } from "../../src/admin/docs/plugin.ts";
+import { type AdminFixture, adminFixture } from "./helpers.ts";
+
+let f: AdminFixture;
+// biome-ignore lint/suspicious/noExplicitAny: the spec is arbitrary JSON
+type Json = any;
+let spec: Json;
+beforeAll(async () => {
+  f = adminFixture();
+  const r = await f.call("GET", SPEC_PATH);
+  expect(r.status).toBe(200);
+  spec = r.json;
+});
+afterAll(() => f.close());
+
+/** The routes that serve the documentation itself are the only ones the spec leaves out. */
+const DOC_ROUTES = new Set([`GET ${DOCS_PATH}`, `GET ${SPEC_PATH}`, `GET ${SCALAR_PATH}`]);
+
+const specPath = (p: string) => p.replace(/:([A-Za-z]+)/g, "{$1}");
+
+describe("GET /openapi.json", () => {
+  test("documents every registered route, and nothing that is not one", () => {
+    const registered = f.app.routes
+      .filter((r) => !DOC_ROUTES.has(`${r.method} ${r.path}`))
+      .map((r) => `${r.method.toLowerCase()} ${specPath(r.path)}`)
+      .sort();
+    const documented = Object.entries(spec.paths)
+      .flatMap(([path, item]) => Object.keys(item as object).map((m) => `${m} ${path}`))
+      .sort();
+    expect(registered.length).toBeGreaterThanOrEqual(18);
+    expect(documented).toEqual(registered);
+  });
+
+  test("every operation has a summary, tags, and a schema for every response status", () => {
+    for (const [path, item] of Object.entries<Record<string, Json>>(spec.paths)) {
+      for (const [method, op] of Object.entries<Json>(item)) {
+        const where = `${method.toUpperCase()} ${path}`;
+        expect(op.summary, where).toBeString();
+        expect(op.tags?.length, where).toBeGreaterThan(0);
+        const statuses = Object.keys(op.responses ?? {});
+        expect(statuses.length, where).toBeGreaterThan(0);
+        if (path !== "/healthz")
+          expect(statuses, where).toEqual(expect.arrayContaining(["401", "429", "500"]));
+        for (const status of statuses) {
+          const response = op.responses[status];
+          expect(response.description, `${where} ${status}`).toBeString();
+          if (status === "204") {
+            expect(response.content).toBeUndefined();
+            continue;
+          }
+          const [type, media] = Object.entries<Json>(response.content)[0]!;
+          expect(media.schema, `${where} ${status}`).toBeObject();
+          if (Number(status) >= 400) {
+            expect(type).toBe("application/problem+json");
+            expect(media.schema.required).toEqual(["type", "title", "status", "detail"]);
+          }
+        }
+      }
+    }
+  });
+
+  test("every body route documents its request schema, and body schemas reject unknown fields", () => {
+    for (const route of f.app.routes.filter((r) => ["POST", "PATCH"].includes(r.method))) {
+      if (route.path === "/config/reload") continue;
+      const op = spec.paths[specPath(route.path)][route.method.toLowerCase()];
+      const schema = op.requestBody?.content?.["application/json"]?.schema;
+      expect(schema, `${route.method} ${route.path}`).toBeObject();
+      expect(schema.additionalProperties, `${route.method} ${route.path}`).toBe(false);
+    }
+  });
+
+  test("documents the bearer scheme, and that /healthz needs none", () => {
+    expect(spec.components.securitySchemes.adminToken).toEqual(
+      expect.objectContaining({ type: "http", scheme: "bearer" }),
+    );
+    expect(spec.security).toEqual([{ adminToken: [] }]);
+    expect(spec.paths["/healthz"].get.security).toEqual([]);
+  });
+
+  test("query parameters and path parameters carry their schemas", () => {
+    const list = spec.paths["/tenants"].get.parameters;
+    expect(list.map((p: { name: string }) => p.name).sort()).toEqual(["cursor", "limit"]);
+    const id = spec.paths["/tenants/{id}"].get.parameters[0];
+    expect(id).toEqual(expect.objectContaining({ name: "id", in: "path", required: true }));
+    expect(id.schema.pattern).toBeString();
+  });
+});
+
+describe("GET /docs", () => {
+  test("renders a page that loads everything from this server, naming no outside host", async () => {
+    const r = await f.call("GET", DOCS_PATH);
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-type")).toContain("text/html");
+    expect(r.text).toContain(`src="${SCALAR_PATH}"`);
+    expect(r.text).not.toMatch(/https?:\/\//);
+    expect(r.text).not.toMatch(/["'(]\/\/[a-z0-9]/i);
+    // The bundled UI would load fonts from its CDN unless told not to.
+    expect(r.text).toContain('"withDefaultFonts":false');
+    // ...and would offer Scalar's hosted client, AI agent and toolbar.
+    expect(r.text).toContain('"hideClientButton":true');
+    expect(r.text).toContain('"agent":{"disabled":true}');
+    expect(r.text).toContain('"showDeveloperTools":"never"');
+  });
+
+  test("serves the Scalar bundle itself", async () => {
+    const r = await f.call("GET", SCALAR_PATH);
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-type")).toContain("javascript");
+    expect(r.text.length).toBeGreaterThan(1_000_000);
+    expect(r.text).toContain("@scalar/api-reference");
+  });
+
+  test("needs the admin token like everything else", async () => {
+    for (const path of [DOCS_PATH, SPEC_PATH, SCALAR_PATH]) {
+      expect((await f.call("GET", path, { token: null, ip: "198.51.100.1" })).status).toBe(401);
+    }
+  });
+});

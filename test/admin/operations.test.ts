@@ -1,0 +1,93 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { type AdminFixture, adminFixture, expectProblem } from "./helpers.ts";
+
+let f: AdminFixture;
+beforeEach(() => {
+  f = adminFixture();
+});
+afterEach(() => f.close());
+
+describe("readiness", () => {
+  test("ready while serving, 503 while draining", async () => {
+    expect((await f.call("GET", "/readyz")).json).toEqual({ status: "ready" });
+    f.setDraining(true);
+    const r = await f.call("GET", "/readyz");
+    expect(expectProblem(r, 503).detail).toContain("shutting down");
+    expect(r.headers.get("retry-after")).toBe("5");
+    expect((await f.call("GET", "/healthz", { token: null })).status).toBe(200);
+  });
+
+  test("503 when the database is unreachable", async () => {
+    f.database.sqlite.close();
+    expect(expectProblem(await f.call("GET", "/readyz"), 503).detail).toContain("database");
+  });
+});
+
+describe("GET /metrics", () => {
+  test("serves per-tenant request, refusal and latency series in Prometheus text", async () => {
+    expect(await f.data("gh_demo_acme_0001")).toBe(200);
+    expect(await f.data("gh_demo_acme_0001", "/nowhere")).toBe(404);
+    expect(await f.data("not-a-real-key-at-all")).toBe(401);
+    const r = await f.call("GET", "/metrics");
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-type")).toContain("text/plain; version=0.0.4");
+    expect(r.text).toContain('gatehouse_requests_total{tenant="acme",outcome="ok",status_class="2xx"} 1');
+    expect(r.text).toContain(
+      'gatehouse_requests_total{tenant="acme",outcome="rejected",status_class="4xx"} 1',
+    );
+    expect(r.text).toContain('gatehouse_refusals_total{tenant="acme",code="not_found"} 1');
+    expect(r.text).toContain('gatehouse_refusals_total{tenant="_none",code="unauthorized"} 1');
+    expect(r.text).toContain('gatehouse_request_duration_seconds_count{tenant="acme",outcome="ok"} 1');
+    // Our own registry only: nothing from prom-client's global default.
+    expect(r.text).not.toContain("process_cpu");
+  });
+});
+
+describe("the audit log", () => {
+  test("records who, what, before and after, with secrets and hashes masked", async () => {
+    await f.call("POST", "/tenants", { body: { id: "newco", plan: "free" }, ip: "192.0.2.1" });
+    f.clock.advance(1000);
+    await f.call("PATCH", "/tenants/newco", { body: { name: "New Co" }, ip: "192.0.2.2" });
+    const key = (await f.call("POST", "/tenants/newco/keys", { body: { id: "k1" } })).json;
+    await f.call("POST", "/keys/k1/rotate");
+
+    const items = (await f.call("GET", "/audit")).json.items;
+    const update = items.find((e: { action: string }) => e.action === "tenant.update");
+    expect(update).toEqual(
+      expect.objectContaining({
+        actor: "admin@192.0.2.2",
+        objectType: "tenant",
+        objectId: "newco",
+        at: "2026-01-01T00:00:01.000Z",
+      }),
+    );
+    expect(update.before.name).toBe("newco");
+    expect(update.after.name).toBe("New Co");
+    const rotate = items.find((e: { action: string }) => e.action === "key.rotate");
+    expect(rotate.before.hash).toBe("***");
+    expect(rotate.after.hash).toBe("***");
+    const text = JSON.stringify(items);
+    expect(text).not.toContain(key.secret);
+    expect(text).not.toContain("sha256:");
+    // The config sync at start-up is in the same log.
+    expect(items.at(-1).action).toBe("config.sync");
+  });
+
+  test("is append-only and pages newest first", async () => {
+    for (const id of ["a1", "a2", "a3"]) await f.call("POST", "/tenants", { body: { id, plan: "free" } });
+    const first = (await f.call("GET", "/audit?limit=2")).json;
+    expect(first.items.map((e: { objectId: string }) => e.objectId)).toEqual(["a3", "a2"]);
+    const second = (await f.call("GET", `/audit?limit=2&cursor=${first.nextCursor}`)).json;
+    expect(second.items[0].objectId).toBe("a1");
+    const routes = f.app.routes.filter((r) => r.path.startsWith("/audit"));
+    expect(routes.map((r) => r.method)).toEqual(["GET"]);
+  });
+
+  test("a refused change leaves no entry", async () => {
+    const count = () => f.database.sqlite.query("SELECT COUNT(*) AS n FROM audit_log").get();
+    const before = count();
+    await f.call("POST", "/tenants", { body: { id: "x", plan: "gold" } });
+    await f.call("PATCH", "/tenants/acme", { body: { name: "y" } });
+    expect(count()).toEqual(before);
+  });
+});
