@@ -110,7 +110,13 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     onError: (err) => log("error", "quota flush failed", { error: String(err) }),
   });
   const metrics = createMetrics();
-  const usage = createUsageMetering({ sqlite: database.sqlite, clock, log, config: config.usage });
+  const usage = createUsageMetering({
+    sqlite: database.sqlite,
+    path: database.path,
+    clock,
+    log,
+    config: config.usage,
+  });
   const lastUsed = new LastUsedTracker(database);
   lastUsed.start();
   let draining = false;
@@ -183,8 +189,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     for (const s of servers) s.stop(true);
     limits.stop();
     lastUsed.stop();
-    usage.close();
-    database.close();
+    void usage.close().finally(() => database.close());
     throw listenError(err, listenAt, adminAt);
   }
   const stopWatching = startConfigWatch(options.configPath, () => {
@@ -217,7 +222,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
         // Everything in memory reaches the database before it closes.
         limits.stop();
         lastUsed.stop();
-        const { written, lost } = usage.close();
+        const { written, lost } = await usage.close();
         if (lost > 0) log("warn", "usage rows lost at shutdown", { written, lost });
         database.close();
       })();

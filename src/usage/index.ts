@@ -6,11 +6,13 @@ import type { Database } from "bun:sqlite";
 import type { UsageDecl } from "../config/schema.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Log } from "../lib/log.ts";
+import type { RequestContext, RequestOutcome } from "../policies/policy.ts";
 import { usageSettings } from "./config.ts";
 import { UsageRetention } from "./retention.ts";
 import type { Scheduler } from "./scheduler.ts";
 import { createUsageService, type UsageService } from "./service.ts";
 import { createBatchWriter } from "./store.ts";
+import { UsageThread } from "./thread.ts";
 import { UsageWriter } from "./writer.ts";
 
 export type { UsageSettings } from "./config.ts";
@@ -24,26 +26,36 @@ export type { UsageWriterStats } from "./writer.ts";
 export { createBatchWriter, createUsageService, UsageRetention, UsageWriter, usageSettings };
 
 export interface UsageMetering {
-  readonly writer: UsageWriter;
-  readonly retention: UsageRetention;
   readonly service: UsageService;
   /** Pass as GatewayDeps.observe. */
-  readonly observe: UsageWriter["observe"];
+  readonly observe: (ctx: RequestContext, outcome: RequestOutcome) => void;
   /**
-   * Stops retention (a sweep in progress stops before its next batch) and writes every buffered row.
-   * Synchronous: call it after the listeners have drained and right before closing the database.
+   * Stops retention and writes every buffered row; resolves once they are committed. Call it after
+   * the listeners have drained and before closing the database.
    */
-  close(): { written: number; lost: number };
+  close(): Promise<{ written: number; lost: number }>;
 }
 
+/**
+ * With a database file, writes and retention run on a thread of their own (thread.ts), so SQLite
+ * never stalls the data plane. An in-memory database cannot be shared across threads, so there they
+ * run on this one.
+ */
 export function createUsageMetering(deps: {
   sqlite: Database;
+  /** The database's path; ":memory:" keeps the writer on this thread. */
+  path?: string;
   clock: Clock;
   log: Log;
   config?: UsageDecl | undefined;
   scheduler?: Scheduler;
 }): UsageMetering {
   const settings = usageSettings(deps.config);
+  const service = createUsageService({ sqlite: deps.sqlite, clock: deps.clock });
+  if (deps.path && deps.path !== ":memory:") {
+    const thread = new UsageThread(deps.path, settings, deps.log);
+    return { service, observe: thread.observe, close: () => thread.close() };
+  }
   const writer = new UsageWriter({
     write: createBatchWriter(deps.sqlite),
     clock: deps.clock,
@@ -62,12 +74,10 @@ export function createUsageMetering(deps: {
   });
   retention.start();
   return {
-    writer,
-    retention,
-    service: createUsageService({ sqlite: deps.sqlite, clock: deps.clock }),
+    service,
     observe: writer.observe,
-    close() {
-      void retention.stop();
+    async close() {
+      await retention.stop();
       return writer.close();
     },
   };

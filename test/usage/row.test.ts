@@ -149,7 +149,7 @@ tenants:
     expect(await send("/v1/items?sig=topsecret", {})).toBe(401);
     expect(await send("/nowhere?sig=topsecret", key)).toBe(404);
     expect(await send("/v1/items", key, "DELETE")).toBe(403);
-    usage.close();
+    await usage.close();
 
     const rows = database.sqlite
       .query("SELECT tenant_id, key_id, route, method, path, status, outcome, cost FROM usage ORDER BY id")

@@ -1,0 +1,344 @@
+/**
+ * `npm run bench`: gatehouse measured against references run on the same machine in the same run,
+ * reported as ratios. Timings on a shared 2-core machine vary by ±20% between runs, so throughput
+ * alternates the peers over several rounds and reports the median of the per-round ratios.
+ *
+ *   1. throughput and p99: gatehouse (key auth, rules, two sliding windows, a quota, usage rows)
+ *      against a bare Bun fetch proxy, both in front of the same upstream, loaded by wrk;
+ *      then every usage row is counted, to show none was lost at that load
+ *   2. start-up: process start to first proxied response for the compiled binary with 1,000 tenants
+ *      and 10,000 keys, cold (new database) and warm (restart), against a minimal Bun.serve binary
+ *   3. memory: resident size with 100,000 keys and 10,000 tenants that all sent traffic
+ *   4. the limits and usage micro-benchmarks (bench/limits.ts, bench/usage.ts)
+ *
+ * Needs wrk (Debian package `wrk`); run as root it installs it when missing.
+ *   usage: bun bench/run.ts [--seconds 5] [--rounds 3] [--only throughput,startup,memory,micro]
+ */
+import { Database } from "bun:sqlite";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const root = join(import.meta.dir, "..");
+const bun = process.execPath;
+const { values: args } = parseArgs({
+  args: Bun.argv.slice(2),
+  options: {
+    seconds: { type: "string", default: "5" },
+    rounds: { type: "string", default: "3" },
+    only: { type: "string", default: "throughput,startup,memory,micro" },
+  },
+});
+const seconds = Number(args.seconds);
+const rounds = Number(args.rounds);
+const only = new Set(args.only.split(","));
+const work = mkdtempSync(join(tmpdir(), "gatehouse-bench-"));
+const children: Bun.Subprocess[] = [];
+process.on("exit", () => {
+  for (const c of children) c.kill();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (n: number, digits = 2) => n.toFixed(digits);
+
+function spawn(cmd: string[], env: Record<string, string> = {}, cwd = work): Bun.Subprocess {
+  const p = Bun.spawn(cmd, { cwd, env: { ...process.env, ...env }, stdout: "ignore", stderr: "ignore" });
+  children.push(p);
+  return p;
+}
+
+async function stop(p: Bun.Subprocess): Promise<void> {
+  p.kill("SIGTERM");
+  await p.exited;
+}
+
+async function waitFor(url: string, headers: Record<string, string> = {}, limitMs = 30_000): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    try {
+      const r = await fetch(url, { headers });
+      await r.arrayBuffer();
+      if (r.status === 200) return performance.now() - started;
+    } catch {}
+    if (performance.now() - started > limitMs) throw new Error(`${url} did not answer 200 in time`);
+    await Bun.sleep(1);
+  }
+}
+
+function needWrk(): void {
+  if (Bun.which("wrk")) return;
+  const r = Bun.spawnSync(["sh", "-c", "apt-get update -qq && apt-get install -y -qq wrk"], {
+    stdout: "ignore",
+  });
+  if (r.exitCode !== 0 || !Bun.which("wrk")) {
+    console.error("bench needs wrk: apt-get install wrk");
+    process.exit(2);
+  }
+}
+
+interface WrkResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  non2xx: number;
+}
+
+function wrk(port: number, secs: number, connections = 64): WrkResult {
+  const script = join(work, "keys.lua");
+  const r = Bun.spawnSync(
+    ["wrk", "-t1", `-c${connections}`, `-d${secs}s`, "--latency", "-s", script, `http://127.0.0.1:${port}/`],
+    { stdout: "pipe" },
+  );
+  const out = r.stdout.toString();
+  const ms = (v: string) => {
+    const m = /^([\d.]+)(us|ms|s)$/.exec(v)!;
+    return Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1);
+  };
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
+    p50: ms(/ 50%\s+(\S+)/.exec(out)?.[1] ?? "0ms"),
+    p99: ms(/ 99%\s+(\S+)/.exec(out)?.[1] ?? "0ms"),
+    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0),
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+  };
+}
+
+/** The same gateway config shape the shared side-by-side benchmark uses, plus a second window and a quota. */
+function gatewayYaml(opts: {
+  port: number;
+  db: string;
+  tenants: number;
+  keysPerTenant: number;
+  upstream: string;
+}) {
+  const lines = [
+    "version: 1",
+    `server: { listen: 127.0.0.1:${opts.port}, admin: 127.0.0.1:0 }`,
+    `database: ${opts.db}`,
+    `upstreams: { up: ${opts.upstream} }`,
+    "plans:",
+    "  bench:",
+    "    limits: [{ limit: 1000000000, window: 1m }, { limit: 100000000, window: 1s, by: key }]",
+    "    quota: { limit: 1000000000000, period: month }",
+    '    rules: [{ allow: "* /v1/**" }, { deny: "* /v1/admin/**" }]',
+    'routes: [{ match: "* /v1/**", upstream: up }]',
+    "tenants:",
+  ];
+  for (let t = 0; t < opts.tenants; t++) {
+    const keys = Array.from(
+      { length: opts.keysPerTenant },
+      (_, k) => `{ id: k${t}-${k}, secret: key-${t}-${k} }`,
+    );
+    lines.push(`  t${t}: { plan: bench, keys: [${keys.join(", ")}] }`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** wrk script: cycles through `count` keys named key-<tenant>-0. */
+function writeKeysScript(count: number): void {
+  writeFileSync(
+    join(work, "keys.lua"),
+    `local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/v1/items?page=1", { ["X-Api-Key"] = "key-" .. (n % ${count}) .. "-0" })
+end
+`,
+  );
+}
+
+async function throughput(): Promise<void> {
+  needWrk();
+  console.log(`\n## Throughput: 64 connections, ${seconds}s per peer, ${rounds} alternating rounds`);
+  const upstream = spawn([bun, join(import.meta.dir, "peers/upstream.ts")], { PORT: "19100" });
+  await waitFor("http://127.0.0.1:19100/");
+  writeKeysScript(100);
+  const db = join(work, "throughput.db");
+  const yamlPath = join(work, "throughput.yaml");
+  writeFileSync(
+    yamlPath,
+    gatewayYaml({
+      port: 19206,
+      db,
+      tenants: 100,
+      keysPerTenant: 1,
+      upstream: "{ url: http://127.0.0.1:19100 }",
+    }),
+  );
+  const peers = {
+    "bun-proxy": () =>
+      spawn([bun, join(import.meta.dir, "peers/bun-proxy.ts")], {
+        PORT: "19201",
+        UPSTREAM: "http://127.0.0.1:19100",
+      }),
+    gatehouse: () => spawn([bun, join(root, "src/main.ts"), "serve", "--config", yamlPath]),
+  } as const;
+  const ports = { "bun-proxy": 19201, gatehouse: 19206 } as const;
+  const results: Record<keyof typeof peers, WrkResult[]> = { "bun-proxy": [], gatehouse: [] };
+  let served = 0;
+  for (let round = 0; round < rounds; round++) {
+    for (const name of Object.keys(peers) as (keyof typeof peers)[]) {
+      const p = peers[name]();
+      await waitFor(`http://127.0.0.1:${ports[name]}/v1/items`, { "x-api-key": "key-1-0" });
+      wrk(ports[name], 1); // warm-up
+      const r = wrk(ports[name], seconds);
+      results[name].push(r);
+      await stop(p);
+      if (name === "gatehouse") served += r.requests;
+    }
+  }
+  console.log("peer        req/s (median)   p50 ms   p99 ms   non-2xx");
+  for (const name of Object.keys(results) as (keyof typeof peers)[]) {
+    const rs = results[name];
+    console.log(
+      `${name.padEnd(12)}${fmt(median(rs.map((r) => r.rps)), 0).padStart(14)}` +
+        `${fmt(median(rs.map((r) => r.p50))).padStart(9)}${fmt(median(rs.map((r) => r.p99))).padStart(9)}` +
+        `${String(rs.reduce((n, r) => n + r.non2xx, 0)).padStart(10)}`,
+    );
+  }
+  const ratios = results.gatehouse.map((g, i) => g.rps / results["bun-proxy"][i]!.rps);
+  const p99s = results.gatehouse.map((g, i) => g.p99 / results["bun-proxy"][i]!.p99);
+  console.log(
+    `gatehouse / bun-proxy throughput, per round: ${ratios.map((r) => fmt(r)).join(", ")}; median ${fmt(median(ratios))}`,
+  );
+  console.log(
+    `gatehouse / bun-proxy p99 latency, per round: ${p99s.map((r) => fmt(r)).join(", ")}; median ${fmt(median(p99s))}`,
+  );
+
+  // Every request gatehouse answered (warm-ups and readiness probes included) must have left a row.
+  const sqlite = new Database(db, { readonly: true });
+  const rows = (sqlite.query("select count(*) as n from usage").get() as { n: number }).n;
+  sqlite.close();
+  const gatehouseSeconds = rounds * seconds;
+  console.log(
+    `usage rows: ${rows} written for ≥${served} measured requests (+ warm-ups); ` +
+      `${fmt(served / gatehouseSeconds, 0)} rows/s sustained at full load; ${rows >= served ? "none lost" : `${served - rows} LOST`}`,
+  );
+  await stop(upstream);
+}
+
+function buildBinary(out: string): void {
+  const script = (
+    JSON.parse(require("node:fs").readFileSync(join(root, "package.json"), "utf8")) as {
+      scripts: { build: string };
+    }
+  ).scripts.build;
+  const argv = script.replace("dist/gatehouse", out).split(" ").slice(1);
+  const r = Bun.spawnSync([bun, ...argv], { cwd: root, stdout: "ignore", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`build failed: ${r.stderr}`);
+}
+
+async function startup(): Promise<void> {
+  console.log("\n## Start-up: process start to first proxied 200, compiled binary, median of 5");
+  const dir = join(work, "startup");
+  mkdirSync(dir);
+  const binary = join(dir, "gatehouse");
+  buildBinary(binary);
+  writeFileSync(
+    join(dir, "gateway.yaml"),
+    gatewayYaml({
+      port: 19406,
+      db: "./startup.db",
+      tenants: 1000,
+      keysPerTenant: 10,
+      upstream: "{ mock: echo }",
+    }),
+  );
+  // The reference: the smallest Bun.serve program, compiled the same way.
+  const helloSrc = join(dir, "hello.ts");
+  writeFileSync(
+    helloSrc,
+    'Bun.serve({ port: 19406, hostname: "127.0.0.1", fetch: () => new Response("ok") });\n',
+  );
+  Bun.spawnSync(
+    [bun, "build", helloSrc, "--compile", "--bytecode", "--minify", "--outfile", join(dir, "hello")],
+    { stdout: "ignore" },
+  );
+
+  const time = async (cmd: string[]) => {
+    const started = performance.now();
+    const p = spawn(cmd, {}, dir);
+    await waitFor("http://127.0.0.1:19406/v1/items", { "x-api-key": "key-999-9" });
+    const ms = performance.now() - started;
+    await stop(p);
+    return ms;
+  };
+  const cold: number[] = [];
+  const warm: number[] = [];
+  const hello: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    rmSync(join(dir, "startup.db"), { force: true });
+    rmSync(join(dir, "startup.db-wal"), { force: true });
+    rmSync(join(dir, "startup.db-shm"), { force: true });
+    cold.push(await time([binary, "serve"]));
+    warm.push(await time([binary, "serve"]));
+    hello.push(await time([join(dir, "hello")]));
+  }
+  console.log(`minimal Bun.serve binary: ${fmt(median(hello), 1)} ms (the floor on this machine)`);
+  console.log(
+    `gatehouse, 1,000 tenants / 10,000 keys, warm restart: ${fmt(median(warm), 1)} ms (${fmt(median(warm) / median(hello), 1)}× the floor)`,
+  );
+  console.log(
+    `gatehouse, same, new database (strict load + sync): ${fmt(median(cold), 1)} ms (${fmt(median(cold) / median(hello), 1)}× the floor)`,
+  );
+}
+
+function rssKb(pid: number): number {
+  const status = require("node:fs").readFileSync(`/proc/${pid}/status`, "utf8") as string;
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+}
+
+async function memory(): Promise<void> {
+  needWrk();
+  console.log("\n## Memory: resident size after every tenant has sent traffic");
+  const upstream = spawn([bun, join(import.meta.dir, "peers/upstream.ts")], { PORT: "19100" });
+  await waitFor("http://127.0.0.1:19100/");
+  const measure = async (tenants: number, keysPerTenant: number) => {
+    const yamlPath = join(work, `memory-${tenants}.yaml`);
+    writeFileSync(
+      yamlPath,
+      gatewayYaml({
+        port: 19506,
+        db: join(work, `memory-${tenants}.db`),
+        tenants,
+        keysPerTenant,
+        upstream: "{ url: http://127.0.0.1:19100 }",
+      }),
+    );
+    const p = spawn([bun, join(root, "src/main.ts"), "serve", "--config", yamlPath]);
+    await waitFor("http://127.0.0.1:19506/v1/items", { "x-api-key": "key-0-0" });
+    writeKeysScript(tenants);
+    // Long enough that every tenant's counters exist (wrk cycles through all of them).
+    wrk(19506, Math.max(3, Math.ceil(tenants / 5000)));
+    Bun.gc(true);
+    await Bun.sleep(500);
+    const kb = rssKb(p.pid);
+    await stop(p);
+    return kb;
+  };
+  const small = await measure(10, 1);
+  const large = await measure(10_000, 10);
+  console.log(`10 tenants, 10 keys:           ${fmt(small / 1024, 1)} MiB resident`);
+  console.log(`10,000 tenants, 100,000 keys:  ${fmt(large / 1024, 1)} MiB resident`);
+  console.log(
+    `difference per key (key map, tenant views, counters of 10,000 active tenants): ${fmt(((large - small) * 1024) / 100_000, 0)} bytes`,
+  );
+  await stop(upstream);
+}
+
+function micro(): void {
+  for (const file of ["limits.ts", "usage.ts"]) {
+    console.log(`\n## bench/${file}`);
+    Bun.spawnSync([bun, join(import.meta.dir, file)], { stdout: "inherit", stderr: "inherit", cwd: root });
+  }
+}
+
+console.log(`gatehouse benchmarks (bun ${Bun.version}, ${require("node:os").cpus().length} cores)`);
+if (only.has("throughput")) await throughput();
+if (only.has("startup")) await startup();
+if (only.has("memory")) await memory();
+if (only.has("micro")) micro();
+process.exit(0);
