@@ -20,6 +20,7 @@ import type { Scheduler } from "../src/usage/scheduler.ts";
 import { createUsageService } from "../src/usage/service.ts";
 import { createBatchWriter } from "../src/usage/store.ts";
 import { UsageWriter } from "../src/usage/writer.ts";
+import { prng } from "../test/support/prng.ts";
 
 const N = Number(process.argv[2] ?? 1_000_000);
 const HOURS = 24;
@@ -29,17 +30,6 @@ const FLUSH_ROWS = 2000;
 
 const dir = mkdtempSync(join(tmpdir(), "gatehouse-bench-usage-"));
 const never: Scheduler = { after: () => () => {} };
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * n requests spread evenly from T0 over `spanMs`, in arrival order: 20 tenants (a few busy, most

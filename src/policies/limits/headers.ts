@@ -59,14 +59,4 @@ export function fieldShape(tenant: TenantView, key: KeyView, periods: readonly P
 }
 
 /** "1s", "2m", "500ms": how a window reads in a refusal's detail. */
-export function formatWindow(ms: number): string {
-  for (const [unit, size] of [
-    ["d", 86_400_000],
-    ["h", 3_600_000],
-    ["m", 60_000],
-    ["s", 1000],
-  ] as const) {
-    if (ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
+export { formatDuration as formatWindow } from "../../config/units.ts";
