@@ -6,7 +6,7 @@
 import type { RollupDim } from "../db/schema.ts";
 import { bucketOf } from "./histogram.ts";
 import { isError, type UsageRow } from "./row.ts";
-import { addTotals, emptyTotals, type Totals } from "./totals.ts";
+import { addFacts, addTotals, emptyTotals, type Totals } from "./totals.ts";
 
 export const MINUTE = 60_000;
 export const HOUR = 3_600_000;
@@ -91,10 +91,10 @@ export function rollupDeltas(rows: readonly UsageRow[]): RollupDelta[] {
     const g = groupIn(minutes, Math.floor(r.ts / MINUTE) * MINUTE, r.tenantId ?? "");
     const error = isError(r.status, r.outcome);
     const bucket = bucketOf(r.latencyMs);
-    add(g.all, r, error, bucket);
-    add(totalsIn(g.byDim.route, r.route ?? ""), r, error, bucket);
-    add(totalsIn(g.byDim.key, r.keyId ?? ""), r, error, bucket);
-    add(totalsIn(g.byDim.status, String(r.status)), r, error, bucket);
+    addFacts(g.all, r, error, bucket);
+    addFacts(totalsIn(g.byDim.route, r.route ?? ""), r, error, bucket);
+    addFacts(totalsIn(g.byDim.key, r.keyId ?? ""), r, error, bucket);
+    addFacts(totalsIn(g.byDim.status, String(r.status)), r, error, bucket);
   }
   const hours = new Map<string, PeriodGroup>();
   for (const m of minutes.values()) {
@@ -135,20 +135,4 @@ function acrossTenants(groups: Map<string, PeriodGroup>): PeriodGroup[] {
     }
   }
   return [...sums.values()];
-}
-
-/** addRow with the error flag and histogram bucket worked out once per row rather than once per rollup. */
-function add(t: Totals, r: UsageRow, error: boolean, bucket: number): void {
-  t.requests++;
-  if (error) t.errors++;
-  t.cost += r.cost;
-  t.bytesIn += r.bytesIn;
-  t.bytesOut += r.bytesOut;
-  if (r.upstreamMs !== null) {
-    t.upstreamCount++;
-    t.upstreamMs += r.upstreamMs;
-  }
-  if (r.latencyMs < t.latencyMin) t.latencyMin = r.latencyMs;
-  if (r.latencyMs > t.latencyMax) t.latencyMax = r.latencyMs;
-  t.hist[bucket] = t.hist[bucket]! + 1;
 }

@@ -42,8 +42,13 @@ export type RowFacts = Pick<
 >;
 
 export function addRow(t: Totals, r: RowFacts): void {
+  addFacts(t, r, isError(r.status, r.outcome), bucketOf(r.latencyMs));
+}
+
+/** addRow with the error flag and histogram bucket already worked out (rollups reuse them per row). */
+export function addFacts(t: Totals, r: RowFacts, error: boolean, bucket: number): void {
   t.requests++;
-  if (isError(r.status, r.outcome)) t.errors++;
+  if (error) t.errors++;
   t.cost += r.cost;
   t.bytesIn += r.bytesIn;
   t.bytesOut += r.bytesOut;
@@ -53,8 +58,7 @@ export function addRow(t: Totals, r: RowFacts): void {
   }
   if (r.latencyMs < t.latencyMin) t.latencyMin = r.latencyMs;
   if (r.latencyMs > t.latencyMax) t.latencyMax = r.latencyMs;
-  const b = bucketOf(r.latencyMs);
-  t.hist[b] = t.hist[b]! + 1;
+  t.hist[bucket] = t.hist[bucket]! + 1;
 }
 
 /** A rollup row as read from SQLite (the histogram still encoded). */
