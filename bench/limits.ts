@@ -121,7 +121,7 @@ const ctxs: RequestContext[] = ids.slice(0, 1000).map((id) => {
     tenant,
     key,
     cost: 1,
-    responseHeaders: new Headers(),
+    responseHeaders: new Map(),
     onDone() {},
   };
 });

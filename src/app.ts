@@ -23,7 +23,7 @@ import { type Clock, systemClock } from "./lib/clock.ts";
 import { formatUrl, parseListen } from "./lib/listen-address.ts";
 import { jsonLog, type Log } from "./lib/log.ts";
 import { createMetrics } from "./metrics/index.ts";
-import { createAuthPolicy } from "./policies/auth/index.ts";
+import { createAuthPolicy, KeyCache } from "./policies/auth/index.ts";
 import { createBodySizePolicy } from "./policies/body-size/index.ts";
 import {
   ConcurrencyGate,
@@ -120,11 +120,13 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   const lastUsed = new LastUsedTracker(database);
   lastUsed.start();
   let draining = false;
+  const keyCache = new KeyCache();
+  state.onSwap(() => keyCache.clear());
   const handle = createGateway({
     clock,
     snapshot: () => state.snapshot,
     policies: [
-      createAuthPolicy({ clock, onUse: lastUsed.record }),
+      createAuthPolicy({ clock, onUse: lastUsed.record, cache: keyCache }),
       createRoutePolicy(),
       createRulesPolicy(),
       createBodySizePolicy(maxBodyBytes),

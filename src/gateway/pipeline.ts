@@ -42,7 +42,7 @@ export function createGateway(deps: GatewayDeps): Handler {
       headers: req.headers,
       snapshot: deps.snapshot(),
       cost: 1,
-      responseHeaders: new Headers(),
+      responseHeaders: new Map(),
       onDone: (fn) => done.push(fn),
     };
 

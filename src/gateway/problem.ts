@@ -3,7 +3,11 @@ import { type Refusal, refusalCodes } from "./refusal.ts";
 
 export const problemType = (code: string) => `urn:gatehouse:problem:${code.replace(/_/g, "-")}`;
 
-export function problemResponse(refusal: Refusal, requestId: string, extraHeaders?: Headers): Response {
+export function problemResponse(
+  refusal: Refusal,
+  requestId: string,
+  extraHeaders?: ReadonlyMap<string, string>,
+): Response {
   const { status, title } = refusalCodes[refusal.code];
   const body = JSON.stringify({
     type: problemType(refusal.code),
@@ -12,7 +16,8 @@ export function problemResponse(refusal: Refusal, requestId: string, extraHeader
     detail: refusal.detail,
     request_id: requestId,
   });
-  const headers = new Headers(extraHeaders);
+  const headers = new Headers();
+  if (extraHeaders) for (const [k, v] of extraHeaders) headers.set(k, v);
   headers.set("content-type", "application/problem+json");
   headers.set("x-request-id", requestId);
   headers.set("cache-control", "no-store");

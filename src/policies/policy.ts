@@ -35,8 +35,12 @@ export interface RequestContext {
   upstream?: UpstreamTarget;
   /** Cost units this request counts against limits and quotas. */
   cost: number;
-  /** Headers policies add to the response, whatever it turns out to be. */
-  readonly responseHeaders: Headers;
+  /**
+   * Headers policies add to the response, whatever it turns out to be; names in lower case. A Map,
+   * not Headers: every native Headers set and iteration costs far more than a Map's, and this is
+   * filled and read on every request.
+   */
+  readonly responseHeaders: Map<string, string>;
   /** Registers work to run once when the response has finished or the client has gone. */
   onDone(fn: (outcome: RequestOutcome) => void): void;
 }

@@ -6,6 +6,7 @@
 import type { Log } from "../lib/log.ts";
 import type { RequestContext, RequestOutcome } from "../policies/policy.ts";
 import type { UsageSettings } from "./config.ts";
+import { packRows } from "./packed.ts";
 import { type UsageRow, usageRow } from "./row.ts";
 import type { FromWorker, ToWorker } from "./worker.ts";
 
@@ -66,11 +67,12 @@ export class UsageThread {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.pending.length === 0) return;
-    this.send({ type: "rows", rows: this.pending });
+    const rows = packRows(this.pending);
     this.pending = [];
+    this.send({ type: "rows", rows }, [rows.numbers.buffer]);
   };
 
-  private send(m: ToWorker): void {
-    this.worker.postMessage(m);
+  private send(m: ToWorker, transfer: ArrayBuffer[] = []): void {
+    this.worker.postMessage(m, transfer);
   }
 }

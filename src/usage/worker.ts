@@ -8,14 +8,14 @@ import { Database } from "bun:sqlite";
 import { systemClock } from "../lib/clock.ts";
 import type { Log } from "../lib/log.ts";
 import type { UsageSettings } from "./config.ts";
+import { type PackedRows, unpackRows } from "./packed.ts";
 import { UsageRetention } from "./retention.ts";
-import type { UsageRow } from "./row.ts";
 import { createBatchWriter } from "./store.ts";
 import { UsageWriter } from "./writer.ts";
 
 export type ToWorker =
   | { type: "open"; path: string; settings: UsageSettings }
-  | { type: "rows"; rows: UsageRow[] }
+  | { type: "rows"; rows: PackedRows }
   | { type: "close" };
 
 export type FromWorker =
@@ -51,7 +51,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       return;
     }
     case "rows":
-      for (const row of m.rows) writer?.record(row);
+      for (const row of unpackRows(m.rows)) writer?.record(row);
       return;
     case "close": {
       await retention?.stop();

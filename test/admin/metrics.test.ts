@@ -55,3 +55,51 @@ describe("createMetrics", () => {
     expect(await b.registry.metrics()).not.toContain('tenant="acme"');
   });
 });
+
+describe("createMetrics, counted off prom-client's hot path", () => {
+  test("renders cumulative buckets, +Inf, sum and count per tenant and outcome", async () => {
+    const m = createMetrics();
+    m.observe(ctx("acme", 0), outcome("ok", 200, 3)); // 0.003 s
+    m.observe(ctx("acme", 0), outcome("ok", 200, 5)); // exactly a bound: counted in it
+    m.observe(ctx("acme", 0), outcome("ok", 200, 45_000)); // above every bound: +Inf only
+    m.observe(ctx("acme", 10), outcome("upstream_error", 504, 5)); // negative: counted as 0
+    const text = await m.registry.metrics();
+    const line = (le: string, o = "ok") =>
+      `gatehouse_request_duration_seconds_bucket{le="${le}",tenant="acme",outcome="${o}"}`;
+    expect(text).toContain(`${line("0.001")} 0`);
+    expect(text).toContain(`${line("0.005")} 2`);
+    expect(text).toContain(`${line("30")} 2`);
+    expect(text).toContain(`${line("+Inf")} 3`);
+    expect(text).toContain('gatehouse_request_duration_seconds_sum{tenant="acme",outcome="ok"} 45.008');
+    expect(text).toContain('gatehouse_request_duration_seconds_count{tenant="acme",outcome="ok"} 3');
+    expect(text).toContain(`${line("0.001", "upstream_error")} 1`);
+    expect(text).toContain('gatehouse_requests_total{tenant="acme",outcome="ok",status_class="2xx"} 3');
+    expect(text).not.toContain('outcome="rejected"');
+  });
+
+  test("refusal codes come from the closed list only, never from Object.prototype", async () => {
+    const m = createMetrics();
+    m.observe(ctx("acme"), outcome("rejected:toString", 400));
+    m.observe(ctx("acme"), outcome("rejected:", 400));
+    m.observe(ctx("acme"), outcome("rejected:rate_limited", 429));
+    const text = await m.registry.metrics();
+    expect(text).toContain('gatehouse_refusals_total{tenant="acme",code="other"} 2');
+    expect(text).toContain('gatehouse_refusals_total{tenant="acme",code="rate_limited"} 1');
+    expect(text).not.toContain("toString");
+  });
+
+  test("scrapes are repeatable and counts keep growing between them", async () => {
+    const m = createMetrics();
+    m.observe(ctx(), outcome("rejected:unauthorized", 401));
+    const first = await m.registry.metrics();
+    expect(await m.registry.metrics()).toBe(first);
+    m.observe(ctx(), outcome("rejected:unauthorized", 401));
+    const text = await m.registry.metrics();
+    expect(text).toContain(
+      'gatehouse_requests_total{tenant="_none",outcome="rejected",status_class="4xx"} 2',
+    );
+    expect(text).toContain('gatehouse_refusals_total{tenant="_none",code="unauthorized"} 2');
+    m.registry.resetMetrics();
+    expect(await m.registry.metrics()).not.toContain('tenant="_none"');
+  });
+});

@@ -87,7 +87,7 @@ export function ctx(t: TenantView, k: KeyView, cost = 1, startedAt = 0): TestCtx
     tenant: t,
     key: k,
     cost,
-    responseHeaders: new Headers(),
+    responseHeaders: new Map(),
     onDone: (fn) => done.push(fn),
     finish() {
       const outcome = {

@@ -188,12 +188,12 @@ describe("RateLimit headers", () => {
     const { policy } = setup(T0 + 250);
     const c = ctx(t, key(), 3);
     expect(policy.check(c)).toBeUndefined();
-    expect(c.responseHeaders.get("RateLimit-Policy")).toBe(
+    expect(c.responseHeaders.get("ratelimit-policy")).toBe(
       '"10-per-1s";q=10;w=1, "100-per-1m";q=100;w=60, "monthly";q=1000;w=2678400',
     );
     // 250 ms in, bucket [250, 300) of the 1 s window leaves at 300 + 999 ms; the minute's 3 s
     // bucket [0, 3000) at 3000 + 59 999 ms; January has 31 days.
-    expect(c.responseHeaders.get("RateLimit")).toBe(
+    expect(c.responseHeaders.get("ratelimit")).toBe(
       '"10-per-1s";r=7;t=2, "100-per-1m";r=97;t=63, "monthly";r=997;t=2678400',
     );
   });
@@ -210,7 +210,7 @@ describe("RateLimit headers", () => {
       RateLimit: '"10-per-1s";r=0;t=2, "100-per-1m";r=90;t=63, "monthly";r=990;t=2678400',
       "Retry-After": "2",
     });
-    expect(c.responseHeaders.get("RateLimit")).toBe(r!.headers.RateLimit!);
+    expect(c.responseHeaders.get("ratelimit")).toBe(r!.headers.RateLimit!);
   });
 
   test("names are sf-strings; sub-second windows advertise w=1; no limits, no fields", () => {
@@ -218,10 +218,10 @@ describe("RateLimit headers", () => {
     const odd = tenant({ limits: [limit(5, 500, { name: 'a"b\\c' })] });
     const c = ctx(odd, key());
     policy.check(c);
-    expect(c.responseHeaders.get("RateLimit-Policy")).toBe('"a\\"b\\\\c";q=5;w=1');
+    expect(c.responseHeaders.get("ratelimit-policy")).toBe('"a\\"b\\\\c";q=5;w=1');
     const none = ctx(tenant(), key());
     expect(policy.check(none)).toBeUndefined();
-    expect(none.responseHeaders.has("RateLimit-Policy")).toBe(false);
-    expect(none.responseHeaders.has("RateLimit")).toBe(false);
+    expect(none.responseHeaders.has("ratelimit-policy")).toBe(false);
+    expect(none.responseHeaders.has("ratelimit")).toBe(false);
   });
 });

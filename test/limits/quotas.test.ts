@@ -136,7 +136,7 @@ describe("quota counters", () => {
       const { policy } = withQuotas(quotas, clock);
       const c = ctx(t, k, 2);
       expect(policy.check(c)).toBeUndefined();
-      expect(c.responseHeaders.get("RateLimit")).toBe(`"monthly";r=991;t=${31 * 24 * 3600 - 9 * 3600}`);
+      expect(c.responseHeaders.get("ratelimit")).toBe(`"monthly";r=991;t=${31 * 24 * 3600 - 9 * 3600}`);
       quotas.flush();
       quotas.flush();
       expect(rows(db)).toEqual([

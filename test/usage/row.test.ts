@@ -27,7 +27,7 @@ function ctx(over: Partial<RequestContext> = {}): RequestContext {
     key: { id: "acme-dev" } as KeyView,
     route: { match: "* /v1/**", cost: 3 } as CompiledRoute,
     cost: 3,
-    responseHeaders: new Headers(),
+    responseHeaders: new Map(),
     onDone: () => {},
     ...over,
   };

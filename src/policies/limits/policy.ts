@@ -162,7 +162,7 @@ export function createLimitsPolicy(deps: LimitsDeps): Policy {
       }
       if (nl + nq > 0) {
         const [policy, state] = headers(tenant, key, now);
-        // Lower-case names: Headers stores them so, and skipping the conversion halves the cost.
+        // Lower-case names, as RequestContext.responseHeaders requires.
         ctx.responseHeaders.set("ratelimit-policy", policy);
         ctx.responseHeaders.set("ratelimit", state);
       }
