@@ -63,6 +63,9 @@ export function createGateway(deps: GatewayDeps): Handler {
     const refuse = (r: Refusal) => {
       const outcome = upstreamFailures.has(r.code) ? "upstream_error" : `rejected:${r.code}`;
       complete({ status: r.status, outcome, bytesIn: 0, bytesOut: 0, upstreamMs: null });
+      // A refused request's body is never read: close the connection rather than leave the client
+      // uploading into it (and a graceful stop waiting on it).
+      if (req.body !== null) ctx.responseHeaders.set("connection", "close");
       return problemResponse(r, ctx.requestId, ctx.responseHeaders);
     };
 

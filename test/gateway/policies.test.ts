@@ -149,6 +149,15 @@ describe("request bodies", () => {
     expect(up.received.length).toBe(before);
   });
 
+  test("a refused request with a body closes its connection; one without keeps it", async () => {
+    const withBody = await call("/v1/admin/x", acme, { method: "POST", body: "unread" });
+    expect(withBody.status).toBe(403);
+    expect(withBody.headers.get("connection")).toBe("close");
+    const without = await call("/v1/admin/x", acme);
+    expect(without.status).toBe(403);
+    expect(without.headers.get("connection")).not.toBe("close");
+  });
+
   test("a streamed (chunked) body over the limit is 413", async () => {
     const chunk = new Uint8Array(1024 * 1024);
     let sent = 0;
