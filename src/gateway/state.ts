@@ -6,11 +6,28 @@
 import { ConfigError } from "../config/errors.ts";
 import type { Env } from "../config/interpolate.ts";
 import { type LoadedConfig, loadConfigFile } from "../config/load.ts";
+import type { GatewayConfig } from "../config/schema.ts";
 import type { OpenDb } from "../db/open.ts";
 import { lastSyncedHash, syncConfig } from "../db/sync.ts";
 import type { Clock } from "../lib/clock.ts";
 import { buildSnapshot, SnapshotError } from "./build-snapshot.ts";
 import type { Snapshot } from "./snapshot.ts";
+
+/**
+ * What the running gateway keeps of a loaded config. After the sync, tenants and keys live in the
+ * database and the parsed document (every node's position) is not needed again; keeping either
+ * would hold every declared secret and several kilobytes per key for the life of the process.
+ */
+export interface ActiveConfig {
+  readonly file: string;
+  readonly hash: string;
+  readonly config: Omit<GatewayConfig, "tenants">;
+}
+
+function active(loaded: LoadedConfig): ActiveConfig {
+  const { tenants: _declaredInDatabase, ...config } = loaded.config;
+  return { file: loaded.file, hash: loaded.hash, config };
+}
 
 export type ReloadResult = { ok: true; version: number; changed: boolean } | { ok: false; errors: string[] };
 
@@ -21,7 +38,7 @@ export interface ReloadFailure {
 
 export class GatewayState {
   private snap: Snapshot;
-  private cfg: LoadedConfig;
+  private cfg: ActiveConfig;
   private failure: ReloadFailure | null = null;
   private readonly listeners: ((s: Snapshot) => void)[] = [];
 
@@ -32,8 +49,8 @@ export class GatewayState {
     private readonly env: Env,
     loaded: LoadedConfig,
   ) {
-    this.cfg = loaded;
     this.snap = this.syncAndBuild(loaded, 1).snapshot;
+    this.cfg = active(loaded);
   }
 
   /** Syncs and builds inside one transaction: a config that cannot serve the database's tenants writes nothing. */
@@ -49,7 +66,7 @@ export class GatewayState {
     return this.snap;
   }
 
-  get config(): LoadedConfig {
+  get config(): ActiveConfig {
     return this.cfg;
   }
 
@@ -76,7 +93,7 @@ export class GatewayState {
         trust: ({ hash }) => lastSyncedHash(this.database) === hash,
       });
       const next = this.syncAndBuild(loaded, this.snap.version + 1);
-      this.cfg = loaded;
+      this.cfg = active(loaded);
       this.failure = null;
       this.swap(next.snapshot);
       return { ok: true, version: next.snapshot.version, changed: next.changed };
