@@ -108,6 +108,8 @@ const ctxs: RequestContext[] = ids.slice(0, 1000).map((id) => {
     expiresAt: null,
     disabled: false,
     graceUntil: null,
+    rules: [],
+    quotas: [],
     limits: [],
   };
   return {

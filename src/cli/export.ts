@@ -9,7 +9,7 @@ import { and, asc, eq, inArray } from "drizzle-orm";
 import { Document, isMap, isScalar } from "yaml";
 import { toDecl } from "../admin/tenants/service.ts";
 import { loadConfigFile } from "../config/load.ts";
-import type { KeyDecl, LimitDecl, TenantDecl } from "../config/schema.ts";
+import type { KeyDecl, LimitDecl, QuotaDecl, RuleDecl, TenantDecl } from "../config/schema.ts";
 import { type Db, openDb } from "../db/open.ts";
 import { apiKeys, tenants } from "../db/schema.ts";
 
@@ -59,6 +59,7 @@ export function exportApiObjects(db: Pick<Db, "select">, generatedAt = new Date(
 
 function keyDecl(k: KeyRow): KeyDecl {
   const limits = JSON.parse(k.limits) as LimitDecl[];
+  const rules = JSON.parse(k.rules) as RuleDecl[];
   return {
     id: k.id,
     // During a rotation's grace period the previous secret is not exported: the file has one hash per key.
@@ -66,6 +67,8 @@ function keyDecl(k: KeyRow): KeyDecl {
     ...(k.expiresAt !== null ? { expires: new Date(k.expiresAt).toISOString() } : {}),
     ...(k.disabled ? { disabled: true } : {}),
     ...(limits.length ? { limits } : {}),
+    ...(rules.length ? { rules } : {}),
+    ...(k.quota !== null ? { quota: JSON.parse(k.quota) as QuotaDecl } : {}),
   };
 }
 

@@ -186,7 +186,9 @@ export function checkReferences(c: GatewayConfig): ReferenceIssue[] {
           });
         else secrets.set(material, k.id);
       }
-      uniqueNames([...tenantNames, ...named(kp, k.limits, undefined)]);
+      rules([...kp, "rules"], k.rules);
+      quota([...kp, "quota"], k.quota);
+      uniqueNames([...tenantNames, ...named(kp, k.limits, k.quota && { ...k.quota, by: "key" })]);
     });
   }
 

@@ -149,7 +149,13 @@ export const KeyDecl = T.Object(
       T.String({ format: "date-time", description: "RFC 3339 time after which the key fails." }),
     ),
     disabled: T.Optional(T.Boolean()),
-    limits: T.Optional(T.Array(Limit, { description: "Limits added for this key." })),
+    limits: T.Optional(T.Array(Limit, { description: "Limits added for this key; they count per key." })),
+    rules: T.Optional(
+      T.Array(Rule, {
+        description: "Rules added to the tenant's for this key, e.g. a deny that makes it read-only.",
+      }),
+    ),
+    quota: T.Optional(Quota),
   },
   { ...strict, description: "An API key: give exactly one of secret or hash." },
 );

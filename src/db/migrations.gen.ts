@@ -29,5 +29,15 @@ export const migrations: (MigrationMeta & { tag: string })[] = [
     "bps": true,
     "folderMillis": 1795407821714,
     "hash": "93b3845d3925be48b786ddc46f3b2847f60d8ec967368786df56830e97cac8bf"
+  },
+  {
+    "tag": "0002_key_rules_and_quota",
+    "sql": [
+      "ALTER TABLE `api_keys` ADD `rules` text DEFAULT '[]' NOT NULL;",
+      "\nALTER TABLE `api_keys` ADD `quota` text;"
+    ],
+    "bps": true,
+    "folderMillis": 1795411672019,
+    "hash": "851eca6cf4f1f65dc7ac69b2b638e33cd744b3a3ead33c68124708455646af01"
   }
 ];

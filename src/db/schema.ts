@@ -41,8 +41,12 @@ export const apiKeys = sqliteTable(
     /** After a rotation: the previous secret's hash, accepted until graceUntil. */
     previousHash: text("previous_hash").unique(),
     graceUntil: integer("grace_until"),
-    /** JSON: CompiledLimit declarations added for this key */
+    /** JSON: limit declarations added for this key */
     limits: text("limits").notNull().default("[]"),
+    /** JSON: rule declarations added for this key */
+    rules: text("rules").notNull().default("[]"),
+    /** JSON: a quota declaration for this key, or null */
+    quota: text("quota"),
     disabled: integer("disabled", { mode: "boolean" }).notNull().default(false),
     expiresAt: integer("expires_at"),
     lastUsedAt: integer("last_used_at"),

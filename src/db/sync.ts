@@ -132,6 +132,8 @@ function keyRow(tenantId: string, k: KeyDecl, sourceRef: string, now: number) {
     previousHash: null,
     graceUntil: null,
     limits: JSON.stringify(k.limits ?? []),
+    rules: JSON.stringify(k.rules ?? []),
+    quota: k.quota ? JSON.stringify(k.quota) : null,
     disabled: k.disabled ?? false,
     expiresAt: k.expires ? Date.parse(k.expires) : null,
     source: "file" as const,

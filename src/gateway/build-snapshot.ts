@@ -34,6 +34,20 @@ interface CompiledPlan {
 }
 
 const none: readonly never[] = [];
+
+/** An api_keys row as raw values, in the order buildSnapshot selects them. */
+type KeyRow = [
+  id: string,
+  tenantId: string,
+  hash: string,
+  previousHash: string | null,
+  graceUntil: number | null,
+  limits: string,
+  rules: string,
+  quota: string | null,
+  disabled: number,
+  expiresAt: number | null,
+];
 const noOverrides: ReadonlyMap<string, string> = new Map();
 
 /**
@@ -120,12 +134,25 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
       previousHash: apiKeys.previousHash,
       graceUntil: apiKeys.graceUntil,
       limits: apiKeys.limits,
+      rules: apiKeys.rules,
+      quota: apiKeys.quota,
       disabled: apiKeys.disabled,
       expiresAt: apiKeys.expiresAt,
     })
     .from(apiKeys)
-    .values() as [string, string, string, string | null, number | null, string, number, number | null][];
-  for (const [id, tenantId, hash, previousHash, graceUntil, limits, disabled, expiresAt] of keyRows) {
+    .values() as KeyRow[];
+  for (const [
+    id,
+    tenantId,
+    hash,
+    previousHash,
+    graceUntil,
+    limits,
+    rules,
+    quota,
+    disabled,
+    expiresAt,
+  ] of keyRows) {
     const view: KeyView = {
       id,
       tenantId,
@@ -133,6 +160,9 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
       disabled: Boolean(disabled),
       graceUntil: null,
       limits: limits === "[]" ? none : (JSON.parse(limits) as LimitDecl[]).map(compileLimit),
+      rules: rules === "[]" ? none : (JSON.parse(rules) as RuleDecl[]).map(compileRule),
+      // A key's own quota counts that key alone, whatever its `by` says (as its limits do).
+      quotas: quota === null ? none : [compileQuota({ ...(JSON.parse(quota) as QuotaDecl), by: "key" })],
     };
     keysByHash.set(hash, view);
     if (previousHash && graceUntil !== null) keysByHash.set(previousHash, { ...view, graceUntil });

@@ -60,7 +60,10 @@ export interface KeyView {
   readonly disabled: boolean;
   /** When set, this credential is a rotated-out secret that works until this epoch ms. */
   readonly graceUntil: number | null;
+  /** Added to the tenant's: limits always count per key, quotas by their own `by`. */
   readonly limits: readonly CompiledLimit[];
+  readonly rules: readonly CompiledRule[];
+  readonly quotas: readonly CompiledQuota[];
 }
 
 export interface Snapshot {

@@ -157,6 +157,8 @@ describe("keys and secrets", () => {
           "limits",
           "prefix",
           "previousSecretValidUntil",
+          "quota",
+          "rules",
           "source",
           "sourceRef",
           "tenantId",

@@ -10,6 +10,8 @@ const key = (id: string): KeyView => ({
   disabled: false,
   graceUntil: null,
   limits: [],
+  rules: [],
+  quotas: [],
 });
 
 function snapshot(keys: Record<string, KeyView>): Snapshot {

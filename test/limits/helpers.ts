@@ -55,6 +55,8 @@ export function key(extra: Partial<KeyView> = {}): KeyView {
     expiresAt: null,
     disabled: false,
     graceUntil: null,
+    rules: [],
+    quotas: [],
     limits: [],
     ...extra,
   };

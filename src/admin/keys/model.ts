@@ -3,7 +3,7 @@
  * (create and rotate); no view has a field that could hold a secret or a hash.
  */
 import { Type as T } from "@sinclair/typebox";
-import { duration, Identifier, KeyDecl, Limit } from "../../config/schema.ts";
+import { duration, Identifier, KeyDecl, Limit, Quota, Rule } from "../../config/schema.ts";
 import { NullableTimestamp, Source, Timestamp } from "../fields.ts";
 import { Page } from "../pagination.ts";
 
@@ -20,6 +20,8 @@ export const CreateKeyBody = T.Object(
     expiresAt: T.Optional(ExpiresAt),
     disabled: decl.disabled,
     limits: decl.limits,
+    rules: decl.rules,
+    quota: decl.quota,
   },
   {
     ...strict,
@@ -64,6 +66,8 @@ export const KeyView = T.Object(
       "After a rotation: until when the previous secret still works, or null.",
     ),
     limits: T.Array(Limit),
+    rules: T.Array(Rule),
+    quota: T.Union([Quota, T.Null()]),
     source: Source,
     sourceRef: T.Union([T.String(), T.Null()], {
       description: 'Where a file-owned key is declared, e.g. "gateway.yaml:41".',

@@ -44,10 +44,10 @@ export class KeyService {
     const tenant = this.db.select().from(tenants).where(eq(tenants.id, tenantId)).get();
     if (!tenant) throw notFound(`No tenant with id "${tenantId}".`);
     const id = body.id ?? `key_${randomBase62(20)}`;
-    if (body.limits?.length) {
+    if (body.limits?.length || body.rules?.length || body.quota) {
       checkTenant(this.store, tenantId, {
         ...toDecl(tenant),
-        keys: [{ id, hash: PLACEHOLDER_HASH, limits: body.limits }],
+        keys: [{ id, hash: PLACEHOLDER_HASH, limits: body.limits, rules: body.rules, quota: body.quota }],
       });
     }
     const secret = generateApiKey();
@@ -65,6 +65,8 @@ export class KeyService {
           prefix: API_KEY_PREFIX,
           last4: secret.slice(-4),
           limits: JSON.stringify(body.limits ?? []),
+          rules: JSON.stringify(body.rules ?? []),
+          quota: body.quota ? JSON.stringify(body.quota) : null,
           disabled: body.disabled ?? false,
           expiresAt: body.expiresAt ? Date.parse(body.expiresAt) : null,
           source: "api",
@@ -202,6 +204,8 @@ export function toView(row: Row): Key {
     disabled: row.disabled,
     previousSecretValidUntil: row.previousHash === null ? null : isoOrNull(row.graceUntil),
     limits: JSON.parse(row.limits),
+    rules: JSON.parse(row.rules),
+    quota: row.quota === null ? null : JSON.parse(row.quota),
     source: row.source,
     sourceRef: row.sourceRef,
   };

@@ -38,7 +38,7 @@ export interface FieldShape {
   readonly until: number;
 }
 
-/** `periods` are the tenant's quota counters, in `tenant.quotas` order, rolled to the current period. */
+/** `periods` are the quota counters, the tenant's then the key's, rolled to the current period. */
 export function fieldShape(tenant: TenantView, key: KeyView, periods: readonly PeriodBounds[]): FieldShape {
   const items: string[] = [];
   const prefixes: string[] = [];
@@ -48,7 +48,7 @@ export function fieldShape(tenant: TenantView, key: KeyView, periods: readonly P
     prefixes.push(`${items.length === 0 ? "" : ", "}${sfString(l.name)};r=`);
     items.push(`${sfString(l.name)};q=${l.limit};w=${Math.max(1, ceilSeconds(l.windowMs))}`);
   }
-  tenant.quotas.forEach((q, j) => {
+  [...tenant.quotas, ...key.quotas].forEach((q, j) => {
     const p = periods[j]!;
     from = Math.max(from, p.periodStart);
     until = Math.min(until, p.periodEnd);

@@ -1,5 +1,5 @@
 import { Refusal, type RefusalCode } from "../../gateway/refusal.ts";
-import type { CompiledLimit, KeyView, TenantView } from "../../gateway/snapshot.ts";
+import type { CompiledLimit, CompiledQuota, KeyView, TenantView } from "../../gateway/snapshot.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { Policy, RequestContext } from "../policy.ts";
 import type { ConcurrencyGate } from "./concurrency.ts";
@@ -34,6 +34,9 @@ export function createLimitsPolicy(deps: LimitsDeps): Policy {
 
   const limitAt = (tenant: TenantView, key: KeyView, i: number): CompiledLimit =>
     i < tenant.limits.length ? tenant.limits[i]! : key.limits[i - tenant.limits.length]!;
+  /** The tenant's quotas (plan's and own), then the key's own. */
+  const quotaAt = (tenant: TenantView, key: KeyView, j: number): CompiledQuota =>
+    j < tenant.quotas.length ? tenant.quotas[j]! : key.quotas[j - tenant.quotas.length]!;
 
   /** The RateLimit-Policy value and item prefixes only change with the views and quota periods. */
   const shapes = new WeakMap<KeyView, FieldShape>();
@@ -52,9 +55,9 @@ export function createLimitsPolicy(deps: LimitsDeps): Policy {
       const left = Math.max(0, limitAt(tenant, key, i).limit - windows.used(s, now));
       state += `${prefixes[i]}${left};t=${ceilSeconds(windows.msUntilEmpty(s, now))}`;
     }
-    for (let j = 0; j < tenant.quotas.length; j++) {
+    for (let j = 0; j < tenant.quotas.length + key.quotas.length; j++) {
       const c = counters[j]!;
-      const left = Math.max(0, tenant.quotas[j]!.limit - c.used);
+      const left = Math.max(0, quotaAt(tenant, key, j).limit - c.used);
       state += `${prefixes[nl + j]}${left};t=${ceilSeconds(c.periodEnd - now)}`;
     }
     return [shape.policy, state];
@@ -68,8 +71,9 @@ export function createLimitsPolicy(deps: LimitsDeps): Policy {
     now: number,
   ): Refusal {
     const extra: Record<string, string> = {};
-    if (ctx.tenant!.limits.length + ctx.key!.limits.length + ctx.tenant!.quotas.length > 0) {
-      const [policy, state] = headers(ctx.tenant!, ctx.key!, now);
+    const { tenant, key } = ctx as { tenant: TenantView; key: KeyView };
+    if (tenant.limits.length + key.limits.length + tenant.quotas.length + key.quotas.length > 0) {
+      const [policy, state] = headers(tenant, key, now);
       ctx.responseHeaders.set("ratelimit-policy", policy);
       ctx.responseHeaders.set("ratelimit", state);
       extra["RateLimit-Policy"] = policy;
@@ -88,7 +92,7 @@ export function createLimitsPolicy(deps: LimitsDeps): Policy {
       const cost = ctx.cost > 0 ? Math.ceil(ctx.cost) : 0;
       const now = clock.now();
       const nl = tenant.limits.length + key.limits.length;
-      const nq = tenant.quotas.length;
+      const nq = tenant.quotas.length + key.quotas.length;
 
       let impossible: { code: RefusalCode; detail: string } | undefined;
       // The refusal names the limit or quota that makes the client wait longest.
@@ -119,7 +123,7 @@ export function createLimitsPolicy(deps: LimitsDeps): Policy {
       }
 
       for (let j = 0; j < nq; j++) {
-        const q = tenant.quotas[j]!;
+        const q = quotaAt(tenant, key, j);
         const c = quotas.counter(q, q.by === "key" ? key.id : tenant.id, now);
         counters[j] = c;
         if (cost === 0) continue;

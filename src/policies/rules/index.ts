@@ -4,18 +4,22 @@ import { matches } from "../../gateway/pattern.ts";
 import { Refusal } from "../../gateway/refusal.ts";
 import type { Policy, RequestContext } from "../policy.ts";
 
+const forbidden = () => new Refusal("forbidden", "This key may not use this method and path.");
+
 export function createRulesPolicy(): Policy {
   return {
     name: "rules",
     check(ctx: RequestContext) {
+      // The key's rules join the tenant's (its plan's and its own): any deny among them wins.
       let allowed = false;
-      for (const rule of ctx.tenant?.rules ?? []) {
-        if (!matches(rule.pattern, ctx.method, ctx.segments)) continue;
-        if (rule.effect === "deny")
-          return new Refusal("forbidden", "This key may not use this method and path.");
-        allowed = true;
+      for (const rules of [ctx.tenant?.rules ?? [], ctx.key?.rules ?? []]) {
+        for (const rule of rules) {
+          if (!matches(rule.pattern, ctx.method, ctx.segments)) continue;
+          if (rule.effect === "deny") return forbidden();
+          allowed = true;
+        }
       }
-      return allowed ? undefined : new Refusal("forbidden", "This key may not use this method and path.");
+      return allowed ? undefined : forbidden();
     },
   };
 }
