@@ -149,6 +149,8 @@ export function startGateway(options: GatewayOptions): RunningGateway {
         hostname: data.hostname,
         port: data.port,
         reusePort: false,
+        // Never Bun's developer error pages, whatever NODE_ENV says.
+        development: false,
         idleTimeout: idleSeconds,
         // Bun's own cap sits above ours so that oversized bodies get our problem+json 413.
         maxRequestBodySize: maxBodyBytes + 1024 * 1024,
@@ -170,6 +172,8 @@ export function startGateway(options: GatewayOptions): RunningGateway {
         hostname: admin.hostname,
         port: admin.port,
         reusePort: false,
+        // Never Bun's developer error pages, whatever NODE_ENV says.
+        development: false,
         maxRequestBodySize: MAX_ADMIN_BODY,
         fetch: (req, srv) => {
           adminApp ??= createAdminApp({
