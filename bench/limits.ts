@@ -3,7 +3,7 @@
  * per counted identity. Run with `bun bench/limits.ts`.
  */
 import { heapStats } from "bun:jsc";
-import type { CompiledLimit, CompiledQuota, KeyView, Snapshot, TenantView } from "../src/gateway/snapshot.ts";
+import type { CompiledLimit, CompiledQuota } from "../src/gateway/snapshot.ts";
 import { ManualClock } from "../src/lib/clock.ts";
 import {
   ConcurrencyGate,
@@ -13,9 +13,9 @@ import {
   SlidingWindows,
 } from "../src/policies/limits/index.ts";
 import type { RequestContext } from "../src/policies/policy.ts";
+import { ctx, key, T0, tenant } from "../test/limits/helpers.ts";
 
 const IDENTITIES = 100_000;
-const T0 = Date.UTC(2026, 0, 1);
 const ids = Array.from({ length: IDENTITIES }, (_, i) => `tenant-${i}`);
 
 // Realistic sizes (the bench never reaches them: ~16 requests/s per tenant of simulated time).
@@ -83,50 +83,16 @@ const policy = createLimitsPolicy({
   quotas: new QuotaCounters(new MemoryQuotaStore(), clock),
   concurrency: new ConcurrencyGate(),
 });
-const snapshot: Snapshot = {
-  version: 1,
-  routes: [],
-  upstreams: new Map(),
-  tenants: new Map(),
-  keysByHash: new Map(),
-};
-const ctxs: RequestContext[] = ids.slice(0, 1000).map((id) => {
-  const tenant: TenantView = {
-    id,
-    name: id,
-    plan: "bench",
-    disabled: false,
-    rules: [],
-    limits: [perSecond, perMinute, perKey],
-    quotas: [monthly],
-    concurrency: null,
-    upstreams: new Map(),
-  };
-  const key: KeyView = {
-    id: `${id}-key`,
-    tenantId: id,
-    expiresAt: null,
-    disabled: false,
-    graceUntil: null,
-    rules: [],
-    quotas: [],
-    limits: [],
-  };
-  return {
-    requestId: "r",
-    method: "GET",
-    path: "/",
-    segments: [],
-    startedAt: T0,
-    headers: new Headers(),
-    snapshot,
-    tenant,
-    key,
-    cost: 1,
-    responseHeaders: new Map(),
-    onDone() {},
-  };
-});
+const ctxs: RequestContext[] = ids
+  .slice(0, 1000)
+  .map((id) =>
+    ctx(
+      tenant({ id, name: id, plan: "bench", limits: [perSecond, perMinute, perKey], quotas: [monthly] }),
+      key({ id: `${id}-key`, tenantId: id }),
+      1,
+      T0,
+    ),
+  );
 const policyNs = time((i) => {
   if ((i & 15) === 0) clock.advance(1);
   if (policy.check(ctxs[i % 1000]!) !== undefined) sink++;
