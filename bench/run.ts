@@ -15,7 +15,7 @@
  *   usage: bun bench/run.ts [--seconds 5] [--rounds 3] [--only throughput,startup,memory,micro]
  */
 import { Database } from "bun:sqlite";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -106,6 +106,39 @@ function wrk(port: number, secs: number, connections = 64): WrkResult {
   };
 }
 
+/**
+ * CPU time in ms each thread of a process has used, by thread: "event loop" for the main thread,
+ * else the thread's name (Bun's "HTTP Client", the usage writer's "Worker", JIT and GC helpers).
+ * From /proc/<pid>/task/<tid>/stat, utime + stime in clock ticks of 10 ms.
+ */
+function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    } catch {
+      continue; // the thread ended between the listing and the read
+    }
+    const close = stat.lastIndexOf(")");
+    const name = Number(tid) === pid ? "event loop" : stat.slice(stat.indexOf("(") + 1, close);
+    const fields = stat.slice(close + 2).split(" ");
+    out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10);
+  }
+  return out;
+}
+
+/** µs of CPU per request, by thread, between two threadCpu snapshots. */
+function cpuPerRequest(before: Map<string, number>, after: Map<string, number>, requests: number) {
+  const out = new Map<string, number>();
+  for (const [name, ms] of after) {
+    const us = ((ms - (before.get(name) ?? 0)) * 1000) / requests;
+    const group = ["event loop", "HTTP Client", "Worker"].includes(name) ? name : "other";
+    out.set(group, (out.get(group) ?? 0) + us);
+  }
+  return out;
+}
+
 /** The same gateway config shape the shared side-by-side benchmark uses, plus a second window and a quota. */
 function gatewayYaml(opts: {
   port: number;
@@ -178,13 +211,16 @@ async function throughput(): Promise<void> {
   } as const;
   const ports = { "bun-proxy": 19201, gatehouse: 19206 } as const;
   const results: Record<keyof typeof peers, WrkResult[]> = { "bun-proxy": [], gatehouse: [] };
+  const cpu: Record<keyof typeof peers, Map<string, number>[]> = { "bun-proxy": [], gatehouse: [] };
   let served = 0;
   for (let round = 0; round < rounds; round++) {
     for (const name of Object.keys(peers) as (keyof typeof peers)[]) {
       const p = peers[name]();
       await waitFor(`http://127.0.0.1:${ports[name]}/v1/items`, { "x-api-key": "key-1-0" });
       wrk(ports[name], 1); // warm-up
+      const before = threadCpu(p.pid);
       const r = wrk(ports[name], seconds);
+      cpu[name].push(cpuPerRequest(before, threadCpu(p.pid), r.requests));
       results[name].push(r);
       await stop(p);
       if (name === "gatehouse") served += r.requests;
@@ -199,6 +235,18 @@ async function throughput(): Promise<void> {
         `${String(rs.reduce((n, r) => n + r.non2xx, 0)).padStart(10)}`,
     );
   }
+  // Where each peer's CPU went, per request: the main thread is the one that saturates.
+  const groups = ["event loop", "HTTP Client", "Worker", "other"];
+  console.log(`\nCPU µs per request (median)   ${groups.map((g) => g.padStart(11)).join("")}      total`);
+  const totals: Record<string, number> = {};
+  for (const name of Object.keys(cpu) as (keyof typeof peers)[]) {
+    const per = groups.map((g) => median(cpu[name].map((m) => m.get(g) ?? 0)));
+    totals[name] = median(cpu[name].map((m) => [...m.values()].reduce((a, b) => a + b, 0)));
+    console.log(
+      `${name.padEnd(29)}${per.map((v) => fmt(v, 1).padStart(11)).join("")}${fmt(totals[name]!, 1).padStart(11)}`,
+    );
+  }
+  console.log(`gatehouse / bun-proxy CPU per request: ${fmt(totals.gatehouse! / totals["bun-proxy"]!)}`);
   const ratios = results.gatehouse.map((g, i) => g.rps / results["bun-proxy"][i]!.rps);
   const p99s = results.gatehouse.map((g, i) => g.p99 / results["bun-proxy"][i]!.p99);
   console.log(
