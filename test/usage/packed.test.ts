@@ -1,24 +1,16 @@
 import { describe, expect, test } from "bun:test";
 import { packRows, unpackRows } from "../../src/usage/packed.ts";
 import type { UsageRow } from "../../src/usage/row.ts";
+import { row as usageRow } from "./helpers.ts";
 
-const row = (over: Partial<UsageRow> = {}): UsageRow => ({
-  ts: 1_780_000_000_123,
-  requestId: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
-  tenantId: "acme",
-  keyId: "acme-key",
-  route: "* /v1/**",
-  method: "GET",
-  path: "/v1/items",
-  status: 200,
-  outcome: "ok",
-  cost: 3,
-  bytesIn: 12,
-  bytesOut: 3456,
-  latencyMs: 1.25,
-  upstreamMs: 0.875,
-  ...over,
-});
+/** Fractional timings and a full-length request id: what the packed form must carry exactly. */
+const row = (over: Partial<UsageRow> = {}): UsageRow =>
+  usageRow({
+    requestId: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+    latencyMs: 1.25,
+    upstreamMs: 0.875,
+    ...over,
+  });
 
 describe("packed usage rows", () => {
   test("round-trip every field, nulls included", () => {
