@@ -24,14 +24,14 @@ afterAll(async () => {
 
 const run = (...args: string[]) =>
   Bun.spawnSync([...gatehouseCommand(), ...args], { cwd: root, env: { PATH: process.env.PATH ?? "" } });
-const serveArgs = () => [
+const serveArgs = (listen = "127.0.0.1:0") => [
   "serve",
   "--config",
   config,
   "--db",
   ":memory:",
   "--listen",
-  "127.0.0.1:0",
+  listen,
   "--admin",
   "127.0.0.1:0",
 ];
@@ -114,21 +114,9 @@ describe("lifecycle", () => {
     const first = await startProcess(gatehouseCommand(), serveArgs());
     try {
       const port = new URL(first.dataUrl).port;
-      const second = Bun.spawnSync(
-        [
-          ...gatehouseCommand(),
-          "serve",
-          "--config",
-          config,
-          "--db",
-          ":memory:",
-          "--listen",
-          `127.0.0.1:${port}`,
-          "--admin",
-          "127.0.0.1:0",
-        ],
-        { env: { PATH: process.env.PATH ?? "" } },
-      );
+      const second = Bun.spawnSync([...gatehouseCommand(), ...serveArgs(`127.0.0.1:${port}`)], {
+        env: { PATH: process.env.PATH ?? "" },
+      });
       expect(second.exitCode).toBe(1);
       expect(second.stderr.toString()).toContain("already in use");
       // The first instance still answers every request.
