@@ -6,7 +6,7 @@ import type { Server } from "bun";
 import { createAdminApp, MAX_ADMIN_BODY } from "./admin/app.ts";
 import { weakTokenReason } from "./admin/auth.ts";
 import { setClientIp } from "./admin/client-ip.ts";
-import { LastUsedTracker } from "./admin/keys/last-used.ts";
+import { LastUsedTracker, sqliteLastUsedWriter } from "./admin/keys/last-used.ts";
 import { isLoopback } from "./config/check-references.ts";
 import type { Env } from "./config/interpolate.ts";
 import { type LoadedConfig, loadConfigFile } from "./config/load.ts";
@@ -15,6 +15,7 @@ import { parseDuration, parseSize } from "./config/units.ts";
 import { startConfigWatch } from "./config/watch.ts";
 import { type OpenDb, openDb } from "./db/open.ts";
 import { lastSyncedHash } from "./db/sync.ts";
+import { WriterThread } from "./db/writer-thread.ts";
 import { createGateway } from "./gateway/pipeline.ts";
 import { problemResponse } from "./gateway/problem.ts";
 import { Refusal } from "./gateway/refusal.ts";
@@ -35,7 +36,7 @@ import {
 } from "./policies/limits/index.ts";
 import { createRoutePolicy } from "./policies/route/index.ts";
 import { createRulesPolicy } from "./policies/rules/index.ts";
-import { createUsageMetering } from "./usage/index.ts";
+import { createUsageMetering, usageSettings } from "./usage/index.ts";
 
 export interface GatewayOptions {
   configPath: string;
@@ -99,9 +100,19 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   const token = server.adminToken ? server.adminToken : null;
 
   const maxBodyBytes = server.maxBodySize ? parseSize(server.maxBodySize) : DEFAULT_MAX_BODY;
+  // With a database file, the writes traffic causes (usage rows, quota counters, last-used times)
+  // run on a thread of their own, so the event loop never waits for SQLite's write lock.
+  const writes =
+    database.path === ":memory:"
+      ? undefined
+      : new WriterThread(database.path, usageSettings(config.usage), log);
+  const quotaStore = new SqliteQuotaStore(database.sqlite);
   // Counters outlive reloads: only the snapshot (and so the limit values) changes.
   const windows = new SlidingWindows();
-  const quotas = new QuotaCounters(new SqliteQuotaStore(database.sqlite), clock);
+  const quotas = new QuotaCounters(
+    writes ? { load: (since) => quotaStore.load(since), save: writes.saveQuota } : quotaStore,
+    clock,
+  );
   quotas.load();
   const limits = startLimitsMaintenance({
     clock,
@@ -112,12 +123,14 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   const metrics = createMetrics();
   const usage = createUsageMetering({
     sqlite: database.sqlite,
-    path: database.path,
+    ...(writes ? { thread: writes } : {}),
     clock,
     log,
     config: config.usage,
   });
-  const lastUsed = new LastUsedTracker(database);
+  const lastUsed = new LastUsedTracker(writes?.saveLastUsed ?? sqliteLastUsedWriter(database.sqlite), (err) =>
+    log("error", "last-used write failed", { error: String(err) }),
+  );
   lastUsed.start();
   let draining = false;
   const keyCache = new KeyCache();
@@ -225,7 +238,8 @@ export function startGateway(options: GatewayOptions): RunningGateway {
           await Promise.all(servers.map((s) => s.stop(true)));
         }
         clearTimeout(timer);
-        // Everything in memory reaches the database before it closes.
+        // Everything in memory reaches the database before it closes: the final quota and
+        // last-used writes are posted before usage.close() closes the writer thread.
         limits.stop();
         lastUsed.stop();
         const { written, lost } = await usage.close();

@@ -3,6 +3,7 @@
  * with a config into an empty directory, and proxy a request end to end. The directory also holds a
  * .env and a bunfig.toml, which a production binary must ignore.
  */
+import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -71,6 +72,21 @@ test("the built binary serves gateway.yaml from an empty directory", async () =>
   } finally {
     gh.proc.kill("SIGTERM");
     expect(await gh.proc.exited).toBe(0);
+  }
+  // The writer thread runs from inside the binary too: a graceful stop committed what traffic caused.
+  const db = new Database(join(run, "gatehouse.db"), { readonly: true });
+  try {
+    const rows = db.query("SELECT path, status FROM usage ORDER BY ts").all();
+    expect(rows).toEqual([
+      { path: "/v1/items", status: 200 },
+      { path: "/v1/admin/users", status: 403 },
+    ]);
+    const key = db.query("SELECT last_used_at FROM api_keys WHERE tenant_id = 'acme'").get() as {
+      last_used_at: number | null;
+    };
+    expect(key.last_used_at).toBeGreaterThan(0);
+  } finally {
+    db.close();
   }
 });
 

@@ -4,15 +4,16 @@
  */
 import type { Database } from "bun:sqlite";
 import type { UsageDecl } from "../config/schema.ts";
+import type { WriterThread } from "../db/writer-thread.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Log } from "../lib/log.ts";
 import type { RequestContext, RequestOutcome } from "../policies/policy.ts";
 import { usageSettings } from "./config.ts";
 import { UsageRetention } from "./retention.ts";
+import { usageRow } from "./row.ts";
 import type { Scheduler } from "./scheduler.ts";
 import { createUsageService, type UsageService } from "./service.ts";
 import { createBatchWriter } from "./store.ts";
-import { UsageThread } from "./thread.ts";
 import { UsageWriter } from "./writer.ts";
 
 export type { UsageSettings } from "./config.ts";
@@ -37,14 +38,13 @@ export interface UsageMetering {
 }
 
 /**
- * With a database file, writes and retention run on a thread of their own (thread.ts), so SQLite
- * never stalls the data plane. An in-memory database cannot be shared across threads, so there they
- * run on this one.
+ * Given the writer thread (a database file), rows are written and pruned there, so SQLite never
+ * stalls the data plane, and close() closes that thread. An in-memory database cannot be shared
+ * across threads, so without one the writer and retention run on this thread.
  */
 export function createUsageMetering(deps: {
   sqlite: Database;
-  /** The database's path; ":memory:" keeps the writer on this thread. */
-  path?: string;
+  thread?: WriterThread;
   clock: Clock;
   log: Log;
   config?: UsageDecl | undefined;
@@ -52,9 +52,16 @@ export function createUsageMetering(deps: {
 }): UsageMetering {
   const settings = usageSettings(deps.config);
   const service = createUsageService({ sqlite: deps.sqlite, clock: deps.clock });
-  if (deps.path && deps.path !== ":memory:") {
-    const thread = new UsageThread(deps.path, settings, deps.log);
-    return { service, observe: thread.observe, close: () => thread.close() };
+  const { thread } = deps;
+  if (thread) {
+    const observe = (ctx: RequestContext, outcome: RequestOutcome): void => {
+      try {
+        thread.recordRow(usageRow(ctx, outcome));
+      } catch (err) {
+        deps.log("error", "usage row could not be built", { requestId: ctx.requestId, error: String(err) });
+      }
+    };
+    return { service, observe, close: () => thread.close() };
   }
   const writer = new UsageWriter({
     write: createBatchWriter(deps.sqlite),

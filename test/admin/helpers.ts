@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createAdminApp } from "../../src/admin/app.ts";
 import { setClientIp } from "../../src/admin/client-ip.ts";
-import { LastUsedTracker } from "../../src/admin/keys/last-used.ts";
+import { LastUsedTracker, sqliteLastUsedWriter } from "../../src/admin/keys/last-used.ts";
 import { loadConfigFile } from "../../src/config/load.ts";
 import { openDb } from "../../src/db/open.ts";
 import { createGateway } from "../../src/gateway/pipeline.ts";
@@ -70,7 +70,7 @@ export function adminFixture(yaml = BASE_YAML, options: { token?: string | null 
   const database = openDb(":memory:");
   const state = new GatewayState(configPath, database, clock, {}, loadConfigFile(configPath, {}));
   const metrics = createMetrics();
-  const tracker = new LastUsedTracker(database);
+  const tracker = new LastUsedTracker(sqliteLastUsedWriter(database.sqlite));
   let draining = false;
   const token = options.token === undefined ? TOKEN : options.token;
   const app = createAdminApp({

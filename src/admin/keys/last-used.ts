@@ -1,25 +1,34 @@
 /**
  * Records when keys were last used without a write per request: the auth policy's onUse hook feeds
- * `record`, which keeps the latest time per key in memory; `flush` writes them all in one
- * transaction, on a timer and at shutdown. A crash loses at most one interval of last-used times.
+ * `record`, which keeps the latest time per key in memory; `flush` hands them all to one write, on a
+ * timer and at shutdown. A crash loses at most one interval of last-used times; a failed write keeps
+ * its times for the next flush.
  */
-import type { Statement } from "bun:sqlite";
-import type { OpenDb } from "../../db/open.ts";
+import type { Database } from "bun:sqlite";
+
+/** Writes a batch of key id → last-used time (epoch ms); throws when the database refuses. */
+export type WriteLastUsed = (batch: ReadonlyMap<string, number>) => void;
+
+/** The write itself, on `sqlite`, in one transaction. */
+export function sqliteLastUsedWriter(sqlite: Database): WriteLastUsed {
+  // Never moves the time backwards, e.g. when an older batch lands after a newer one.
+  const update = sqlite.prepare(
+    "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)",
+  );
+  return sqlite.transaction((batch: ReadonlyMap<string, number>) => {
+    for (const [id, at] of batch) update.run(at, id);
+  });
+}
 
 export class LastUsedTracker {
   private pending = new Map<string, number>();
   private timer: ReturnType<typeof setInterval> | undefined;
-  private readonly update: Statement;
 
   constructor(
-    private readonly database: OpenDb,
+    private readonly write: WriteLastUsed,
+    private readonly onError: (err: unknown) => void = (err) => console.error("last-used write failed:", err),
     private readonly intervalMs = 5_000,
-  ) {
-    // Never moves the time backwards, e.g. when an older batch lands after a newer one.
-    this.update = database.sqlite.prepare(
-      "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)",
-    );
-  }
+  ) {}
 
   /** The auth policy's onUse hook: cheap, in memory. */
   readonly record = (keyId: string, at: number): void => {
@@ -27,14 +36,18 @@ export class LastUsedTracker {
     if (seen === undefined || at > seen) this.pending.set(keyId, at);
   };
 
-  /** Writes what was recorded since the last flush; returns how many keys it updated. */
+  /** Writes what was recorded since the last flush; returns how many keys it wrote. */
   flush(): number {
     if (this.pending.size === 0) return 0;
     const batch = this.pending;
     this.pending = new Map();
-    this.database.sqlite.transaction(() => {
-      for (const [id, at] of batch) this.update.run(at, id);
-    })();
+    try {
+      this.write(batch);
+    } catch (err) {
+      for (const [id, at] of batch) this.record(id, at);
+      this.onError(err);
+      return 0;
+    }
     return batch.size;
   }
 
