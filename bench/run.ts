@@ -4,7 +4,8 @@
  * alternates the peers over several rounds and reports the median of the per-round ratios.
  *
  *   1. throughput and p99: gatehouse (key auth, rules, two sliding windows, a quota, usage rows)
- *      against a bare Bun fetch proxy, both in front of the same upstream, loaded by wrk;
+ *      against a bare Bun fetch proxy, and against that proxy writing gatehouse's usage row for
+ *      each request (what the row alone costs), all in front of the same upstream, loaded by wrk;
  *      then every usage row is counted, to show none was lost at that load
  *   2. start-up: process start to first proxied response for the compiled binary with 1,000 tenants
  *      and 10,000 keys, cold (new database) and warm (restart), against a minimal Bun.serve binary
@@ -128,6 +129,13 @@ function threadCpu(pid: number): Map<string, number> {
   return out;
 }
 
+/** The whole machine's busy and idle CPU time in ms, from the first line of /proc/stat. */
+function machineCpu(): { busy: number; idle: number } {
+  const ticks = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = ticks[3]! + ticks[4]!; // idle and iowait
+  return { busy: (ticks.reduce((a, b) => a + b, 0) - idle) * 10, idle: idle * 10 };
+}
+
 /** µs of CPU per request, by thread, between two threadCpu snapshots. */
 function cpuPerRequest(before: Map<string, number>, after: Map<string, number>, requests: number) {
   const out = new Map<string, number>();
@@ -207,27 +215,48 @@ async function throughput(): Promise<void> {
         PORT: "19201",
         UPSTREAM: "http://127.0.0.1:19100",
       }),
+    // The bare proxy plus gatehouse's usage row, written the same way: what the row alone costs.
+    "proxy+usage": () =>
+      spawn([bun, join(import.meta.dir, "peers/bun-proxy-usage.ts")], {
+        PORT: "19202",
+        UPSTREAM: "http://127.0.0.1:19100",
+        DB: join(work, "proxy-usage.db"),
+      }),
     gatehouse: () => spawn([bun, join(root, "src/main.ts"), "serve", "--config", yamlPath]),
   } as const;
-  const ports = { "bun-proxy": 19201, gatehouse: 19206 } as const;
-  const results: Record<keyof typeof peers, WrkResult[]> = { "bun-proxy": [], gatehouse: [] };
-  const cpu: Record<keyof typeof peers, Map<string, number>[]> = { "bun-proxy": [], gatehouse: [] };
+  type Peer = keyof typeof peers;
+  const names = Object.keys(peers) as Peer[];
+  const ports: Record<Peer, number> = { "bun-proxy": 19201, "proxy+usage": 19202, gatehouse: 19206 };
+  const results = Object.fromEntries(names.map((n) => [n, [] as WrkResult[]])) as Record<Peer, WrkResult[]>;
+  const cpu = Object.fromEntries(names.map((n) => [n, [] as Map<string, number>[]])) as Record<
+    Peer,
+    Map<string, number>[]
+  >;
+  const machine = Object.fromEntries(names.map((n) => [n, [] as { us: number; idle: number }[]])) as Record<
+    Peer,
+    { us: number; idle: number }[]
+  >;
   let served = 0;
   for (let round = 0; round < rounds; round++) {
-    for (const name of Object.keys(peers) as (keyof typeof peers)[]) {
+    for (const name of names) {
       const p = peers[name]();
       await waitFor(`http://127.0.0.1:${ports[name]}/v1/items`, { "x-api-key": "key-1-0" });
       wrk(ports[name], 1); // warm-up
       const before = threadCpu(p.pid);
+      const m0 = machineCpu();
       const r = wrk(ports[name], seconds);
+      const m1 = machineCpu();
       cpu[name].push(cpuPerRequest(before, threadCpu(p.pid), r.requests));
+      const busy = m1.busy - m0.busy;
+      const idle = m1.idle - m0.idle;
+      machine[name].push({ us: (busy * 1000) / r.requests, idle: idle / (busy + idle) });
       results[name].push(r);
       await stop(p);
       if (name === "gatehouse") served += r.requests;
     }
   }
   console.log("peer        req/s (median)   p50 ms   p99 ms   non-2xx");
-  for (const name of Object.keys(results) as (keyof typeof peers)[]) {
+  for (const name of names) {
     const rs = results[name];
     console.log(
       `${name.padEnd(12)}${fmt(median(rs.map((r) => r.rps)), 0).padStart(14)}` +
@@ -235,26 +264,36 @@ async function throughput(): Promise<void> {
         `${String(rs.reduce((n, r) => n + r.non2xx, 0)).padStart(10)}`,
     );
   }
-  // Where each peer's CPU went, per request: the main thread is the one that saturates.
+  // Where each peer's CPU went, per request, by thread.
   const groups = ["event loop", "HTTP Client", "Worker", "other"];
   console.log(`\nCPU µs per request (median)   ${groups.map((g) => g.padStart(11)).join("")}      total`);
   const totals: Record<string, number> = {};
-  for (const name of Object.keys(cpu) as (keyof typeof peers)[]) {
+  for (const name of names) {
     const per = groups.map((g) => median(cpu[name].map((m) => m.get(g) ?? 0)));
     totals[name] = median(cpu[name].map((m) => [...m.values()].reduce((a, b) => a + b, 0)));
     console.log(
       `${name.padEnd(29)}${per.map((v) => fmt(v, 1).padStart(11)).join("")}${fmt(totals[name]!, 1).padStart(11)}`,
     );
   }
-  console.log(`gatehouse / bun-proxy CPU per request: ${fmt(totals.gatehouse! / totals["bun-proxy"]!)}`);
-  const ratios = results.gatehouse.map((g, i) => g.rps / results["bun-proxy"][i]!.rps);
-  const p99s = results.gatehouse.map((g, i) => g.p99 / results["bun-proxy"][i]!.p99);
-  console.log(
-    `gatehouse / bun-proxy throughput, per round: ${ratios.map((r) => fmt(r)).join(", ")}; median ${fmt(median(ratios))}`,
-  );
-  console.log(
-    `gatehouse / bun-proxy p99 latency, per round: ${p99s.map((r) => fmt(r)).join(", ")}; median ${fmt(median(p99s))}`,
-  );
+  // With the cores this busy, throughput follows the whole machine's CPU per request, the load
+  // generator's and the upstream's included, not any one thread's.
+  console.log("\nWhole machine (wrk, upstream, peer), median: CPU µs per request   idle share");
+  for (const name of names) {
+    const us = median(machine[name].map((m) => m.us));
+    const idle = median(machine[name].map((m) => m.idle));
+    console.log(`${name.padEnd(29)}${fmt(us, 1).padStart(11)}${`${fmt(idle * 100, 0)}%`.padStart(20)}`);
+  }
+  for (const name of names.filter((n) => n !== "bun-proxy")) {
+    const ratios = results[name].map((g, i) => g.rps / results["bun-proxy"][i]!.rps);
+    const p99s = results[name].map((g, i) => g.p99 / results["bun-proxy"][i]!.p99);
+    console.log(`\n${name} / bun-proxy CPU per request: ${fmt(totals[name]! / totals["bun-proxy"]!)}`);
+    console.log(
+      `${name} / bun-proxy throughput, per round: ${ratios.map((r) => fmt(r)).join(", ")}; median ${fmt(median(ratios))}`,
+    );
+    console.log(
+      `${name} / bun-proxy p99 latency, per round: ${p99s.map((r) => fmt(r)).join(", ")}; median ${fmt(median(p99s))}`,
+    );
+  }
 
   // Every request gatehouse answered (warm-ups and readiness probes included) must have left a row.
   const sqlite = new Database(db, { readonly: true });
