@@ -10,7 +10,7 @@ import type { Log } from "../lib/log.ts";
 import type { RequestContext, RequestOutcome } from "../policies/policy.ts";
 import { usageSettings } from "./config.ts";
 import { UsageRetention } from "./retention.ts";
-import { usageRow } from "./row.ts";
+import { type UsageRow, usageRow } from "./row.ts";
 import type { Scheduler } from "./scheduler.ts";
 import { createUsageService, type UsageService } from "./service.ts";
 import { createBatchWriter } from "./store.ts";
@@ -52,17 +52,18 @@ export function createUsageMetering(deps: {
 }): UsageMetering {
   const settings = usageSettings(deps.config);
   const service = createUsageService({ sqlite: deps.sqlite, clock: deps.clock });
-  const { thread } = deps;
-  if (thread) {
-    const observe = (ctx: RequestContext, outcome: RequestOutcome): void => {
+  // The data plane's observe hook: builds the row and hands it on; never throws.
+  const observeInto =
+    (record: (row: UsageRow) => void) =>
+    (ctx: RequestContext, outcome: RequestOutcome): void => {
       try {
-        thread.recordRow(usageRow(ctx, outcome));
+        record(usageRow(ctx, outcome));
       } catch (err) {
         deps.log("error", "usage row could not be built", { requestId: ctx.requestId, error: String(err) });
       }
     };
-    return { service, observe, close: () => thread.close() };
-  }
+  const { thread } = deps;
+  if (thread) return { service, observe: observeInto(thread.recordRow), close: () => thread.close() };
   const writer = new UsageWriter({
     write: createBatchWriter(deps.sqlite),
     clock: deps.clock,
@@ -82,7 +83,7 @@ export function createUsageMetering(deps: {
   retention.start();
   return {
     service,
-    observe: writer.observe,
+    observe: observeInto((row) => writer.record(row)),
     async close() {
       await retention.stop();
       return writer.close();

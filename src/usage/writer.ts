@@ -8,8 +8,7 @@
 
 import type { Clock } from "../lib/clock.ts";
 import type { Log } from "../lib/log.ts";
-import type { RequestContext, RequestOutcome } from "../policies/policy.ts";
-import { type UsageRow, usageRow } from "./row.ts";
+import type { UsageRow } from "./row.ts";
 import { type Cancel, type Scheduler, timerScheduler } from "./scheduler.ts";
 import type { WriteBatch } from "./store.ts";
 
@@ -59,15 +58,7 @@ export class UsageWriter {
     this.scheduler = o.scheduler ?? timerScheduler;
   }
 
-  /** The data plane's observe hook. Never throws and never touches the database. */
-  readonly observe = (ctx: RequestContext, outcome: RequestOutcome): void => {
-    try {
-      this.record(usageRow(ctx, outcome));
-    } catch (err) {
-      this.o.log("error", "usage row could not be built", { requestId: ctx.requestId, error: String(err) });
-    }
-  };
-
+  /** Buffers one row; never touches the database. */
   record(row: UsageRow): void {
     if (this.closed) {
       // A request that ended after shutdown began: there is no database left to write it to.
