@@ -3,7 +3,6 @@
 import { parseArgs } from "node:util";
 import pkg from "../package.json" with { type: "json" };
 import { StartupError, startGateway } from "./app.ts";
-import { runExport } from "./cli/export.ts";
 import { ConfigError } from "./config/errors.ts";
 import { loadConfigFile } from "./config/load.ts";
 import { SnapshotError } from "./gateway/build-snapshot.ts";
@@ -68,6 +67,9 @@ async function main(argv: string[]): Promise<void> {
     }
     case "export":
       try {
+        // Loaded only for this command: it reuses the control API's modules, which serve never loads
+        // before its first control-API request.
+        const { runExport } = await import("./cli/export.ts");
         process.stdout.write(runExport(values.config, values.db));
       } catch (err) {
         if (err instanceof ConfigError) fail(err.message);

@@ -4,12 +4,12 @@
  * so every route but GET /healthz, and every unknown path, answers 401 without the bearer token.
  */
 import { Elysia } from "elysia";
-import type { Registry } from "prom-client";
 import type { OpenDb } from "../db/open.ts";
 import type { GatewayState } from "../gateway/state.ts";
 import type { Clock } from "../lib/clock.ts";
 import { jsonLog, type Log } from "../lib/log.ts";
-import { createMetrics } from "../metrics/index.ts";
+import { createMetrics, type Metrics } from "../metrics/index.ts";
+import { metricsRegistry } from "../metrics/registry.ts";
 import type { UsageService } from "../usage/service.ts";
 import { auditPlugin } from "./audit/plugin.ts";
 import { AuditService } from "./audit/service.ts";
@@ -34,8 +34,8 @@ export interface AdminDeps {
   state: GatewayState;
   database: OpenDb;
   clock: Clock;
-  /** The registry GET /metrics serves: createMetrics().registry, whose observe the data plane calls. */
-  metrics?: { registry: Registry };
+  /** What GET /metrics renders: the Metrics whose observe the data plane calls. */
+  metrics?: Metrics;
   /** True once shutdown has begun; GET /readyz then answers 503. */
   draining?: () => boolean;
   /** Answers GET /usage and GET /usage/export; without it those routes are not mounted. */
@@ -52,7 +52,7 @@ export function createAdminApp(deps: AdminDeps) {
 
   const audit = new AuditService(deps.database, deps.clock);
   const store: AdminStore = { database: deps.database, state: deps.state, clock: deps.clock, audit };
-  const registry = deps.metrics?.registry ?? createMetrics().registry;
+  const registry = metricsRegistry(deps.metrics ?? createMetrics());
   const log = deps.log ?? jsonLog;
 
   return new Elysia({ normalize: false })

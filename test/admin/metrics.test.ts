@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { TenantView } from "../../src/gateway/snapshot.ts";
 import { createMetrics } from "../../src/metrics/index.ts";
+import { metricsRegistry } from "../../src/metrics/registry.ts";
 import type { RequestContext, RequestOutcome } from "../../src/policies/policy.ts";
 
 const ctx = (tenant?: string, startedAt = 1000) =>
@@ -18,7 +19,7 @@ describe("createMetrics", () => {
   test("latency is endedAt − startedAt, in seconds", async () => {
     const m = createMetrics();
     m.observe(ctx("acme"), outcome("ok", 200));
-    const text = await m.registry.metrics();
+    const text = await metricsRegistry(m).metrics();
     expect(text).toContain('gatehouse_request_duration_seconds_sum{tenant="acme",outcome="ok"} 0.25');
     expect(text).toContain(
       'gatehouse_request_duration_seconds_bucket{le="0.25",tenant="acme",outcome="ok"} 1',
@@ -35,7 +36,7 @@ describe("createMetrics", () => {
     m.observe(ctx("t1"), outcome("surprise", 999));
     m.observe(ctx("t2"), outcome("upstream_error", 502));
     m.observe(ctx("t2"), outcome("client_aborted", 200));
-    const text = await m.registry.metrics();
+    const text = await metricsRegistry(m).metrics();
     expect(text).toContain('gatehouse_requests_total{tenant="_other",outcome="ok",status_class="2xx"} 2');
     expect(text).not.toContain('tenant="t3"');
     expect(text).toContain('gatehouse_refusals_total{tenant="t1",code="other"} 1');
@@ -52,7 +53,7 @@ describe("createMetrics", () => {
     const a = createMetrics();
     const b = createMetrics();
     a.observe(ctx("acme"), outcome("ok", 200));
-    expect(await b.registry.metrics()).not.toContain('tenant="acme"');
+    expect(await metricsRegistry(b).metrics()).not.toContain('tenant="acme"');
   });
 });
 
@@ -63,7 +64,7 @@ describe("createMetrics, counted off prom-client's hot path", () => {
     m.observe(ctx("acme", 0), outcome("ok", 200, 5)); // exactly a bound: counted in it
     m.observe(ctx("acme", 0), outcome("ok", 200, 45_000)); // above every bound: +Inf only
     m.observe(ctx("acme", 10), outcome("upstream_error", 504, 5)); // negative: counted as 0
-    const text = await m.registry.metrics();
+    const text = await metricsRegistry(m).metrics();
     const line = (le: string, o = "ok") =>
       `gatehouse_request_duration_seconds_bucket{le="${le}",tenant="acme",outcome="${o}"}`;
     expect(text).toContain(`${line("0.001")} 0`);
@@ -82,7 +83,7 @@ describe("createMetrics, counted off prom-client's hot path", () => {
     m.observe(ctx("acme"), outcome("rejected:toString", 400));
     m.observe(ctx("acme"), outcome("rejected:", 400));
     m.observe(ctx("acme"), outcome("rejected:rate_limited", 429));
-    const text = await m.registry.metrics();
+    const text = await metricsRegistry(m).metrics();
     expect(text).toContain('gatehouse_refusals_total{tenant="acme",code="other"} 2');
     expect(text).toContain('gatehouse_refusals_total{tenant="acme",code="rate_limited"} 1');
     expect(text).not.toContain("toString");
@@ -91,15 +92,15 @@ describe("createMetrics, counted off prom-client's hot path", () => {
   test("scrapes are repeatable and counts keep growing between them", async () => {
     const m = createMetrics();
     m.observe(ctx(), outcome("rejected:unauthorized", 401));
-    const first = await m.registry.metrics();
-    expect(await m.registry.metrics()).toBe(first);
+    const first = await metricsRegistry(m).metrics();
+    expect(await metricsRegistry(m).metrics()).toBe(first);
     m.observe(ctx(), outcome("rejected:unauthorized", 401));
-    const text = await m.registry.metrics();
+    const text = await metricsRegistry(m).metrics();
     expect(text).toContain(
       'gatehouse_requests_total{tenant="_none",outcome="rejected",status_class="4xx"} 2',
     );
     expect(text).toContain('gatehouse_refusals_total{tenant="_none",code="unauthorized"} 2');
-    m.registry.resetMetrics();
-    expect(await m.registry.metrics()).not.toContain('tenant="_none"');
+    metricsRegistry(m).resetMetrics();
+    expect(await metricsRegistry(m).metrics()).not.toContain('tenant="_none"');
   });
 });
