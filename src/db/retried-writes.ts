@@ -22,8 +22,14 @@ export class RetriedWrites<V> {
 
   /** Merges `entries` into what waits and writes it all. */
   add(entries: Iterable<readonly [string, V]>): void {
-    for (const [key, value] of entries) this.merge(key, value);
+    for (const [key, value] of entries) this.hold(key, value);
     this.flush();
+  }
+
+  /** Merges one value into what waits, without writing: cheap enough for a request path. */
+  hold(key: string, value: V): void {
+    const held = this.pending.get(key);
+    this.pending.set(key, held === undefined ? value : this.newer(held, value));
   }
 
   /** Writes what waits; true when nothing is left waiting. */
@@ -37,7 +43,7 @@ export class RetriedWrites<V> {
       this.write(batch);
       return true;
     } catch (err) {
-      for (const [key, value] of batch) this.merge(key, value);
+      for (const [key, value] of batch) this.hold(key, value);
       this.onError(err, this.pending.size);
       this.cancelRetry = this.scheduler.after(this.retryMs, () => this.flush());
       return false;
@@ -56,10 +62,5 @@ export class RetriedWrites<V> {
     const dropped = this.pending.size;
     this.pending = new Map();
     return dropped;
-  }
-
-  private merge(key: string, value: V): void {
-    const held = this.pending.get(key);
-    this.pending.set(key, held === undefined ? value : this.newer(held, value));
   }
 }

@@ -5,6 +5,7 @@
  * its times for the next flush.
  */
 import type { Database } from "bun:sqlite";
+import { RetriedWrites } from "../../db/retried-writes.ts";
 
 /** Writes a batch of key id → last-used time (epoch ms); throws when the database refuses. */
 export type WriteLastUsed = (batch: ReadonlyMap<string, number>) => void;
@@ -21,34 +22,25 @@ export function sqliteLastUsedWriter(sqlite: Database): WriteLastUsed {
 }
 
 export class LastUsedTracker {
-  private pending = new Map<string, number>();
+  private readonly writes: RetriedWrites<number>;
   private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
-    private readonly write: WriteLastUsed,
-    private readonly onError: (err: unknown) => void = (err) => console.error("last-used write failed:", err),
+    write: WriteLastUsed,
+    onError: (err: unknown) => void = (err) => console.error("last-used write failed:", err),
     private readonly intervalMs = 5_000,
-  ) {}
+  ) {
+    // A refused batch waits for the next interval, merged with what was recorded meanwhile.
+    this.writes = new RetriedWrites(write, (held, next) => Math.max(held, next), onError, intervalMs);
+  }
 
   /** The auth policy's onUse hook: cheap, in memory. */
-  readonly record = (keyId: string, at: number): void => {
-    const seen = this.pending.get(keyId);
-    if (seen === undefined || at > seen) this.pending.set(keyId, at);
-  };
+  readonly record = (keyId: string, at: number): void => this.writes.hold(keyId, at);
 
   /** Writes what was recorded since the last flush; returns how many keys it wrote. */
   flush(): number {
-    if (this.pending.size === 0) return 0;
-    const batch = this.pending;
-    this.pending = new Map();
-    try {
-      this.write(batch);
-    } catch (err) {
-      for (const [id, at] of batch) this.record(id, at);
-      this.onError(err);
-      return 0;
-    }
-    return batch.size;
+    const waiting = this.writes.waiting;
+    return this.writes.flush() ? waiting : 0;
   }
 
   start(): void {
@@ -62,5 +54,7 @@ export class LastUsedTracker {
     clearInterval(this.timer);
     this.timer = undefined;
     this.flush();
+    // No retry may touch the database once it is closed.
+    this.writes.stop();
   }
 }
