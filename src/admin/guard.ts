@@ -1,7 +1,10 @@
 /**
  * The one guard in front of the control API, run in onRequest (before routing) so unknown paths get
- * the same 401 as real ones. Order matters: a throttled address is refused before its token is
- * checked, so guesses teach nothing; then the token; then the body size, before anything reads it.
+ * the same 401 as real ones. The right token is always served at once: a wrong one never locks it
+ * out. Wrong tokens are counted per address; past the limit that address's wrong guesses get 429 with
+ * Retry-After. A 429 still tells a guesser the guess was wrong, so it only makes guessing loud; what
+ * makes it hopeless is the token itself (16+ characters, sample values refused at start-up). Then
+ * the body size, before anything reads it.
  */
 import type { Clock } from "../lib/clock.ts";
 import { tokenMatches } from "./auth.ts";
@@ -30,7 +33,7 @@ export function createGuard(token: string | null, clock: Clock, options?: Thrott
   const throttle = new AuthFailureThrottle(clock, options);
   return ({ request }: { request: Request }): Response | undefined => {
     if (request.method === "GET" && new URL(request.url).pathname === "/healthz") return;
-    if (token !== null) {
+    if (token !== null && !tokenMatches(token, request.headers.get("authorization"))) {
       const client = clientIp(request);
       const wait = throttle.retryAfterMs(client);
       if (wait > 0) {
@@ -44,10 +47,8 @@ export function createGuard(token: string | null, clock: Clock, options?: Thrott
           ),
         );
       }
-      if (!tokenMatches(token, request.headers.get("authorization"))) {
-        throttle.recordFailure(client);
-        return unauthorizedProblem();
-      }
+      throttle.recordFailure(client);
+      return unauthorizedProblem();
     }
     if (Number(request.headers.get("content-length") ?? 0) > MAX_ADMIN_BODY) {
       return problemResponse(

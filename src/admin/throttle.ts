@@ -1,7 +1,8 @@
 /**
- * Slows down admin token guessing: after `maxFailures` bad tokens from one client address within
- * `windowMs`, that address gets 429 (even with the right token, so guesses teach nothing) until the
- * oldest failure leaves the window. Time comes from the injected clock.
+ * Counts wrong admin tokens per client address: after `maxFailures` within `windowMs`, the guard
+ * answers that address's further wrong guesses with 429 until the oldest failure leaves the window.
+ * It is consulted only once a token has failed, so the right token is never refused. Time comes from
+ * the injected clock; memory is bounded by `maxClients`.
  */
 import type { Clock } from "../lib/clock.ts";
 

@@ -92,28 +92,61 @@ describe("the admin guard", () => {
 });
 
 describe("bad token throttling", () => {
-  test("after 10 failures in a minute one address gets 429 with Retry-After, even with the right token", async () => {
+  test("ten wrong tokens never lock the right token out; that address's wrong guesses get 429", async () => {
     for (let i = 0; i < 10; i++) {
       expect((await f.call("GET", "/tenants", { token: "wrong-token-guess", ip: "192.0.2.7" })).status).toBe(
         401,
       );
       f.clock.advance(1000);
     }
+    // The right token from the same address is served at once, and changes things.
+    expect((await f.call("GET", "/tenants", { ip: "192.0.2.7" })).status).toBe(200);
+    expect(
+      (await f.call("POST", "/tenants", { ip: "192.0.2.7", body: { id: "still-in", plan: "free" } })).status,
+    ).toBe(201);
+
     const limited = await f.call("GET", "/tenants", { token: "wrong-token-guess", ip: "192.0.2.7" });
     const problem = expectProblem(limited, 429);
     expect(problem.detail).not.toContain("wrong-token-guess");
     // The first failure was 10s ago: it leaves the window in 50s.
     expect(limited.headers.get("retry-after")).toBe("50");
-    expect((await f.call("GET", "/tenants", { ip: "192.0.2.7" })).status).toBe(429);
+    // So are requests without any token from that address; another address is not affected.
+    expect((await f.call("GET", "/tenants", { token: null, ip: "192.0.2.7" })).status).toBe(429);
+    expect((await f.call("GET", "/tenants", { token: "wrong-token-guess", ip: "192.0.2.8" })).status).toBe(
+      401,
+    );
 
-    // Another address is not affected.
-    expect((await f.call("GET", "/tenants", { ip: "192.0.2.8" })).status).toBe(200);
-
-    // Once the oldest failure leaves the window, the address may try again.
+    // The right token keeps working throughout; the wrong guesses wait for the window.
     f.clock.advance(49_000);
-    expect((await f.call("GET", "/tenants", { ip: "192.0.2.7" })).status).toBe(429);
-    f.clock.advance(1000);
+    expect((await f.call("GET", "/tenants", { token: "wrong-token-guess", ip: "192.0.2.7" })).status).toBe(
+      429,
+    );
     expect((await f.call("GET", "/tenants", { ip: "192.0.2.7" })).status).toBe(200);
+    f.clock.advance(1000);
+    expect((await f.call("GET", "/tenants", { token: "wrong-token-guess", ip: "192.0.2.7" })).status).toBe(
+      401,
+    );
+  });
+
+  test("a spray of wrong tokens from many addresses keeps a bounded table and never blocks the operator", async () => {
+    const sprayed = adminFixture(undefined, { throttle: { maxFailures: 2, maxClients: 50 } });
+    try {
+      const wrong = (ip: string) => sprayed.call("GET", "/config", { token: "spray-spray-spray", ip });
+      for (let i = 0; i < 500; i++) {
+        const ip = `198.51.${i >> 8}.${i & 255}`;
+        expect([(await wrong(ip)).status, (await wrong(ip)).status, (await wrong(ip)).status]).toEqual([
+          401, 401, 429,
+        ]);
+        expect((await sprayed.call("GET", "/config", { ip })).status).toBe(200);
+      }
+      // Only the 50 most recently failing addresses are remembered: the first one was forgotten.
+      const first = "198.51.0.0";
+      expect([(await wrong(first)).status, (await wrong(first)).status, (await wrong(first)).status]).toEqual(
+        [401, 401, 429],
+      );
+    } finally {
+      sprayed.close();
+    }
   });
 
   test("failures spread over more than a minute are not throttled", async () => {

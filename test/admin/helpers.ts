@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { createAdminApp } from "../../src/admin/app.ts";
 import { setClientIp } from "../../src/admin/client-ip.ts";
 import { LastUsedTracker, sqliteLastUsedWriter } from "../../src/admin/keys/last-used.ts";
+import type { ThrottleOptions } from "../../src/admin/throttle.ts";
 import { loadConfigFile } from "../../src/config/load.ts";
 import { openDb } from "../../src/db/open.ts";
 import { createGateway } from "../../src/gateway/pipeline.ts";
@@ -62,7 +63,10 @@ export interface CallOptions {
   headers?: Record<string, string>;
 }
 
-export function adminFixture(yaml = BASE_YAML, options: { token?: string | null } = {}) {
+export function adminFixture(
+  yaml = BASE_YAML,
+  options: { token?: string | null; throttle?: ThrottleOptions } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), "gatehouse-admin-"));
   const configPath = join(dir, "gateway.yaml");
   writeFileSync(configPath, yaml);
@@ -75,6 +79,7 @@ export function adminFixture(yaml = BASE_YAML, options: { token?: string | null 
   const token = options.token === undefined ? TOKEN : options.token;
   const app = createAdminApp({
     token,
+    throttle: options.throttle,
     state,
     database,
     clock,
