@@ -183,6 +183,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     // prom-client, and loading them cost every start of the compiled binary about 7 ms.
     const adminDeps: AdminDeps = {
       token,
+      hosts: server.adminHosts ?? [],
       state,
       database,
       clock,

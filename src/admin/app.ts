@@ -1,7 +1,8 @@
 /**
  * The control API on the admin listener: one Elysia plugin per resource, composed here behind one
  * guard (guard.ts) and one error boundary (errors.ts). The guard runs in onRequest, before routing,
- * so every route but GET /healthz, and every unknown path, answers 401 without the bearer token.
+ * so every route but GET /healthz, and every unknown path, gets the same Host, cross-site, token and
+ * body checks.
  */
 import { Elysia } from "elysia";
 import type { OpenDb } from "../db/open.ts";
@@ -31,6 +32,8 @@ import { usagePlugin } from "./usage/plugin.ts";
 export interface AdminDeps {
   /** Null means no token is configured, which start-up only allows on loopback. */
   token: string | null;
+  /** server.adminHosts: names the listener answers to besides its loopback names. */
+  hosts?: readonly string[];
   state: GatewayState;
   database: OpenDb;
   clock: Clock;
@@ -56,7 +59,9 @@ export function createAdminApp(deps: AdminDeps) {
   const log = deps.log ?? jsonLog;
 
   return new Elysia({ normalize: false })
-    .onRequest(createGuard(deps.token, deps.clock, deps.throttle))
+    .onRequest(
+      createGuard({ token: deps.token, hosts: deps.hosts, clock: deps.clock, throttle: deps.throttle }),
+    )
     .onError(({ code, error }) => mapError(code, error, log))
     .onBeforeHandle(({ body, query }) => refuseControlChars(body, query))
     .use(docsPlugin(deps.usage !== undefined))

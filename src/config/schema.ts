@@ -20,6 +20,13 @@ export const HostPort = T.String({
   examples: ["127.0.0.1:8080"],
 });
 
+export const AdminHost = T.String({
+  pattern:
+    "^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*)$",
+  description: "A host name or IP address as it appears in Host, without scheme, port or trailing dot.",
+  examples: ["gatehouse.internal", "10.0.0.5", "[fd00::5]"],
+});
+
 export const Identifier = T.String({
   pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
   description: "Letters, digits, '_', '.' and '-', starting with a letter or digit; at most 64 characters.",
@@ -180,6 +187,16 @@ export const Server = T.Object(
     listen: T.Optional(HostPort),
     admin: T.Optional(HostPort),
     adminToken: T.Optional(T.String({ description: "Bearer token for the control API; empty means none." })),
+    adminHosts: T.Optional(
+      T.Array(AdminHost, {
+        description:
+          "Host names the control API answers to besides localhost, 127.x.x.x and [::1] (read at start-up). " +
+          "Requests addressed to any other name are refused (421), which stops DNS rebinding. Without a token " +
+          "the check always applies; with a token only when this list is set. List only names whose address " +
+          "you control.",
+        examples: [["gatehouse.internal"]],
+      }),
+    ),
     maxBodySize: T.Optional(byteSize("Largest request body (default 10mb).")),
     idleTimeout: T.Optional(duration("Closes client connections idle this long (default 30s).")),
     drainTimeout: T.Optional(duration("How long shutdown waits for in-flight requests (default 30s).")),

@@ -26,6 +26,8 @@ const patternHints: Record<string, string> = {
   "^[0-9]+(ms|s|m|h|d)$": "write a whole number and a unit: ms, s, m, h or d (e.g. 500ms, 10s, 1m)",
   "^[0-9]+([kKmMgG]?[bB])$": "write a whole number and a unit: b, kb, mb or gb (e.g. 10mb)",
   "^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$": "write HOST:PORT, e.g. 127.0.0.1:8080",
+  "^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*)$":
+    "write a host name or IP address alone, without scheme, port or trailing dot, e.g. gatehouse.internal",
   "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$":
     "use letters, digits, '_', '.' and '-', starting with a letter or digit",
   "^(\\*|[A-Z]+(,[A-Z]+)*) /[^\\s]*$": 'write "METHODS PATH", e.g. "GET /v1/**" or "* /v1/items/:id"',

@@ -58,6 +58,8 @@ export interface CallOptions {
   body?: unknown;
   /** A raw body string, sent as is. */
   raw?: string;
+  /** Send a body without Content-Type (by default a body is declared application/json). */
+  untyped?: boolean;
   token?: string | null;
   ip?: string;
   headers?: Record<string, string>;
@@ -65,7 +67,7 @@ export interface CallOptions {
 
 export function adminFixture(
   yaml = BASE_YAML,
-  options: { token?: string | null; throttle?: ThrottleOptions } = {},
+  options: { token?: string | null; hosts?: string[]; throttle?: ThrottleOptions } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), "gatehouse-admin-"));
   const configPath = join(dir, "gateway.yaml");
@@ -79,6 +81,7 @@ export function adminFixture(
   const token = options.token === undefined ? TOKEN : options.token;
   const app = createAdminApp({
     token,
+    hosts: options.hosts,
     throttle: options.throttle,
     state,
     database,
@@ -102,10 +105,14 @@ export function adminFixture(
     if (t !== null && !headers.has("authorization")) headers.set("authorization", `Bearer ${t}`);
     let body: string | undefined = o.raw;
     if (o.body !== undefined) body = JSON.stringify(o.body);
-    if (body !== undefined && !headers.has("content-type")) headers.set("content-type", "application/json");
+    if (body !== undefined && !headers.has("content-type") && !o.untyped) {
+      headers.set("content-type", "application/json");
+    }
     // As a real client sends it; a Request built here would not have one.
     if (body !== undefined) headers.set("content-length", String(Buffer.byteLength(body)));
-    const request = new Request(`http://admin${path}`, { method, headers, body });
+    // Like a real client, the Host header names the listener (tests may send another).
+    if (!headers.has("host")) headers.set("host", "localhost");
+    const request = new Request(`http://localhost${path}`, { method, headers, body });
     setClientIp(request, o.ip ?? "127.0.0.1");
     const res = await app.handle(request);
     const text = await res.text();

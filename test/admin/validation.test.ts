@@ -162,7 +162,7 @@ describe("request bodies", () => {
         raw: "id=t&plan=free",
         headers: { "content-type": "application/x-www-form-urlencoded" },
       }),
-      400,
+      415,
     );
     expect(dumpState(f)).toBe(before);
   });
