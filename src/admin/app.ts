@@ -18,7 +18,7 @@ import { weakTokenReason } from "./auth.ts";
 import { configPlugin } from "./config/plugin.ts";
 import { ConfigService } from "./config/service.ts";
 import { docsPlugin } from "./docs/plugin.ts";
-import { mapError, refuseControlChars } from "./errors.ts";
+import { mapError, refuseControlChars, refuseDeepNesting } from "./errors.ts";
 import { createGuard } from "./guard.ts";
 import { keysPlugin } from "./keys/plugin.ts";
 import { KeyService } from "./keys/service.ts";
@@ -63,6 +63,7 @@ export function createAdminApp(deps: AdminDeps) {
       createGuard({ token: deps.token, hosts: deps.hosts, clock: deps.clock, throttle: deps.throttle }),
     )
     .onError(({ code, error }) => mapError(code, error, log))
+    .onTransform(({ body, query }) => refuseDeepNesting(body, query))
     .onBeforeHandle(({ body, query }) => refuseControlChars(body, query))
     .use(docsPlugin(deps.usage !== undefined))
     .use(operationsPlugin({ database: deps.database, registry, draining: deps.draining ?? (() => false) }))

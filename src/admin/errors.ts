@@ -5,7 +5,7 @@
  */
 import type { ValidationError } from "elysia";
 import type { Log } from "../lib/log.ts";
-import { findControlChar, sanitize } from "./fields.ts";
+import { findControlChar, MAX_NESTING, nestedDeeperThan, sanitize } from "./fields.ts";
 import { AdminProblem, badRequest, problemResponse } from "./problem.ts";
 
 const MAX_LISTED = 10;
@@ -50,4 +50,21 @@ export function refuseControlChars(body: unknown, query: unknown): Response | un
     }
   }
   return undefined;
+}
+
+/**
+ * Runs after parsing and before validation (Elysia's transform stage): everything after it walks
+ * the body recursively, so a deeper one is refused here. Throws: a transform cannot answer.
+ */
+export function refuseDeepNesting(body: unknown, query: unknown): void {
+  for (const [where, value] of [
+    ["body", body],
+    ["query", query],
+  ] as const) {
+    if (nestedDeeperThan(value, MAX_NESTING)) {
+      throw badRequest(
+        `The request ${where} is nested too deeply: at most ${MAX_NESTING} levels of arrays and objects.`,
+      );
+    }
+  }
 }

@@ -32,7 +32,32 @@ export function hasControlChar(text: string): boolean {
   return false;
 }
 
-/** The JSON path of the first string (key or value) holding a control character, or null. */
+/**
+ * Deepest nesting of arrays and objects any request body or query may have. The API's own shapes
+ * are a few levels deep; a body within the size limit can be nested 100 000 levels, and walking that
+ * (TypeBox, Elysia's validation messages, findControlChar) overflows the stack.
+ */
+export const MAX_NESTING = 32;
+
+/**
+ * Whether `value` nests arrays and objects deeper than `max`. Iterative, so it is safe on any depth,
+ * and it stops at the first container past the limit.
+ */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/**
+ * The JSON path of the first string (key or value) holding a control character, or null. Recursive:
+ * only called on values nestedDeeperThan has bounded.
+ */
 export function findControlChar(value: unknown, path = ""): string | null {
   if (typeof value === "string") return hasControlChar(value) ? path || "/" : null;
   if (Array.isArray(value)) {

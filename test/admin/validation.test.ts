@@ -138,6 +138,32 @@ describe("request bodies", () => {
     });
   });
 
+  test("deeply nested bodies are a 400 on every route, with or without a body schema", async () => {
+    // 100 000 levels fit well within the 256 KiB body limit.
+    const arrays = (n: number) => `${"[".repeat(n)}${"]".repeat(n)}`;
+    const objects = (n: number) => `${'{"a":'.repeat(n)}1${"}".repeat(n)}`;
+    const routes = [
+      ...bodyRoutes().map(({ method, path }) => [method, path] as const),
+      ["DELETE", "/tenants/newco"],
+      ["POST", "/config/reload"],
+    ] as const;
+    for (const [method, path] of routes) {
+      for (const raw of [
+        arrays(100_000),
+        objects(40_000),
+        `{"id":"deep","plan":"free","metadata":{"k":${arrays(100_000)}}}`,
+      ]) {
+        const before = dumpState(f);
+        const r = await f.call(method, path, { raw });
+        expect(expectProblem(r, 400).detail, `${method} ${path}`).toContain("nested too deeply");
+        expect(dumpState(f)).toBe(before);
+      }
+    }
+    // The bound sits far above any shape the API accepts: 32 levels are judged by the schema.
+    const r = await f.call("POST", "/tenants", { raw: arrays(32) });
+    expect(expectProblem(r, 400).detail).not.toContain("nested too deeply");
+  });
+
   test("a body over the admin limit is refused before it is read", async () => {
     const before = dumpState(f);
     const r = await f.call("POST", "/tenants", {
