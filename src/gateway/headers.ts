@@ -14,9 +14,24 @@ const hopByHop = [
   "upgrade",
 ];
 
-/** Removed from every request before the upstream sees it. */
+/** Set by the gateway on every request; whatever the client sent under these names is removed. */
+const setByGateway = [
+  "x-gatehouse-tenant",
+  "x-gatehouse-key-id",
+  "x-request-id",
+  "x-forwarded-for",
+  "x-forwarded-proto",
+];
+
+/**
+ * Removed from every request before the upstream sees it. Beyond the client's key and the gateway's
+ * own headers, these are the headers some server, framework or proxy in front of an upstream reads
+ * as the request's real path, host, scheme, client address or user: gatehouse judged the request
+ * it received, so none of them may tell the upstream a different story.
+ */
 const dropFromRequest = new Set([
   ...hopByHop,
+  ...setByGateway,
   "host",
   "expect",
   "proxy-authorization",
@@ -27,24 +42,107 @@ const dropFromRequest = new Set([
   "x-http-method-override",
   "x-http-method",
   "x-method-override",
-  // Identity and provenance are set by the gateway, never taken from the client.
-  "x-request-id",
+  // Rules judge the path gatehouse forwards: IIS, Symfony, Zend/Laminas and Drupal have routed on
+  // these instead (CVE-2018-14773); X-Original-* are under the prefix below.
+  "x-rewrite-url",
+  "x-override-url",
+  // The host the upstream sees is its own; these rename it for building links and redirects.
   "forwarded",
-  "x-forwarded-for",
-  "x-forwarded-host",
-  "x-forwarded-proto",
-  "x-forwarded-port",
-  "x-forwarded-prefix",
+  "x-host",
+  "x-http-host-override",
+  // The client's address is the socket's (X-Forwarded-For); CDNs, load balancers and frameworks
+  // (Akamai, Cloudflare, Fastly, Google, Rackspace, Microsoft, Rails, Express) read these instead.
   "x-real-ip",
+  "true-client-ip",
+  "x-client-ip",
+  "x-cluster-client-ip",
+  "x-originating-ip",
+  "x-remote-ip",
+  "x-remote-addr",
+  "client-ip",
+  "cf-connecting-ip",
+  "cf-connecting-ipv6",
+  "fastly-client-ip",
+  "x-proxyuser-ip",
+  "x-azure-clientip",
+  "x-azure-socketip",
+  // The scheme is what gatehouse says in X-Forwarded-Proto; Rack and Cloudflare read these too.
+  "x-scheme",
+  "x-url-scheme",
+  "front-end-https",
+  "cf-visitor",
+  // The tenant comes only from the key: tenant and consumer headers of other gateways (Kong and
+  // kin), and the user an authenticating proxy in front of an upstream would vouch for (oauth2-proxy,
+  // Authelia, Apache REMOTE_USER, AWS ALB, Azure App Service, Google IAP and API Gateway).
   "x-tenant",
   "x-tenant-id",
   "x-consumer-id",
   "x-consumer-username",
   "x-consumer-custom-id",
+  "x-consumer-groups",
   "x-credential-identifier",
+  "x-anonymous-consumer",
   "x-authenticated-userid",
   "x-authenticated-scope",
+  "x-authenticated-groups",
+  "x-userinfo",
+  "remote-user",
+  "x-remote-user",
+  "x-auth-request-user",
+  "x-auth-request-email",
+  "x-auth-request-preferred-username",
+  "x-auth-request-groups",
+  "x-auth-request-access-token",
+  "x-amzn-oidc-identity",
+  "x-amzn-oidc-data",
+  "x-amzn-oidc-accesstoken",
+  "x-ms-client-principal",
+  "x-ms-client-principal-id",
+  "x-ms-client-principal-name",
+  "x-ms-client-principal-idp",
+  "x-goog-authenticated-user-email",
+  "x-goog-authenticated-user-id",
+  "x-goog-iap-jwt-assertion",
+  "x-apigateway-api-userinfo",
+  "x-endpoint-api-userinfo",
 ]);
+
+/**
+ * Whole families removed by prefix: the gateway's own namespace; X-Forwarded-* (host, port, prefix,
+ * server, uri, path, scheme, ssl, user, client-cert: every one describes the hop in front of the
+ * upstream, which is gatehouse); X-Original-* (URL, URI, Host, Forwarded-For: what a proxy saw
+ * before it rewrote the request); X-Envoy-* (an Envoy in front of the upstream obeys retry and
+ * timeout headers, and trusts x-envoy-internal and x-envoy-original-path, from an internal hop).
+ */
+const dropPrefixes = ["x-gatehouse-", "x-forwarded-", "x-original-", "x-envoy-"];
+
+/**
+ * CGI, WSGI, PHP and Rack servers (and many frameworks on them) read `X_Gatehouse_Tenant` exactly
+ * like `X-Gatehouse-Tenant` (both become HTTP_X_GATEHOUSE_TENANT), so a name is judged in its dashed
+ * spelling. Most requests have no `_` in any header name and skip the replace.
+ */
+const dashed = (name: string) => (name.includes("_") ? name.replaceAll("_", "-") : name);
+
+function mustNotCross(dashedName: string): boolean {
+  if (dropFromRequest.has(dashedName)) return true;
+  // All prefixes start with "x-": most names end the check here.
+  if (dashedName.charCodeAt(0) !== 120 || dashedName.charCodeAt(1) !== 45) return false;
+  for (const prefix of dropPrefixes) if (dashedName.startsWith(prefix)) return true;
+  return false;
+}
+
+type Injected = readonly (readonly [string, string])[];
+
+/** The dashed names of an upstream's configured headers, built once per list (one per snapshot). */
+const injectedNames = new WeakMap<Injected, Set<string>>();
+function dashedInjected(injected: Injected): Set<string> {
+  let names = injectedNames.get(injected);
+  if (!names) {
+    names = new Set(injected.map(([name]) => dashed(name)));
+    injectedNames.set(injected, names);
+  }
+  return names;
+}
 
 const dropFromResponse = new Set([...hopByHop, "proxy-authenticate"]);
 
@@ -62,15 +160,15 @@ export interface Identity {
   clientIp: string | null;
 }
 
-export function upstreamRequestHeaders(
-  incoming: Headers,
-  identity: Identity,
-  injected: readonly (readonly [string, string])[],
-): Headers {
+export function upstreamRequestHeaders(incoming: Headers, identity: Identity, injected: Injected): Headers {
   const named = connectionTokens(incoming);
+  // A client header that shares a configured header's name in either spelling would reach a CGI
+  // upstream beside the injected one, and may be read first.
+  const configured = injected.length > 0 ? dashedInjected(injected) : null;
   const out = new Headers(incoming);
   for (const name of incoming.keys()) {
-    if (dropFromRequest.has(name) || name.startsWith("x-gatehouse-") || named?.has(name)) out.delete(name);
+    const key = dashed(name);
+    if (mustNotCross(key) || configured?.has(key) || named?.has(name)) out.delete(name);
   }
   out.set("x-gatehouse-tenant", identity.tenantId);
   out.set("x-gatehouse-key-id", identity.keyId);

@@ -120,6 +120,78 @@ describe("header tricks", () => {
     expect(up.received.at(-1)!.headers.upgrade).toBeUndefined();
   });
 
+  test("identity, key and forwarding headers in their CGI spelling (`_` for `-`) never reach the upstream", async () => {
+    // CGI, WSGI, PHP and Rack read X_Gatehouse_Tenant as HTTP_X_GATEHOUSE_TENANT, like the dashed one.
+    const res = await rawRequest(
+      port,
+      get("/v1/items", [
+        KEY,
+        "X_Gatehouse_Tenant: globex",
+        "x-gatehouse_key-id: globex-key",
+        "X_Gatehouse_Anything: globex",
+        "X_API_KEY: globex-secret-0001",
+        "X_Forwarded_For: 6.6.6.6",
+        "X_Forwarded_Proto: https",
+        "X_Forwarded_Host: evil.example",
+        "X_Request_Id: spoofed",
+        "X_Tenant_Id: globex",
+        "X_Original_URL: /v1/admin/users",
+        "X_HTTP_Method_Override: DELETE",
+        "Proxy_Authorization: Basic Z2xvYmV4Omdsb2JleA==",
+        "Keep_Alive: timeout=999",
+        "X_Custom_Thing: kept",
+      ]),
+    );
+    expect(res.status).toBe(200);
+    const h = up.received.at(-1)!.headers;
+    expect(Object.keys(h).filter((n) => n.includes("_"))).toEqual(["x_custom_thing"]);
+    expect(h["x-gatehouse-tenant"]).toBe("acme");
+    expect(h["x-gatehouse-key-id"]).toBe("acme-key");
+    expect(h["x-forwarded-for"]).toBe("127.0.0.1");
+    expect(h["x-forwarded-proto"]).toBe("http");
+    for (const leak of [
+      "globex",
+      "6.6.6.6",
+      "https",
+      "evil.example",
+      "spoofed",
+      "admin",
+      "DELETE",
+      "Basic",
+      "999",
+    ]) {
+      expect(JSON.stringify(h)).not.toContain(leak);
+    }
+  });
+
+  test("no header can give the upstream a second authority, whatever the target's form", async () => {
+    const overrides = [
+      "Host: evil.example",
+      "X-Forwarded-Host: evil.example",
+      "X_Forwarded_Host: evil.example",
+      "X-Forwarded-Server: evil.example",
+      "X-Host: evil.example",
+      "X_Host: evil.example",
+      "X-Original-Host: evil.example",
+      "X-HTTP-Host-Override: evil.example",
+      "X_HTTP_Host_Override: evil.example",
+      "Forwarded: host=evil.example;proto=https",
+      "X-Original-URL: http://evil.example/v1/admin/users",
+      "X-Rewrite-URL: //evil.example/v1/admin/users",
+    ];
+    for (const target of ["/v1/items", "http://evil.example/v1/items", "http://evil.example:8443/v1/items"]) {
+      const res = await rawRequest(
+        port,
+        [`GET ${target} HTTP/1.1`, ...overrides, KEY, "Connection: close", "", ""].join("\r\n"),
+      );
+      expect(res.status).toBe(200);
+      const r = up.received.at(-1)!;
+      expect(r.target).toBe("/v1/items");
+      expect(r.headers.host).toBe(`127.0.0.1:${up.port}`);
+      expect(JSON.stringify(r.headers)).not.toContain("evil.example");
+    }
+  });
+
   test("two credentials, one valid, are refused", async () => {
     const res = await rawRequest(port, get("/v1/items", [KEY, "X-API-Key: globex-secret-0001"]));
     expect(res.status).toBe(401);

@@ -81,6 +81,87 @@ describe("forwarding", () => {
     expect(last().method).toBe("GET");
   });
 
+  test("strips headers that would tell the upstream another path, host, scheme, client or user", async () => {
+    const spoofed = [
+      "X-Original-URL",
+      "X-Original-URI",
+      "X-Rewrite-URL",
+      "X-Override-URL",
+      "X-Original-Host",
+      "X-Host",
+      "X-HTTP-Host-Override",
+      "X-Forwarded-Server",
+      "X-Forwarded-Uri",
+      "X-Forwarded-Path",
+      "X-Forwarded-Scheme",
+      "X-Forwarded-Ssl",
+      "X-Forwarded-User",
+      "X-Forwarded-Client-Cert",
+      "X-Url-Scheme",
+      "Front-End-Https",
+      "CF-Visitor",
+      "True-Client-IP",
+      "X-Client-IP",
+      "X-Cluster-Client-IP",
+      "X-Originating-IP",
+      "X-Remote-IP",
+      "X-Remote-Addr",
+      "Client-IP",
+      "CF-Connecting-IP",
+      "Fastly-Client-IP",
+      "X-ProxyUser-Ip",
+      "X-Original-Forwarded-For",
+      "X-Envoy-Internal",
+      "X-Envoy-Original-Path",
+      "X-Envoy-Max-Retries",
+      "Remote-User",
+      "X-Auth-Request-User",
+      "X-Amzn-Oidc-Identity",
+      "X-MS-Client-Principal-Name",
+      "X-Goog-Authenticated-User-Email",
+    ];
+    await get("/v1/a", {
+      ...ACME,
+      ...Object.fromEntries(spoofed.map((n) => [n, "spoofed"])),
+      "x-kept": "yes",
+    });
+    const h = last().headers;
+    expect(Object.keys(h).filter((n) => spoofed.some((s) => s.toLowerCase() === n))).toEqual([]);
+    expect(JSON.stringify(h)).not.toContain("spoofed");
+    expect(h["x-kept"]).toBe("yes");
+  });
+
+  test("a configured header cannot be shadowed by the client in either spelling", async () => {
+    const g = startTestGateway(`version: 1
+upstreams:
+  up: { url: "${up.url}", headers: { x-upstream-token: configured, x_legacy_token: configured } }
+plans:
+  all: { rules: [{ allow: "* /**" }] }
+routes: [{ match: "* /**", upstream: up }]
+tenants:
+  acme: { plan: all, keys: [{ id: acme-key, secret: acme-secret-0001 }] }
+`);
+    try {
+      // Bun's fetch sends header names as given; the recording upstream lowercases them.
+      const res = await fetch(`${g.dataUrl}/shadow`, {
+        headers: {
+          ...ACME,
+          X_Upstream_Token: "client",
+          "X-Legacy-Token": "client",
+          x_legacy_token: "client",
+        },
+      });
+      expect(res.status).toBe(200);
+      const h = last().headers;
+      expect(h["x-upstream-token"]).toBe("configured");
+      expect(h.x_legacy_token).toBe("configured");
+      expect(h.x_upstream_token).toBeUndefined();
+      expect(h["x-legacy-token"]).toBeUndefined();
+    } finally {
+      await g.close();
+    }
+  });
+
   test("strips hop-by-hop headers, including those the client names in Connection", async () => {
     await get("/v1/a", {
       ...ACME,
