@@ -180,34 +180,90 @@ export function upstreamRequestHeaders(incoming: Headers, identity: Identity, in
 }
 
 /**
- * The upstream's response headers as the client may see them. An absolute Location that points back
- * at the upstream is made relative, so the upstream's address never reaches the client.
+ * Response headers that carry a URL the client acts on (redirects, the body's own address, a timed
+ * redirect, links such as pagination): one that points at the upstream is made relative, so the
+ * upstream's address never reaches the client and a client that follows it comes back through the
+ * gateway. Other URLs are the upstream's to give and cross unchanged. A Link's `anchor` parameter
+ * is left alone: it names the context of a link, not a place to go, and upstreams rarely send one.
  */
-export function clientResponseHeaders(upstream: Headers, upstreamBase: string | null): Headers {
+const carriesUrl = new Map<string, (value: string, urls: UpstreamUrls) => string>([
+  ["location", (v, urls) => gatewayRelative(v, urls)],
+  ["content-location", (v, urls) => gatewayRelative(v, urls)],
+  ["refresh", relativeRefresh],
+  ["link", relativeLinks],
+]);
+
+interface UpstreamUrls {
+  /** The upstream's configured base URL. */
+  base: string;
+  /** The URL this response answers, which relative references in it are resolved against. */
+  request: string;
+}
+
+/**
+ * The upstream's response headers as the client may see them. Names are matched exactly here:
+ * clients read response headers by name and do not fold `_` into `-` as CGI servers do.
+ */
+export function clientResponseHeaders(
+  upstream: Headers,
+  upstreamBase: string | null,
+  pathAndQuery: string,
+): Headers {
   const named = connectionTokens(upstream);
   // The copy keeps every Set-Cookie as a header of its own.
   const out = new Headers(upstream);
-  for (const name of upstream.keys()) if (dropFromResponse.has(name) || named?.has(name)) out.delete(name);
-  const location = out.get("location");
-  if (location && upstreamBase) out.set("location", relativeLocation(location, upstreamBase));
+  let rewrite = false;
+  for (const name of upstream.keys()) {
+    if (dropFromResponse.has(name) || named?.has(name)) out.delete(name);
+    else if (carriesUrl.has(name)) rewrite = true;
+  }
+  if (rewrite && upstreamBase) {
+    const urls = { base: upstreamBase, request: upstreamBase + pathAndQuery };
+    for (const [name, relative] of carriesUrl) {
+      const value = out.get(name);
+      if (value) out.set(name, relative(value, urls));
+    }
+  }
   return out;
 }
 
-function relativeLocation(location: string, base: string): string {
+/**
+ * A reference to the upstream, as a path the client can send to the gateway; any other reference
+ * unchanged. The path never starts with `//` (nor `/\`, which URL parsers read alike): a client
+ * would read that as another host, e.g. `http://upstream//evil.example/x` as `//evil.example/x`.
+ * Merging the leading slashes keeps the meaning, since the gateway merges repeated slashes anyway.
+ * Backslashes, tabs and newlines need no care of their own: the URL parser has already turned `\`
+ * into `/` and dropped tabs and newlines, exactly as a browser's parser would.
+ */
+function gatewayRelative(ref: string, urls: UpstreamUrls): string {
   let target: URL;
   let origin: URL;
   try {
-    target = new URL(location, `${base}/`);
-    origin = new URL(base);
+    target = new URL(ref, urls.request);
+    origin = new URL(urls.base);
   } catch {
-    return location;
+    return ref;
   }
-  if (target.origin !== origin.origin) return location;
+  if (target.origin !== origin.origin) return ref;
   // The client's path space is the upstream's with the base URL's path removed.
   const prefix = origin.pathname.replace(/\/+$/, "");
-  const path =
-    prefix && target.pathname.startsWith(`${prefix}/`)
-      ? target.pathname.slice(prefix.length)
-      : target.pathname;
-  return `${path}${target.search}${target.hash}`;
+  let path = target.pathname;
+  if (prefix && path === prefix) path = "/";
+  else if (prefix && path.startsWith(`${prefix}/`)) path = path.slice(prefix.length);
+  return `${path.replace(/^[/\\]+/, "/")}${target.search}${target.hash}`;
+}
+
+/** `Refresh: 5; url=http://upstream/x`, read as browsers do (HTML's declarative refresh). */
+const refreshParts = /^(\s*[\d.]+\s*[;,]?\s*(?:url\s*=\s*)?)(["']?)(.+?)\2\s*$/i;
+
+function relativeRefresh(value: string, urls: UpstreamUrls): string {
+  const m = refreshParts.exec(value);
+  if (!m) return value;
+  const [, lead, quote, ref] = m as unknown as [string, string, string, string];
+  return `${lead}${quote}${gatewayRelative(ref, urls)}${quote}`;
+}
+
+/** A link's target is always in angle brackets, and cannot itself contain `>` (RFC 8288). */
+function relativeLinks(value: string, urls: UpstreamUrls): string {
+  return value.replace(/<([^>]*)>/g, (_, ref: string) => `<${gatewayRelative(ref, urls)}>`);
 }

@@ -107,7 +107,7 @@ export async function forward(
   const upstreamMs = deps.now() - started;
   clearTimeout(timer);
 
-  const out = clientResponseHeaders(res.headers, target.baseUrl);
+  const out = clientResponseHeaders(res.headers, target.baseUrl, pathAndQuery);
   for (const [k, v] of ctx.responseHeaders) out.set(k, v);
   out.set("x-request-id", ctx.requestId);
   const init = { status: res.status, statusText: res.statusText, headers: out };

@@ -240,6 +240,70 @@ describe("upstream behaviour", () => {
     expect(up.received.filter((r) => r.target.startsWith("/v1/new")).length).toBe(0);
   });
 
+  test("a Location back at the upstream never becomes a reference to another host", async () => {
+    // Each is the upstream's own address with a path a careless relative form reads as `//host`.
+    const tricks = {
+      double: [`${up.url}//evil.example/x`, "/evil.example/x"],
+      triple: [`${up.url}///evil.example/x?q=1`, "/evil.example/x?q=1"],
+      backslash: [`${up.url}/\\evil.example/x`, "/evil.example/x"],
+      "slash-backslash": [`${up.url}\\/evil.example/x`, "/evil.example/x"],
+      tab: [`${up.url}/\t/evil.example/x`, "/evil.example/x"],
+      "dot-segment": ["/.//evil.example/x", "/evil.example/x"],
+      "dot-dot": ["/v1/..//evil.example/x", "/evil.example/x"],
+      encoded: [`${up.url}/%2F%2Fevil.example/x`, "/%2F%2Fevil.example/x"],
+      "encoded-backslash": [`${up.url}/%5C%5Cevil.example/x`, "/%5C%5Cevil.example/x"],
+    } as const;
+    for (const [name, [location, expected]] of Object.entries(tricks)) {
+      up.on(`/v1/trick-${name}`, () => new Response(null, { status: 302, headers: { location } }));
+      const res = await get(`/v1/trick-${name}`, ACME, { redirect: "manual" });
+      expect(res.status).toBe(302);
+      const got = res.headers.get("location")!;
+      expect(got, name).toBe(expected);
+      // How a browser reads it: on the gateway's own host.
+      expect(new URL(got, gw.dataUrl).host, name).toBe(new URL(gw.dataUrl).host);
+    }
+  });
+
+  test("Content-Location, Refresh and Link back at the upstream are made relative too", async () => {
+    up.on("/v1/urls", () => {
+      const h = new Headers({
+        "content-location": `${up.url}//evil.example/doc`,
+        refresh: `0;URL='${up.url}//evil.example/next'`,
+        link: `<${up.url}/v1/urls?page=2>; rel="next", <https://docs.example/api>; rel="help", <${up.url}//evil.example>; rel="prev"`,
+      });
+      return new Response("ok", { headers: h });
+    });
+    up.on("/v1/refresh", () => new Response("ok", { headers: { refresh: `5; url=${up.url}/v1/next` } }));
+    const res = await get("/v1/urls");
+    expect(res.headers.get("content-location")).toBe("/evil.example/doc");
+    expect(res.headers.get("refresh")).toBe("0;URL='/evil.example/next'");
+    expect(res.headers.get("link")).toBe(
+      '</v1/urls?page=2>; rel="next", <https://docs.example/api>; rel="help", </evil.example>; rel="prev"',
+    );
+    const refresh = await get("/v1/refresh");
+    expect(refresh.headers.get("refresh")).toBe("5; url=/v1/next");
+  });
+
+  test("with a base path, references are resolved against the URL the upstream answered", async () => {
+    const g = startTestGateway(basicConfig(`${up.url}/api`));
+    try {
+      const cases = {
+        absolute: [`${up.url}/api/v1/new?x=1`, "/v1/new?x=1"],
+        "absolute-path": ["/api/v1/new", "/v1/new"],
+        relative: ["sibling", "/v1/items/sibling"],
+        base: [`${up.url}/api`, "/"],
+        "double-after-base": [`${up.url}/api//evil.example/x`, "/evil.example/x"],
+      } as const;
+      for (const [name, [location, expected]] of Object.entries(cases)) {
+        up.on("/api/v1/items/", () => new Response(null, { status: 303, headers: { location } }));
+        const res = await fetch(`${g.dataUrl}/v1/items/1`, { headers: ACME, redirect: "manual" });
+        expect(res.headers.get("location"), name).toBe(expected);
+      }
+    } finally {
+      await g.close();
+    }
+  });
+
   test("strips hop-by-hop headers from responses and keeps every Set-Cookie", async () => {
     up.on("/v1/cookies", () => {
       const h = new Headers({ connection: "x-internal", "x-internal": "1", "x-public": "2" });
