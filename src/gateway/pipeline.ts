@@ -1,6 +1,6 @@
 /**
- * One request, one direction: canonical path → policy chain (auth → route → rules → body size →
- * limits) → proxy → response. Refusals become problem+json here and nowhere else, and whoever
+ * One request, one direction: method → canonical path → policy chain (auth → route → rules → body
+ * size → limits) → proxy → response. Refusals become problem+json here and nowhere else, and whoever
  * observes requests (usage rows, metrics) hears about each one exactly once, when it has ended.
  */
 import type { Clock } from "../lib/clock.ts";
@@ -26,6 +26,15 @@ export interface GatewayDeps {
 export type Handler = (req: Request, clientIp: string | null) => Promise<Response>;
 
 const upstreamFailures = new Set(["bad_gateway", "gateway_timeout"]);
+
+/**
+ * Never forwarded, whatever the path or key: a TRACE is echoed back by the upstream with the headers
+ * it received, the injected credential among them, and a CONNECT asks for a tunnel, not a resource.
+ * The answer is the same for every path, so it comes before the path and the key are looked at. It
+ * has no Allow header: which methods a path takes depends on the tenant's rules and the upstream,
+ * which gatehouse does not reveal before authentication (nor know), and a guessed list would be wrong.
+ */
+const neverForwarded = new Set(["TRACE", "CONNECT"]);
 
 export function createGateway(deps: GatewayDeps): Handler {
   const { clock } = deps;
@@ -70,6 +79,8 @@ export function createGateway(deps: GatewayDeps): Handler {
     };
 
     try {
+      if (neverForwarded.has(req.method))
+        return refuse(new Refusal("method_not_allowed", `${req.method} requests are not forwarded.`));
       if (!canonical.ok)
         return refuse(new Refusal("bad_request", `The request path was refused: ${canonical.reason}.`));
       for (const policy of deps.policies) {

@@ -7,6 +7,7 @@ export const refusalCodes = {
   unauthorized: { status: 401, title: "Unauthorized" },
   forbidden: { status: 403, title: "Forbidden" },
   not_found: { status: 404, title: "Not Found" },
+  method_not_allowed: { status: 405, title: "Method Not Allowed" },
   payload_too_large: { status: 413, title: "Payload Too Large" },
   rate_limited: { status: 429, title: "Rate Limited" },
   quota_exhausted: { status: 429, title: "Quota Exhausted" },

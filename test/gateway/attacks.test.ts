@@ -243,3 +243,54 @@ describe("header tricks", () => {
     expect(res.status).toBe(400);
   });
 });
+
+describe("methods that are never forwarded", () => {
+  const request = (line: string, headers: string[] = [KEY]) =>
+    rawRequest(port, [line, "Host: gateway.test", ...headers, "Connection: close", "", ""].join("\r\n"));
+  const problem = (body: string) => {
+    const { request_id, ...rest } = JSON.parse(body) as Record<string, unknown>;
+    return rest;
+  };
+
+  test.each([
+    "TRACE /v1/items HTTP/1.1",
+    "TRACE /v1/admin/users HTTP/1.1",
+    "CONNECT /v1/items HTTP/1.1",
+    "CONNECT evil.example:443 HTTP/1.1",
+    "CONNECT http://evil.example/v1/items HTTP/1.1",
+  ])("%s → 405 problem, nothing forwarded, with or without a key", async (line) => {
+    const before = up.received.length;
+    for (const headers of [[KEY], [], ["X-API-Key: wrong"]]) {
+      const res = await request(line, headers);
+      expect(res.status).toBe(405);
+      expect(res.head).toMatch(/content-type: application\/problem\+json/i);
+      const method = line.split(" ")[0];
+      expect(problem(res.body)).toEqual({
+        type: "urn:gatehouse:problem:method-not-allowed",
+        title: "Method Not Allowed",
+        status: 405,
+        detail: `${method} requests are not forwarded.`,
+      });
+      expect(res.body).not.toContain("upstream-secret");
+    }
+    expect(up.received.length).toBe(before);
+  });
+
+  test.each(["OPTIONS * HTTP/1.1", "TRACE * HTTP/1.1", "GET * HTTP/1.1"])(
+    "an asterisk-form target (%s) is refused by the server and never forwarded",
+    async (line) => {
+      const before = up.received.length;
+      const res = await request(line);
+      expect(res.status).toBe(400);
+      expect(up.received.length).toBe(before);
+    },
+  );
+
+  test("other methods, OPTIONS among them, are forwarded as sent", async () => {
+    for (const method of ["OPTIONS", "PATCH", "PROPFIND"]) {
+      const res = await request(`${method} /v1/items HTTP/1.1`);
+      expect(res.status).toBe(200);
+      expect(up.received.at(-1)!.method).toBe(method);
+    }
+  });
+});
