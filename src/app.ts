@@ -154,7 +154,8 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     log: (msg, fields) => log("error", msg, fields),
   });
 
-  const idleSeconds = Math.min(255, Math.ceil(parseDuration(server.idleTimeout ?? "30s") / 1000));
+  // Validation keeps it within Bun's 255 s.
+  const idleSeconds = Math.ceil(parseDuration(server.idleTimeout ?? "30s") / 1000);
   const servers: Server<undefined>[] = [];
   try {
     const data = parseListen(listenAt);

@@ -10,8 +10,9 @@ import {
   PatternError,
   parsePattern,
 } from "../gateway/pattern.ts";
+import { closest } from "../lib/closest.ts";
+import { checkValues } from "./check-values.ts";
 import type { GatewayConfig, LimitDecl, QuotaDecl, RuleDecl } from "./schema.ts";
-import { closest } from "./validate-schema.ts";
 
 export interface ReferenceIssue {
   path: (string | number)[];
@@ -46,7 +47,7 @@ export function checkReferences(c: GatewayConfig): ReferenceIssue[] {
       return parsePattern(text);
     } catch (err) {
       if (!(err instanceof PatternError)) throw err;
-      issues.push({ path, message: `invalid pattern "${text}": ${err.message}` });
+      issues.push({ path, message: `invalid pattern "${text}": ${err.message}`, hint: err.hint });
       return undefined;
     }
   };
@@ -210,7 +211,7 @@ export function checkReferences(c: GatewayConfig): ReferenceIssue[] {
     });
   }
 
-  return issues;
+  return [...issues, ...checkValues(c)];
 }
 
 export function isLoopback(hostPort: string): boolean {

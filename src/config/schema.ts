@@ -6,7 +6,10 @@ import { type Static, Type as T } from "@sinclair/typebox";
 
 const strict = { additionalProperties: false } as const;
 
-/** A duration: a whole number followed by ms, s, m, h or d (500ms, 10s, 1m). */
+/** Counts beyond this lose precision as numbers; none is meant (a typo, or "unlimited"). */
+const MAX_COUNT = Number.MAX_SAFE_INTEGER;
+
+/** A duration: a whole number followed by ms, s, m, h or d (500ms, 10s, 1m). Bounds are checked per use. */
 export const duration = (description = "A duration such as 500ms, 10s or 1m.") =>
   T.String({ pattern: "^[0-9]+(ms|s|m|h|d)$", description, examples: ["1s", "1m"] });
 
@@ -32,18 +35,25 @@ export const Identifier = T.String({
   description: "Letters, digits, '_', '.' and '-', starting with a letter or digit; at most 64 characters.",
 });
 
+/** Method tokens are checked against the registry by the pattern parser, which can say what is wrong. */
 export const RoutePattern = T.String({
-  pattern: "^(\\*|[A-Z]+(,[A-Z]+)*) /[^\\s]*$",
+  pattern: "^(\\*|[A-Za-z-]+(,[A-Za-z-]+)*) /[^\\s]*$",
   description:
-    "METHODS PATH. METHODS is * or a comma list (GET,HEAD). In PATH, * is one segment, ** any number " +
-    "of segments (last segment only), :name a named segment.",
+    "METHODS PATH. METHODS is * or a comma list (GET,HEAD) of upper-case methods from the IANA HTTP " +
+    "Method Registry, except CONNECT and TRACE, which gatehouse never forwards. In PATH, * is one " +
+    "segment, ** any number of segments (last segment only), :name a named segment.",
   examples: ["GET /v1/**", "* /v1/items/:id"],
 });
 
 export const Limit = T.Object(
   {
-    limit: T.Integer({ minimum: 1, description: "Cost units admitted in any interval of length `window`." }),
-    window: duration("Length of the sliding window."),
+    // Window counters are 32-bit.
+    limit: T.Integer({
+      minimum: 1,
+      maximum: 4_294_967_295,
+      description: "Cost units admitted in any interval of length `window`.",
+    }),
+    window: duration("Length of the sliding window: more than 0, at most 365d."),
     by: T.Optional(
       T.Union([T.Literal("tenant"), T.Literal("key")], {
         description: "Count per tenant (all its keys share the limit, the default) or per key.",
@@ -61,13 +71,17 @@ export const Limit = T.Object(
 
 export const Quota = T.Object(
   {
-    limit: T.Integer({ minimum: 1, description: "Cost units admitted per calendar period." }),
+    limit: T.Integer({
+      minimum: 1,
+      maximum: MAX_COUNT,
+      description: "Cost units admitted per calendar period.",
+    }),
     period: T.Union([T.Literal("hour"), T.Literal("day"), T.Literal("month")]),
     anchor: T.Optional(
       T.Integer({
         minimum: 1,
         maximum: 28,
-        description: "For monthly quotas: the day of the month a billing cycle starts (default 1).",
+        description: "Monthly quotas only: the day of the month a billing cycle starts (default 1).",
       }),
     ),
     timezone: T.Optional(
@@ -99,7 +113,11 @@ const policyFields = {
   quota: T.Optional(Quota),
   rules: T.Optional(T.Array(Rule)),
   concurrency: T.Optional(
-    T.Integer({ minimum: 1, description: "Most requests of one tenant in flight at once." }),
+    T.Integer({
+      minimum: 1,
+      maximum: MAX_COUNT,
+      description: "Most requests of one tenant in flight at once.",
+    }),
   ),
 };
 
@@ -108,12 +126,16 @@ export const Plan = T.Object(policyFields, { ...strict, description: "What a ten
 export const UrlUpstream = T.Object(
   {
     url: T.String({ pattern: "^https?://[^\\s]+$", description: "Base URL; the request path is appended." }),
-    timeout: T.Optional(duration("Time to the first response byte (default 30s).")),
-    idleTimeout: T.Optional(duration("Longest pause between body chunks (default 30s).")),
+    timeout: T.Optional(duration("Time to the first response byte (default 30s; more than 0, at most 24d).")),
+    idleTimeout: T.Optional(
+      duration("Longest pause between body chunks (default 30s; more than 0, at most 24d)."),
+    ),
     headers: T.Optional(
       T.Record(T.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }), T.String(), {
         description:
-          "Headers injected into every upstream request (credentials stay here; tenants never see them).",
+          "Headers injected into every upstream request (credentials stay here; tenants never see them). " +
+          "Names are unique ignoring case and may not be hop-by-hop, framing or the gateway's own " +
+          "(x-gatehouse-*, x-request-id, x-forwarded-*); values are one line of text.",
       }),
     ),
   },
@@ -135,7 +157,9 @@ export const Route = T.Object(
   {
     match: RoutePattern,
     upstream: Identifier,
-    cost: T.Optional(T.Integer({ minimum: 0, description: "Cost units a request counts (default 1)." })),
+    cost: T.Optional(
+      T.Integer({ minimum: 0, maximum: MAX_COUNT, description: "Cost units a request counts (default 1)." }),
+    ),
   },
   strict,
 );
@@ -197,27 +221,34 @@ export const Server = T.Object(
         examples: [["gatehouse.internal"]],
       }),
     ),
-    maxBodySize: T.Optional(byteSize("Largest request body (default 10mb).")),
-    idleTimeout: T.Optional(duration("Closes client connections idle this long (default 30s).")),
-    drainTimeout: T.Optional(duration("How long shutdown waits for in-flight requests (default 30s).")),
+    maxBodySize: T.Optional(byteSize("Largest request body (default 10mb, at most 1024gb).")),
+    idleTimeout: T.Optional(
+      duration("Closes client connections idle this long (default 30s; more than 0, at most 255s)."),
+    ),
+    drainTimeout: T.Optional(
+      duration("How long shutdown waits for in-flight requests (default 30s, at most 24d)."),
+    ),
   },
   strict,
 );
 
 export const Usage = T.Object(
   {
-    flushInterval: T.Optional(duration("Longest time a usage row waits in memory (default 200ms).")),
+    flushInterval: T.Optional(
+      duration("Longest time a usage row waits in memory (default 200ms, at most 24d)."),
+    ),
     flushRows: T.Optional(
-      T.Integer({ minimum: 1, description: "Rows that trigger a flush (default 2000)." }),
+      T.Integer({ minimum: 1, maximum: MAX_COUNT, description: "Rows that trigger a flush (default 2000)." }),
     ),
     retention: T.Optional(
       duration(
-        "Age after which usage rows and their rollups are removed (default 90d; 0d keeps them forever).",
+        "Age after which usage rows and their rollups are removed (default 90d, at most 3650d; 0d keeps them forever).",
       ),
     ),
     bufferRows: T.Optional(
       T.Integer({
         minimum: 1,
+        maximum: MAX_COUNT,
         description:
           "Most rows held in memory while the database refuses writes; beyond it the oldest are dropped " +
           "and counted (default 100000).",

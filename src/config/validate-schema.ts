@@ -7,6 +7,7 @@ import { FormatRegistry } from "@sinclair/typebox";
 import { type TypeCheck, TypeCompiler } from "@sinclair/typebox/compiler";
 import { type ValueError, ValueErrorType } from "@sinclair/typebox/errors";
 import { Value } from "@sinclair/typebox/value";
+import { closest } from "../lib/closest.ts";
 
 FormatRegistry.Set(
   "date-time",
@@ -30,7 +31,7 @@ const patternHints: Record<string, string> = {
     "write a host name or IP address alone, without scheme, port or trailing dot, e.g. gatehouse.internal",
   "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$":
     "use letters, digits, '_', '.' and '-', starting with a letter or digit",
-  "^(\\*|[A-Z]+(,[A-Z]+)*) /[^\\s]*$": 'write "METHODS PATH", e.g. "GET /v1/**" or "* /v1/items/:id"',
+  "^(\\*|[A-Za-z-]+(,[A-Za-z-]+)*) /[^\\s]*$": 'write "METHODS PATH", e.g. "GET /v1/**" or "* /v1/items/:id"',
   "^https?://[^\\s]+$": "write an http:// or https:// URL",
   "^sha256:[0-9a-f]{64}$": "write sha256: followed by 64 lower-case hex digits",
   "^[a-z0-9][a-z0-9_-]{0,31}$": "use lower-case letters, digits, '_' and '-'",
@@ -203,31 +204,3 @@ function lookup(root: unknown, path: (string | number)[]): unknown {
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
-
-/** The allowed key within edit distance 2 of a typo, if any. */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = 3;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length]!;
-}

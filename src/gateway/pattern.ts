@@ -4,6 +4,9 @@
  * of segments (zero included, so `/v1/**` matches `/v1`).
  */
 
+import { closest } from "../lib/closest.ts";
+import { HTTP_METHODS, NEVER_FORWARDED } from "./http-methods.ts";
+
 type Segment =
   | { kind: "literal"; value: string }
   | { kind: "param"; name: string }
@@ -23,12 +26,25 @@ export interface PathPattern {
   readonly rank: readonly number[];
 }
 
-export class PatternError extends Error {}
+/**
+ * Why a pattern was refused. `message` may quote the offending part; `summary` never does, for
+ * patterns whose text came from the environment and must not be echoed.
+ */
+export class PatternError extends Error {
+  readonly summary: string;
+  readonly hint?: string;
+  constructor(message: string, details: { summary?: string; hint?: string } = {}) {
+    super(message);
+    this.summary = details.summary ?? message;
+    this.hint = details.hint;
+  }
+}
 
-const methodToken = /^[A-Z]+$/;
 const paramName = /^:[A-Za-z_][A-Za-z0-9_]*$/;
-// A literal segment is compared against the canonical path, whose segments never hold these.
-const literalForbidden = /[\s?#\\%]/;
+// The characters a canonical path segment holds as they are. Request parsing percent-encodes the
+// others (space, ", <, >, ^, `, {, }, controls, non-ASCII), reads \ as / and ends the path at ? or
+// #, and the canonicalizer refuses ;. Patterns do not spell percent-escapes.
+const literalSegment = /^[A-Za-z0-9\-._~!$&'()+,=:@[\]|]+$/;
 
 export function parsePattern(text: string): PathPattern {
   const space = text.indexOf(" ");
@@ -39,8 +55,7 @@ export function parsePattern(text: string): PathPattern {
   if (methodPart !== "*") {
     methods = new Set();
     for (const m of methodPart.split(",")) {
-      if (!methodToken.test(m))
-        throw new PatternError(`"${m}" is not an HTTP method; use upper case, e.g. GET`);
+      checkMethod(m);
       methods.add(m);
     }
   }
@@ -54,18 +69,69 @@ export function parsePattern(text: string): PathPattern {
       segments.push({ kind: "globstar" });
     } else if (p === "*") segments.push({ kind: "star" });
     else if (p.startsWith(":")) {
-      if (!paramName.test(p)) throw new PatternError(`"${p}" is not a valid :name segment`);
+      if (!paramName.test(p))
+        throw new PatternError(`"${p}" is not a valid :name segment`, {
+          summary: "a :name segment is not valid",
+          hint: ":name is letters, digits and _, not starting with a digit",
+        });
       segments.push({ kind: "param", name: p.slice(1) });
     } else {
-      if (p.includes("*")) throw new PatternError(`"${p}": * only stands alone as a whole segment`);
-      if (p === "." || p === ".." || literalForbidden.test(p)) {
-        throw new PatternError(`"${p}" can never match a canonical path segment`);
+      if (p.includes("*"))
+        throw new PatternError(`"${p}": * only stands alone as a whole segment`, {
+          summary: "* only stands alone as a whole segment",
+        });
+      const why = neverCanonical(p);
+      if (why) {
+        throw new PatternError(`"${p}" can never match a canonical path segment: ${why}`, {
+          summary: "a literal segment can never match a canonical path segment",
+          hint: "match such a segment with :name or *",
+        });
       }
       segments.push({ kind: "literal", value: p });
     }
   });
   const globstar = segments.at(-1)?.kind === "globstar";
   return { text, methods, segments, globstar, rank: segments.map((s) => rankOf[s.kind]) };
+}
+
+/** Only registered methods, in upper case as they arrive: an unknown one would never match. */
+function checkMethod(m: string): void {
+  const upper = m.toUpperCase();
+  if (m !== upper && HTTP_METHODS.includes(upper)) {
+    throw new PatternError(`methods are upper case: write ${upper}`, {
+      summary: "methods are upper case",
+    });
+  }
+  if (!HTTP_METHODS.includes(m)) {
+    const guess = closest(upper, HTTP_METHODS);
+    throw new PatternError(`"${m}" is not an HTTP method`, {
+      summary: "it names an unknown HTTP method",
+      hint: guess
+        ? `did you mean "${guess}"?`
+        : "name methods of the IANA registry in upper case, e.g. GET,HEAD or POST",
+    });
+  }
+  if (NEVER_FORWARDED.includes(m)) {
+    throw new PatternError(`gatehouse never forwards ${m} requests, so this pattern could never match`, {
+      summary: `it names ${m}, which gatehouse never forwards`,
+      hint: `remove ${m} from the pattern`,
+    });
+  }
+}
+
+/** Why a literal segment can never equal a segment of a canonical path, or undefined if it can. */
+function neverCanonical(p: string): string | undefined {
+  if (p === "." || p === "..") return "dot segments are resolved before matching";
+  if (literalSegment.test(p)) return undefined;
+  const c = [...p].find((ch) => !literalSegment.test(ch))!;
+  const code = c.codePointAt(0)!;
+  if (code > 0x7f) return "non-ASCII characters arrive percent-encoded";
+  if (code <= 0x20 || code === 0x7f) return "spaces and control characters arrive percent-encoded";
+  if (c === "%") return "patterns cannot spell percent-escapes";
+  if (c === ";") return "paths with ; are refused";
+  if (c === "?" || c === "#") return `${c} ends the path`;
+  if (c === "\\") return "\\ is read as /";
+  return `${JSON.stringify(c)} arrives percent-encoded`;
 }
 
 export function matchesPath(p: PathPattern, segments: readonly string[]): boolean {

@@ -132,6 +132,40 @@ describe("tenants", () => {
     expect(dumpState(f)).toBe(before);
   });
 
+  test("a typo that would weaken a policy is refused as `validate` refuses it, for tenants and keys", async () => {
+    await f.call("POST", "/tenants", { body: { id: "x", plan: "free" } });
+    const before = dumpState(f);
+    const refused = async (method: string, path: string, body: unknown) =>
+      expectProblem(await f.call(method, path, { body }), 400).detail;
+
+    const deny = await refused("POST", "/tenants", {
+      id: "y",
+      plan: "premium",
+      rules: [{ deny: "DELTE /v1/admin/**" }],
+    });
+    expect(deny).toContain('"DELTE" is not an HTTP method');
+    expect(deny).toContain('did you mean "DELETE"?');
+    expect(await refused("PATCH", "/tenants/x", { rules: [{ deny: "delete /v1/**" }] })).toContain(
+      "methods are upper case: write DELETE",
+    );
+    expect(await refused("POST", "/tenants/x/keys", { rules: [{ deny: "DELTE /v1/**" }] })).toContain(
+      '"DELTE" is not an HTTP method',
+    );
+    expect(await refused("PATCH", "/tenants/x", { rules: [{ deny: "TRACE /v1/**" }] })).toContain(
+      "never forwards TRACE",
+    );
+    expect(await refused("PATCH", "/tenants/x", { limits: [{ limit: 5, window: "0s" }] })).toContain(
+      "must be longer than 0",
+    );
+    expect(await refused("PATCH", "/tenants/x", { quota: { limit: 5, period: "day", anchor: 3 } })).toContain(
+      "anchor applies to monthly quotas only",
+    );
+    expect(
+      await refused("POST", "/tenants/x/keys", { limits: [{ limit: 5, window: "1s", by: "tenant" }] }),
+    ).toContain("a key's limits and quota always count that key alone");
+    expect(dumpState(f)).toBe(before);
+  });
+
   test("per-tenant routing through an upstream override reaches the data plane", async () => {
     await f.call("POST", "/tenants", {
       body: { id: "eu", plan: "premium", upstreams: { sandbox: "sandbox-eu" } },

@@ -1,4 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import { canonicalize } from "../../src/gateway/canonical-path.ts";
+import { HTTP_METHODS, NEVER_FORWARDED } from "../../src/gateway/http-methods.ts";
 import {
   compareSpecificity,
   covers,
@@ -34,7 +36,12 @@ describe("matching on whole segments", () => {
 
   test.each([
     ["GET", 'expected "METHODS PATH"'],
-    ["get /x", "is not an HTTP method"],
+    ["get /x", "methods are upper case: write GET"],
+    ["GET,Post /x", "methods are upper case: write POST"],
+    ["DELTE /x", '"DELTE" is not an HTTP method'],
+    ["GET,FETCH /x", '"FETCH" is not an HTTP method'],
+    ["TRACE /x", "never forwards TRACE"],
+    ["GET,CONNECT /x", "never forwards CONNECT"],
     ["GET x", "must start with /"],
     ["GET /a//b", "empty path segment"],
     ["GET /a/**/b", "only allowed as the last segment"],
@@ -45,6 +52,64 @@ describe("matching on whole segments", () => {
   ])("%s is rejected", (pattern, message) => {
     expect(() => parsePattern(pattern)).toThrow(PatternError);
     expect(() => parsePattern(pattern)).toThrow(message);
+  });
+});
+
+describe("methods", () => {
+  test("every registered method but CONNECT and TRACE may be named, alone or in a list", () => {
+    const allowed = HTTP_METHODS.filter((m) => !NEVER_FORWARDED.includes(m));
+    for (const m of allowed) expect([...parsePattern(`${m} /x`).methods!]).toEqual([m]);
+    expect(parsePattern(`${allowed.join(",")} /x`).methods!.size).toBe(allowed.length);
+    expect(m("VERSION-CONTROL,MKCALENDAR /x", "MKCALENDAR", "/x")).toBe(true);
+  });
+
+  test("a misspelled method says which one was meant; a stranger lists what is allowed", () => {
+    const refusal = (pattern: string) => {
+      try {
+        parsePattern(pattern);
+      } catch (err) {
+        return err as PatternError;
+      }
+      throw new Error(`${pattern} was accepted`);
+    };
+    expect(refusal("DELTE /x").hint).toBe('did you mean "DELETE"?');
+    expect(refusal("PTACH /x").hint).toBe('did you mean "PATCH"?');
+    expect(refusal("delte /x").hint).toBe('did you mean "DELETE"?');
+    expect(refusal("FROBNICATE /x").hint).toContain("IANA registry");
+    // The summary never quotes the pattern: it is what a pattern from the environment is told.
+    expect(refusal("DELTE /x").summary).not.toContain("DELTE");
+  });
+});
+
+describe("literal segments a canonical path can hold", () => {
+  // Every printable ASCII character and a few beyond, each inside a segment: a pattern accepts the
+  // literal exactly when a request for that path has it, as written, among its canonical segments.
+  const characters = [
+    ...Array.from({ length: 0x7f - 0x21 }, (_, i) => String.fromCharCode(0x21 + i)),
+    "\u00e9",
+    "\u20ac",
+    "\u{1f600}",
+  ].filter((c) => c !== "/" && c !== "*");
+
+  test.each(characters)("%s", (c) => {
+    const literal = `a${c}b`;
+    const canonical = canonicalize(new URL(`http://gateway/v1/${literal}`).href);
+    const reachable = canonical.ok && canonical.segments.includes(literal);
+    if (reachable) expect(m(`GET /v1/${literal}`, "GET", canonical.path)).toBe(true);
+    else expect(() => parsePattern(`GET /v1/${literal}`)).toThrow("can never match a canonical path segment");
+  });
+
+  test.each([
+    ["GET /v1/caf\u00e9", "non-ASCII characters arrive percent-encoded"],
+    ["GET /v1/a b", "spaces and control characters arrive percent-encoded"],
+    ["GET /v1/a\tb", "spaces and control characters arrive percent-encoded"],
+    ["GET /v1/{id}", '"{" arrives percent-encoded'],
+    ["GET /v1/a;b", "paths with ; are refused"],
+    ["GET /v1/a?b", "? ends the path"],
+    ["GET /v1/a\\b", "\\ is read as /"],
+    ["GET /v1/100%25", "patterns cannot spell percent-escapes"],
+  ])("%s says why", (pattern, why) => {
+    expect(() => parsePattern(pattern)).toThrow(why);
   });
 });
 

@@ -1,0 +1,191 @@
+/**
+ * Values the schema admits but the gateway could not honour as written: durations out of range,
+ * settings that would be ignored, upstream headers that would break or impersonate something. Each
+ * would otherwise change a policy without a word, so each is a located error. Messages never quote
+ * a value (many hold credentials); the path says which one.
+ */
+import type { ReferenceIssue } from "./check-references.ts";
+import type { GatewayConfig, LimitDecl, QuotaDecl } from "./schema.ts";
+import { parseDuration, parseSize } from "./units.ts";
+
+type Path = (string | number)[];
+
+interface DurationBound {
+  /** Why 0 is refused, or undefined when 0 is a meaningful setting. */
+  zero?: string;
+  max: string;
+  why: string;
+}
+
+// setTimeout waits at most 2^31 − 1 ms (about 24.8 days); a longer delay fires at once.
+const timer = (zero?: string): DurationBound => ({
+  zero,
+  max: "24d",
+  why: "timers cannot wait longer (2^31 - 1 ms, about 24.8 days)",
+});
+
+const bounds = {
+  window: {
+    zero: "a 0 window counts nothing, so the limit would never refuse",
+    max: "365d",
+    why: "for longer periods use a quota",
+  },
+  upstreamTimeout: timer("0 would answer every request with 504"),
+  upstreamIdleTimeout: timer("0 would cut off every response body"),
+  drainTimeout: timer(),
+  flushInterval: timer(),
+  serverIdleTimeout: {
+    zero: "0 would never close idle client connections",
+    max: "255s",
+    why: "Bun closes idle connections after at most 255 seconds",
+  },
+  retention: { max: "3650d", why: "0d keeps rows forever" },
+} satisfies Record<string, DurationBound>;
+
+const MAX_BODY_SIZE = "1024gb";
+
+/** Hop-by-hop and framing headers: the gateway manages them per connection. */
+const connectionHeaders = new Set([
+  "host",
+  "connection",
+  "content-length",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "keep-alive",
+  "expect",
+]);
+/** What the gateway tells the upstream about the request: an injected value would overwrite it. */
+const isIdentityHeader = (name: string) =>
+  name === "x-request-id" || name.startsWith("x-gatehouse-") || name.startsWith("x-forwarded-");
+
+export function checkValues(c: GatewayConfig): ReferenceIssue[] {
+  const issues: ReferenceIssue[] = [];
+
+  const duration = (path: Path, text: string | undefined, b: DurationBound) => {
+    if (text === undefined) return;
+    const ms = parseDuration(text);
+    if (ms === 0 && b.zero) issues.push({ path, message: "must be longer than 0", hint: b.zero });
+    // `!(<=)` also catches what overflowed to Infinity.
+    else if (!(ms <= parseDuration(b.max)))
+      issues.push({ path, message: `must be at most ${b.max}`, hint: b.why });
+  };
+
+  const limits = (path: Path, list: LimitDecl[] | undefined, onKey = false) =>
+    list?.forEach((l, i) => {
+      duration([...path, i, "window"], l.window, bounds.window);
+      if (onKey && l.by === "tenant") issues.push(countsPerKey([...path, i, "by"]));
+    });
+
+  const quota = (path: Path, q: QuotaDecl | undefined, onKey = false) => {
+    if (!q) return;
+    if (q.anchor !== undefined && q.period !== "month") {
+      issues.push({
+        path: [...path, "anchor"],
+        message: `anchor applies to monthly quotas only; this one is per ${q.period}`,
+        hint: "remove anchor, or use period: month",
+      });
+    }
+    if (onKey && q.by === "tenant") issues.push(countsPerKey([...path, "by"]));
+  };
+
+  for (const [name, p] of Object.entries(c.plans)) {
+    limits(["plans", name, "limits"], p.limits);
+    quota(["plans", name, "quota"], p.quota);
+  }
+  for (const [id, t] of Object.entries(c.tenants ?? {})) {
+    limits(["tenants", id, "limits"], t.limits);
+    quota(["tenants", id, "quota"], t.quota);
+    t.keys?.forEach((k, i) => {
+      limits(["tenants", id, "keys", i, "limits"], k.limits, true);
+      quota(["tenants", id, "keys", i, "quota"], k.quota, true);
+    });
+  }
+
+  for (const [name, u] of Object.entries(c.upstreams)) {
+    if (!("url" in u)) continue;
+    duration(["upstreams", name, "timeout"], u.timeout, bounds.upstreamTimeout);
+    duration(["upstreams", name, "idleTimeout"], u.idleTimeout, bounds.upstreamIdleTimeout);
+    issues.push(...headerIssues(["upstreams", name, "headers"], u.headers ?? {}));
+  }
+
+  const server = c.server ?? {};
+  duration(["server", "idleTimeout"], server.idleTimeout, bounds.serverIdleTimeout);
+  duration(["server", "drainTimeout"], server.drainTimeout, bounds.drainTimeout);
+  for (const key of ["listen", "admin"] as const) {
+    const at = server[key];
+    if (at !== undefined && Number(at.slice(at.lastIndexOf(":") + 1)) > 65535) {
+      issues.push({ path: ["server", key], message: "the port must be at most 65535" });
+    }
+  }
+  if (server.maxBodySize !== undefined && !(parseSize(server.maxBodySize) <= parseSize(MAX_BODY_SIZE))) {
+    issues.push({ path: ["server", "maxBodySize"], message: `must be at most ${MAX_BODY_SIZE}` });
+  }
+  duration(["usage", "flushInterval"], c.usage?.flushInterval, bounds.flushInterval);
+  duration(["usage", "retention"], c.usage?.retention, bounds.retention);
+
+  return issues;
+}
+
+function countsPerKey(path: Path): ReferenceIssue {
+  return {
+    path,
+    message: "a key's limits and quota always count that key alone",
+    hint: "remove by: tenant, or declare the limit on the tenant to share it among its keys",
+  };
+}
+
+/** Control characters other than the tab, which header values may hold. */
+const isControl = (ch: string) => {
+  const c = ch.charCodeAt(0);
+  return (c < 0x20 && c !== 0x09) || c === 0x7f;
+};
+
+function headerIssues(path: Path, headers: Record<string, string>): ReferenceIssue[] {
+  const issues: ReferenceIssue[] = [];
+  const seen = new Map<string, string>();
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    const at = [...path, name];
+    const first = seen.get(lower);
+    if (first !== undefined) {
+      issues.push({
+        path: at,
+        atKey: true,
+        message: `"${name}" is the same header as "${first}" (header names ignore case)`,
+        hint: "keep one of them",
+      });
+    } else seen.set(lower, name);
+    if (connectionHeaders.has(lower) || lower.startsWith("proxy-")) {
+      issues.push({
+        path: at,
+        atKey: true,
+        message: `"${name}" is a hop-by-hop or framing header, which the gateway sets per connection`,
+        hint: "remove it",
+      });
+    } else if (isIdentityHeader(lower)) {
+      issues.push({
+        path: at,
+        atKey: true,
+        message: `"${name}" is set by the gateway for each request; injecting it would overwrite that`,
+        hint: "x-gatehouse-*, x-request-id and x-forwarded-* are the gateway's; choose another name",
+      });
+    }
+    // CR or LF would split the header; NUL and other controls are refused by HTTP parsers.
+    if ([...value].some(isControl)) {
+      issues.push({
+        path: at,
+        message: "the value contains a control character (CR, LF, NUL or another)",
+        hint: "header values are one line of text; check the YAML escapes",
+      });
+    } else if ([...value].some((ch) => ch.charCodeAt(0) > 0xff)) {
+      issues.push({
+        path: at,
+        message: "the value contains characters a header cannot carry (beyond Latin-1)",
+        hint: "percent- or base64-encode it",
+      });
+    }
+  }
+  return issues;
+}

@@ -1,0 +1,49 @@
+/**
+ * The methods a pattern may name: the IANA HTTP Method Registry. A name outside it is a typo, and a
+ * typo in a deny rule would fail open, so patterns refuse it rather than match nothing.
+ */
+export const HTTP_METHODS: readonly string[] = [
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "DELETE",
+  "CONNECT",
+  "OPTIONS",
+  "TRACE",
+  "PATCH",
+  "ACL",
+  "BASELINE-CONTROL",
+  "BIND",
+  "CHECKIN",
+  "CHECKOUT",
+  "COPY",
+  "LABEL",
+  "LINK",
+  "LOCK",
+  "MERGE",
+  "MKACTIVITY",
+  "MKCALENDAR",
+  "MKCOL",
+  "MKREDIRECTREF",
+  "MKWORKSPACE",
+  "MOVE",
+  "ORDERPATCH",
+  "PRI",
+  "PROPFIND",
+  "PROPPATCH",
+  "QUERY",
+  "REBIND",
+  "REPORT",
+  "SEARCH",
+  "UNBIND",
+  "UNCHECKOUT",
+  "UNLINK",
+  "UNLOCK",
+  "UPDATE",
+  "UPDATEREDIRECTREF",
+  "VERSION-CONTROL",
+];
+
+/** Registered, but the data plane refuses them: a pattern naming one could never match. */
+export const NEVER_FORWARDED: readonly string[] = ["CONNECT", "TRACE"];
