@@ -12,7 +12,9 @@ import {
 } from "../gateway/pattern.ts";
 import { closest } from "../lib/closest.ts";
 import { checkValues } from "./check-values.ts";
+import { formatPath } from "./errors.ts";
 import type { GatewayConfig, LimitDecl, QuotaDecl, RuleDecl } from "./schema.ts";
+import { type ShowValue, showWritten } from "./show-value.ts";
 
 export interface ReferenceIssue {
   path: (string | number)[];
@@ -23,17 +25,29 @@ export interface ReferenceIssue {
 
 type Path = (string | number)[];
 
-export function checkReferences(c: GatewayConfig): ReferenceIssue[] {
+/** `show` names interpolated values by their variable, so no message echoes the environment. */
+export function checkReferences(c: GatewayConfig, show: ShowValue = showWritten): ReferenceIssue[] {
   const issues: ReferenceIssue[] = [];
   const upstreamNames = Object.keys(c.upstreams);
   const planNames = Object.keys(c.plans);
 
-  const mustExist = (path: Path, name: string, known: string[], what: string) => {
+  // A message about a value from the environment names the variable as its subject, not the value.
+  const say = (path: Path, value: string, written: (q: string) => string, fromEnv: (q: string) => string) =>
+    show.fromEnv(path) ? fromEnv(show(path, value)) : written(JSON.stringify(value));
+
+  const mustExist = (path: Path, name: string, known: string[], what: string, isKey = false) => {
     if (known.includes(name)) return;
     const guess = closest(name, known);
     issues.push({
       path,
-      message: `no ${what} named "${name}"`,
+      message: isKey
+        ? `no ${what} named ${JSON.stringify(name)}`
+        : say(
+            path,
+            name,
+            (q) => `no ${what} named ${q}`,
+            (q) => `${q} names no ${what}`,
+          ),
       hint: guess
         ? `did you mean "${guess}"?`
         : known.length
@@ -47,7 +61,11 @@ export function checkReferences(c: GatewayConfig): ReferenceIssue[] {
       return parsePattern(text);
     } catch (err) {
       if (!(err instanceof PatternError)) throw err;
-      issues.push({ path, message: `invalid pattern "${text}": ${err.message}`, hint: err.hint });
+      issues.push(
+        show.fromEnv(path)
+          ? { path, message: `${show(path, text)} is not a valid pattern: ${err.summary}` }
+          : { path, message: `invalid pattern ${show(path, text)}: ${err.message}`, hint: err.hint },
+      );
       return undefined;
     }
   };
@@ -65,28 +83,45 @@ export function checkReferences(c: GatewayConfig): ReferenceIssue[] {
     } catch {
       issues.push({
         path: [...path, "timezone"],
-        message: `unknown time zone "${q.timezone}"`,
+        message: say(
+          [...path, "timezone"],
+          q.timezone,
+          (tz) => `unknown time zone ${tz}`,
+          (tz) => `${tz} is not a known time zone`,
+        ),
         hint: "use an IANA name such as UTC or Europe/Berlin",
       });
     }
   };
 
+  // A key whose id came from the environment is named by where it is declared.
+  const keyName = (path: Path, id: string) =>
+    show.fromEnv([...path, "id"]) ? formatPath(path) : JSON.stringify(id);
+
   // Names of the limits and quota in force for one request must differ: they key counters and headers.
-  const uniqueNames = (entries: { path: Path; name: string }[]) => {
+  const uniqueNames = (entries: { path: Path; name: string; fromEnv: boolean }[]) => {
     const seen = new Map<string, Path>();
     for (const e of entries) {
       if (seen.has(e.name)) {
         issues.push({
           path: e.path,
-          message: `a limit named "${e.name}" is already in force here`,
+          message: e.fromEnv
+            ? "another limit of the same name is already in force here"
+            : `a limit named "${e.name}" is already in force here`,
           hint: 'give one of them its own name with name: "..." (or remove the duplicate)',
         });
       } else seen.set(e.name, e.path);
     }
   };
+  // A derived name spells its limit's values: one made of the environment's is not repeated.
+  const entry = (path: Path, name: string, derivedFrom: string[]) => ({
+    path,
+    name,
+    fromEnv: [...derivedFrom, "by", "name"].some((k) => show.fromEnv([...path, k])),
+  });
   const named = (path: Path, limits: LimitDecl[] | undefined, q: QuotaDecl | undefined) => [
-    ...(limits ?? []).map((l, i) => ({ path: [...path, "limits", i], name: limitName(l) })),
-    ...(q ? [{ path: [...path, "quota"], name: quotaName(q) }] : []),
+    ...(limits ?? []).map((l, i) => entry([...path, "limits", i], limitName(l), ["limit", "window"])),
+    ...(q ? [entry([...path, "quota"], quotaName(q), ["period"])] : []),
   ];
 
   // Upstreams
@@ -109,7 +144,8 @@ export function checkReferences(c: GatewayConfig): ReferenceIssue[] {
         });
       }
     } catch {
-      issues.push({ path: ["upstreams", name, "url"], message: `"${u.url}" is not a valid URL` });
+      const path = ["upstreams", name, "url"];
+      issues.push({ path, message: `${show(path, u.url)} is not a valid URL` });
     }
   }
 
@@ -133,9 +169,15 @@ export function checkReferences(c: GatewayConfig): ReferenceIssue[] {
       return cmp < 0 || (cmp === 0 && i < j);
     });
     if (winner >= 0) {
+      const other = say(
+        ["routes", winner, "match"],
+        c.routes[winner]!.match,
+        (q) => q,
+        (q) => `(${q})`,
+      );
       issues.push({
         path: ["routes", j, "match"],
-        message: `this route can never match: routes[${winner}] "${c.routes[winner]!.match}" takes every request it would`,
+        message: `this route can never match: routes[${winner}] ${other} takes every request it would`,
         hint: "remove it, or make it more specific than the other route",
       });
     }
@@ -143,12 +185,13 @@ export function checkReferences(c: GatewayConfig): ReferenceIssue[] {
 
   // Tenants and keys
   const keyIds = new Map<string, string>();
-  const secrets = new Map<string, string>();
+  const secrets = new Map<string, { id: string; path: Path }>();
   for (const [tid, t] of Object.entries(c.tenants ?? {})) {
     const base: Path = ["tenants", tid];
     mustExist([...base, "plan"], t.plan, planNames, "plan");
     for (const [from, to] of Object.entries(t.upstreams ?? {})) {
-      mustExist([...base, "upstreams", from], from, upstreamNames, "upstream");
+      // The key is never interpolated; its value may be.
+      mustExist([...base, "upstreams", from], from, upstreamNames, "upstream", true);
       mustExist([...base, "upstreams", from], to, upstreamNames, "upstream");
     }
     rules([...base, "rules"], t.rules);
@@ -172,7 +215,12 @@ export function checkReferences(c: GatewayConfig): ReferenceIssue[] {
       if (other)
         issues.push({
           path: [...kp, "id"],
-          message: `key id "${k.id}" is already used by tenant "${other}"`,
+          message: say(
+            [...kp, "id"],
+            k.id,
+            (id) => `key id ${id} is already used by tenant "${other}"`,
+            (id) => `${id} is a key id already used by tenant "${other}"`,
+          ),
           hint: "key ids are unique across all tenants",
         });
       else keyIds.set(k.id, tid);
@@ -182,10 +230,10 @@ export function checkReferences(c: GatewayConfig): ReferenceIssue[] {
         if (dup)
           issues.push({
             path: kp,
-            message: `key "${k.id}" has the same secret as key "${dup}"`,
+            message: `key ${keyName(kp, k.id)} has the same secret as key ${keyName(dup.path, dup.id)}`,
             hint: "every key needs its own secret",
           });
-        else secrets.set(material, k.id);
+        else secrets.set(material, { id: k.id, path: kp });
       }
       rules([...kp, "rules"], k.rules);
       quota([...kp, "quota"], k.quota);
@@ -206,7 +254,12 @@ export function checkReferences(c: GatewayConfig): ReferenceIssue[] {
   if (!isLoopback(admin) && !c.server?.adminToken) {
     issues.push({
       path: ["server", "admin"],
-      message: `the control API would listen on ${admin} without a token`,
+      message: say(
+        ["server", "admin"],
+        admin,
+        () => `the control API would listen on ${admin} without a token`,
+        (q) => `${q} is not a loopback address, and the control API would have no token`,
+      ),
       hint: "set server.adminToken (e.g. ${GATEHOUSE_ADMIN_TOKEN}) or listen on 127.0.0.1",
     });
   }

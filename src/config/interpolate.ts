@@ -30,3 +30,10 @@ export function interpolate(text: string, env: Env): { value: string } | { error
   });
   return error ?? { value };
 }
+
+/** True when the text reads at least one variable (a `$${` escape alone reads none). */
+export function readsEnvironment(text: string): boolean {
+  if (!text.includes("${")) return false;
+  for (const m of text.matchAll(reference)) if (m[1] !== undefined) return true;
+  return false;
+}

@@ -14,9 +14,10 @@ import { basename } from "node:path";
 import { isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import { checkReferences } from "./check-references.ts";
 import { ConfigError, type ConfigIssue, formatPath } from "./errors.ts";
-import { type Env, interpolate } from "./interpolate.ts";
+import { type Env, interpolate, readsEnvironment } from "./interpolate.ts";
 import { Locator } from "./locator.ts";
 import { GatewayConfig } from "./schema.ts";
+import { pathKey, showValues } from "./show-value.ts";
 import { validateSchema } from "./validate-schema.ts";
 
 export interface LoadOptions {
@@ -113,9 +114,12 @@ function strictParse(text: string, file: string, env: Env): LoadedConfig {
   }
 
   const issues: ConfigIssue[] = [];
+  // Interpolated scalars as written: messages about them name the variable, never its value.
+  const written = new Map<string, string>();
   visit(doc, {
     Scalar(key, node, path) {
       if (key === "key" || typeof node.value !== "string") return;
+      if (readsEnvironment(node.value)) written.set(pathKey(pathOf(path, node)), node.value);
       const r = interpolate(node.value, env);
       if ("error" in r) {
         const { line, col } = lines.linePos(node.range?.[0] ?? 0);
@@ -133,12 +137,13 @@ function strictParse(text: string, file: string, env: Env): LoadedConfig {
   if (issues.length) throw new ConfigError(issues);
 
   const value = doc.toJS() ?? {};
-  for (const s of validateSchema(GatewayConfig, value))
+  const show = showValues(written);
+  for (const s of validateSchema(GatewayConfig, value, show))
     issues.push(issue(s.path, s.message, s.hint, s.atKey));
   if (issues.length) throw new ConfigError(issues);
 
   const config = value as GatewayConfig;
-  for (const r of checkReferences(config)) issues.push(issue(r.path, r.message, r.hint, r.atKey));
+  for (const r of checkReferences(config, show)) issues.push(issue(r.path, r.message, r.hint, r.atKey));
   if (issues.length) throw new ConfigError(issues);
 
   const name = basename(file);

@@ -8,6 +8,7 @@ import { type TypeCheck, TypeCompiler } from "@sinclair/typebox/compiler";
 import { type ValueError, ValueErrorType } from "@sinclair/typebox/errors";
 import { Value } from "@sinclair/typebox/value";
 import { closest } from "../lib/closest.ts";
+import { type ShowValue, showWritten } from "./show-value.ts";
 
 FormatRegistry.Set(
   "date-time",
@@ -39,7 +40,11 @@ const patternHints: Record<string, string> = {
 
 const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
 
-export function validateSchema(schema: TSchema, value: unknown): SchemaIssue[] {
+export function validateSchema(
+  schema: TSchema,
+  value: unknown,
+  show: ShowValue = showWritten,
+): SchemaIssue[] {
   // The compiled check is fast; the error walk, which explains, runs only when there is something to explain.
   let check = compiled.get(schema);
   if (!check) {
@@ -54,12 +59,12 @@ export function validateSchema(schema: TSchema, value: unknown): SchemaIssue[] {
       if (e.type === ValueErrorType.Union && e.errors.length > 0) {
         const branch = chooseBranch(e, value);
         if (branch) visit(branch);
-        else issues.push(unionIssue(e, value));
+        else issues.push(unionIssue(e, value, show));
         continue;
       }
       // A missing key also fails its type check; the "missing required key" issue says it all.
       if (e.value === undefined && e.type !== ValueErrorType.ObjectRequiredProperty) continue;
-      const issue = toIssue(e);
+      const issue = toIssue(e, show);
       const id = `${issue.path.join("/")}`;
       // One message per place: a missing key also fails its type check, and so on.
       if (seen.has(id)) continue;
@@ -96,7 +101,7 @@ function chooseBranch(e: ValueError, root: unknown): ValueError[] | null {
   return best;
 }
 
-function unionIssue(e: ValueError, root: unknown): SchemaIssue {
+function unionIssue(e: ValueError, root: unknown, show: ShowValue): SchemaIssue {
   const variants = (e.schema.anyOf ?? []) as TSchema[];
   const target = lookup(root, splitPointer(e.path));
   const keys = [...new Set(variants.flatMap((v) => (v.required as string[] | undefined) ?? []))];
@@ -105,7 +110,7 @@ function unionIssue(e: ValueError, root: unknown): SchemaIssue {
     return {
       path,
       atKey: false,
-      message: `expected ${keys.length ? "a mapping" : "one of the allowed forms"}, got ${describe(target)}`,
+      message: `expected ${keys.length ? "a mapping" : "one of the allowed forms"}, got ${describe(target, path, show)}`,
     };
   }
   const known = new Set(variants.flatMap((v) => Object.keys((v.properties as object | undefined) ?? {})));
@@ -123,7 +128,7 @@ function unionIssue(e: ValueError, root: unknown): SchemaIssue {
   };
 }
 
-function toIssue(e: ValueError): SchemaIssue {
+function toIssue(e: ValueError, show: ShowValue): SchemaIssue {
   const path = splitPointer(e.path);
   const last = path.at(-1);
   switch (e.type) {
@@ -148,7 +153,7 @@ function toIssue(e: ValueError): SchemaIssue {
       return {
         path,
         atKey: false,
-        message: `${JSON.stringify(e.value)} is not valid here`,
+        message: `${show(path, e.value)} is not valid here`,
         hint: patternHints[e.schema.pattern as string],
       };
     case ValueErrorType.Literal:
@@ -157,7 +162,7 @@ function toIssue(e: ValueError): SchemaIssue {
       return {
         path,
         atKey: false,
-        message: `${JSON.stringify(e.value)} is not a valid ${e.schema.format}`,
+        message: `${show(path, e.value)} is not a valid ${e.schema.format}`,
         hint:
           e.schema.format === "date-time" ? "write an RFC 3339 time, e.g. 2027-01-31T00:00:00Z" : undefined,
       };
@@ -172,15 +177,20 @@ function toIssue(e: ValueError): SchemaIssue {
     case ValueErrorType.StringMaxLength:
       return { path, atKey: false, message: `must be at most ${e.schema.maxLength} characters` };
     default:
-      return { path, atKey: false, message: `${lowerFirst(e.message)}, got ${describe(e.value)}` };
+      return {
+        path,
+        atKey: false,
+        message: `${lowerFirst(e.message)}, got ${describe(e.value, path, show)}`,
+      };
   }
 }
 
-function describe(v: unknown): string {
+function describe(v: unknown, path: (string | number)[], show: ShowValue): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "a list";
   if (typeof v === "object") return "a mapping";
-  if (typeof v === "string") return `string ${JSON.stringify(v)}`;
+  if (typeof v === "string")
+    return show.fromEnv(path) ? `${show(path, v)} (a string)` : `string ${JSON.stringify(v)}`;
   return `${typeof v} ${String(v)}`;
 }
 

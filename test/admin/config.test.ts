@@ -69,6 +69,38 @@ describe("GET /config and POST /config/reload", () => {
     expect(await f.data(secret)).toBe(200);
   });
 
+  test("reload errors name the variable, never its value: not in the answer, GET /config or the audit log", async () => {
+    const secret = "hunter2-c0ffee";
+    const env = { UPSTREAM_URL: `http://admin:${secret}@[bad` };
+    const database = openDb(":memory:");
+    try {
+      const state = new GatewayState(f.configPath, database, f.clock, env, loadConfigFile(f.configPath, env));
+      const app = createAdminApp({ token: TOKEN, state, database, clock: f.clock, log: silentLog });
+      const call = async (method: string, path: string) => {
+        const req = new Request(`http://admin${path}`, {
+          method,
+          headers: { authorization: `Bearer ${TOKEN}` },
+        });
+        setClientIp(req, "127.0.0.1");
+        const res = await app.handle(req);
+        return { status: res.status, text: await res.text() };
+      };
+      f.writeConfig(
+        BASE_YAML.replace("sandbox-eu: { mock: echo }", 'sandbox-eu: { url: "${UPSTREAM_URL}" }'),
+      );
+      const reload = await call("POST", "/config/reload");
+      expect(reload.status).toBe(422);
+      expect(reload.text).toContain("the value of ${UPSTREAM_URL} is not a valid URL");
+      const info = await call("GET", "/config");
+      expect(JSON.parse(info.text).lastReloadError.errors).toEqual(JSON.parse(reload.text).errors);
+      const audit = await call("GET", "/audit?objectType=config");
+      expect(audit.text).toContain("config.reload_failed");
+      for (const text of [reload.text, info.text, audit.text]) expect(text).not.toContain(secret);
+    } finally {
+      database.close();
+    }
+  });
+
   test("reloads through the API are audited", async () => {
     await f.call("POST", "/config/reload", { ip: "192.0.2.44" });
     const entry = (await f.call("GET", "/audit?objectType=config&limit=1")).json.items[0];

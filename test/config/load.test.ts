@@ -48,6 +48,96 @@ describe("interpolation", () => {
   });
 });
 
+describe("errors never echo a value from the environment", () => {
+  const S = "hunter2-c0ffee";
+  const env = {
+    NOT_HTTP: `ftp://${S}`,
+    LIMIT: S,
+    WINDOW: S,
+    BY: S,
+    EXPIRES: S,
+    ADMIN: `${S}.example:8081`,
+    UPSTREAM_URL: `http://admin:${S}@[bad`,
+    LIMIT_NAME: S,
+    TZ: `${S}/Zone`,
+    RULE: `DELTE /${S}/**`,
+    SEGMENT: `{${S}}`,
+    ROUTE: `GET /v1/${S}`,
+    PLAN: S,
+    KEY_ID: `${S}-key`,
+  };
+  const issuesOf = (yaml: string) => {
+    try {
+      parseConfig(yaml, "gateway.yaml", env);
+    } catch (err) {
+      return (err as ConfigError).issues;
+    }
+    throw new Error("expected a ConfigError");
+  };
+  const expectNamed = (issues: ConfigError["issues"], named: Record<string, string>) => {
+    for (const i of issues) {
+      expect(i.message).not.toContain(S);
+      expect(i.hint ?? "").not.toContain(S);
+    }
+    for (const [path, variable] of Object.entries(named)) {
+      const issue = issues.find((i) => i.path === path);
+      expect(issue?.message, path).toContain(`\${${variable}}`);
+    }
+  };
+
+  test("in schema errors", () => {
+    const issues = issuesOf(`version: 1
+upstreams:
+  api: { url: "\${NOT_HTTP}" }
+plans:
+  free:
+    limits: [{ limit: "\${LIMIT}", window: "\${WINDOW}", by: "\${BY}" }]
+routes: []
+tenants:
+  acme: { plan: free, keys: [{ id: k1, secret: abcdef, expires: "\${EXPIRES}" }] }
+`);
+    expect(issues).toHaveLength(5);
+    expectNamed(issues, {
+      "upstreams.api.url": "NOT_HTTP",
+      "plans.free.limits[0].limit": "LIMIT",
+      "plans.free.limits[0].window": "WINDOW",
+      "plans.free.limits[0].by": "BY",
+      "tenants.acme.keys[0].expires": "EXPIRES",
+    });
+  });
+
+  test("in reference and value errors", () => {
+    const issues = issuesOf(`version: 1
+server: { admin: "\${ADMIN}" }
+upstreams:
+  api: { url: "\${UPSTREAM_URL}" }
+plans:
+  free:
+    limits: [{ limit: 1, window: 1s, name: "\${LIMIT_NAME}" }, { limit: 2, window: 1s, name: "\${LIMIT_NAME}" }]
+    quota: { limit: 10, period: day, timezone: "\${TZ}" }
+    rules: [{ deny: "\${RULE}" }, { allow: "GET /v1/\${SEGMENT}" }]
+routes:
+  - { match: "\${ROUTE}", upstream: api }
+  - { match: "GET /v1/${S}", upstream: api }
+tenants:
+  acme: { plan: "\${PLAN}", keys: [{ id: "\${KEY_ID}", secret: same-secret }] }
+  globex: { plan: free, keys: [{ id: "\${KEY_ID}", secret: same-secret }] }
+`);
+    expectNamed(issues, {
+      "server.admin": "ADMIN",
+      "upstreams.api.url": "UPSTREAM_URL",
+      "plans.free.quota.timezone": "TZ",
+      "plans.free.rules[0].deny": "RULE",
+      "plans.free.rules[1].allow": "SEGMENT",
+      "routes[1].match": "ROUTE",
+      "tenants.acme.plan": "PLAN",
+      "tenants.globex.keys[0].id": "KEY_ID",
+    });
+    expect(issues.map((i) => i.path)).toContain("plans.free.limits[1]");
+    expect(issues.map((i) => i.path)).toContain("tenants.globex.keys[0]");
+  });
+});
+
 describe("reporting", () => {
   test("every error in a file is reported at once", () => {
     const yaml = "version: 1\nupstreams: {}\nplans: { p: { limitz: [], rulez: [] } }\nroutes: []\n";
