@@ -2,12 +2,13 @@
  * `gatehouse export`: the tenants and keys created through the control API, written as gateway.yaml
  * so they can move into the file. Keys appear as `hash:`, never as secrets (we do not have them).
  * API keys of tenants declared in the file are listed under that tenant with only `keys:`, to be
- * appended to its declaration.
+ * appended to its declaration. Every `${` in a value is written `$${`, so the file reads it literally.
  */
 import { existsSync } from "node:fs";
 import { and, asc, eq, inArray } from "drizzle-orm";
 import { Document, isMap, isScalar } from "yaml";
 import { toDecl } from "../admin/tenants/service.ts";
+import { escapeInterpolation } from "../config/interpolate.ts";
 import { loadConfigFile } from "../config/load.ts";
 import type { KeyDecl, LimitDecl, QuotaDecl, RuleDecl, TenantDecl } from "../config/schema.ts";
 import { type Db, openDb } from "../db/open.ts";
@@ -43,7 +44,7 @@ export function exportApiObjects(db: Pick<Db, "select">, generatedAt = new Date(
   const refs = new Map(fileTenants.map((t) => [t.id, t.sourceRef]));
   for (const id of fileTenantIds) out[id] = { keys: keysOf.get(id)!.map(keyDecl) };
 
-  const doc = new Document({ tenants: out });
+  const doc = new Document({ tenants: escapeStrings(out) });
   doc.commentBefore =
     ` Tenants and keys created through the gatehouse control API (exported ${generatedAt.toISOString()}).\n` +
     " Move them under tenants: in gateway.yaml; keys carry hashes only.";
@@ -55,6 +56,20 @@ export function exportApiObjects(db: Pick<Db, "select">, generatedAt = new Date(
     }
   }
   return doc.toString({ lineWidth: 0 });
+}
+
+/**
+ * API-supplied text may contain `${`. Written as is, it would read the gateway's environment (admin
+ * token, upstream credentials) once pasted into gateway.yaml; escaped, it loads back as written.
+ * Keys are never interpolated, so only values are escaped.
+ */
+function escapeStrings<T>(value: T): T {
+  if (typeof value === "string") return escapeInterpolation(value) as T;
+  if (Array.isArray(value)) return value.map(escapeStrings) as T;
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeStrings(v)])) as T;
+  }
+  return value;
 }
 
 function keyDecl(k: KeyRow): KeyDecl {

@@ -37,3 +37,9 @@ export function readsEnvironment(text: string): boolean {
   for (const m of text.matchAll(reference)) if (m[1] !== undefined) return true;
   return false;
 }
+
+/** The text written so that interpolating it gives it back unchanged: every `${` becomes `$${`. */
+export function escapeInterpolation(text: string): string {
+  // A function, because "$$" in a replacement string means one "$".
+  return text.replaceAll("${", () => "$${");
+}

@@ -205,6 +205,26 @@ describe("export", () => {
     expect(exportApiObjects(f.database.db)).not.toContain("newco");
   });
 
+  test("text from the API is escaped, so the file reads it literally and not from the environment", async () => {
+    const reference = "${GATEHOUSE_ADMIN_TOKEN}";
+    const created = await f.call("POST", "/tenants", {
+      body: {
+        id: "evil",
+        plan: "free",
+        name: `Evil ${reference}`,
+        metadata: { note: `$${reference} and ${reference}` },
+      },
+    });
+    expect(created.status).toBe(201);
+    const exported = (await f.call("GET", "/export")).text;
+    // The export as the README suggests using it: pasted as the file's tenants.
+    const file = BASE_YAML.slice(0, BASE_YAML.indexOf("tenants:")) + exported;
+    const loaded = parseConfig(file, "gateway.yaml", { GATEHOUSE_ADMIN_TOKEN: TOKEN });
+    expect(loaded.config.tenants!.evil!.name).toBe(`Evil ${reference}`);
+    expect(loaded.config.tenants!.evil!.metadata).toEqual({ note: `$${reference} and ${reference}` });
+    expect(JSON.stringify(loaded.config.tenants)).not.toContain(TOKEN);
+  });
+
   test("the CLI exports from a database file", async () => {
     const dbPath = join(f.dir, "export.db");
     const database = openDb(dbPath);

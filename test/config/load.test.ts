@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../../src/config/errors.ts";
-import { interpolate } from "../../src/config/interpolate.ts";
+import { escapeInterpolation, interpolate } from "../../src/config/interpolate.ts";
 import { loadConfigFile, parseConfig } from "../../src/config/load.ts";
 
 const root = join(import.meta.dir, "../..");
@@ -39,6 +39,13 @@ describe("interpolation", () => {
   test("a missing variable without a default is an error naming it", () => {
     expect(interpolate("${NOPE}", env)).toMatchObject({ error: "environment variable NOPE is not set" });
   });
+
+  test.each(["plain", "${A}", "$${A}", "a$b", "$", "$${", "x$$${y", "${", "}${A:-d}$", "$$$$"])(
+    "escaped, %s interpolates back to itself",
+    (text) => {
+      expect(interpolate(escapeInterpolation(text), env)).toEqual({ value: text });
+    },
+  );
 
   test("interpolated values are validated like written ones", () => {
     const yaml =
