@@ -161,8 +161,20 @@ function locatorFor(text: string) {
   return { doc, lines, locator: new Locator(doc, lines) };
 }
 
+/**
+ * Names the checks a trusted hash vouches for. Raise it whenever validation refuses something it
+ * used to accept: a file synced by an earlier build is then strictly loaded once more, and its new
+ * errors are reported instead of trusted away. (2: HTTP methods, duration bounds, upstream headers.)
+ */
+const CHECKS_REVISION = "2";
+
 function contentHash(text: string, config: GatewayConfig): string {
-  return createHash("sha256").update(text).update("\0").update(JSON.stringify(config)).digest("hex");
+  return createHash("sha256")
+    .update(`checks ${CHECKS_REVISION}\0`)
+    .update(text)
+    .update("\0")
+    .update(JSON.stringify(config))
+    .digest("hex");
 }
 
 /** Bun's native parser and the same interpolation; null when anything is off (the strict load reports it). */

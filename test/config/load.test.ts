@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../../src/config/errors.ts";
@@ -187,6 +188,20 @@ describe("trusted loads", () => {
     const a = parseConfig(shipped(), "gateway.yaml", {});
     const b = parseConfig(shipped(), "gateway.yaml", { ACME_KEY: "another-key-0001" });
     expect(a.hash).not.toBe(b.hash);
+  });
+
+  test("a hash synced by a build with fewer checks is not trusted, so the new checks run", () => {
+    // A fail-open typo that earlier builds accepted and synced.
+    const typo = 'version: 1\nupstreams: {}\nplans: { p: { rules: [{ deny: "DELTE /**" }] } }\nroutes: []\n';
+    const config = Bun.YAML.parse(typo);
+    const earlierHash = createHash("sha256")
+      .update(typo)
+      .update("\0")
+      .update(JSON.stringify(config))
+      .digest("hex");
+    expect(() =>
+      parseConfig(typo, "gateway.yaml", {}, { trust: ({ hash }) => hash === earlierHash }),
+    ).toThrow('"DELTE" is not an HTTP method');
   });
 
   test("what only the strict parser catches is still caught: duplicate keys", () => {
