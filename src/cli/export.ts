@@ -7,10 +7,10 @@
 import { existsSync } from "node:fs";
 import { and, asc, eq, inArray } from "drizzle-orm";
 import { Document, isMap, isScalar } from "yaml";
-import { toDecl } from "../admin/tenants/service.ts";
 import { escapeInterpolation } from "../config/interpolate.ts";
 import { loadConfigFile } from "../config/load.ts";
-import type { KeyDecl, LimitDecl, QuotaDecl, RuleDecl, TenantDecl } from "../config/schema.ts";
+import type { KeyDecl, TenantDecl } from "../config/schema.ts";
+import { keyDecl, tenantDecl } from "../db/declarations.ts";
 import { type Db, openDb } from "../db/open.ts";
 import { apiKeys, tenants } from "../db/schema.ts";
 
@@ -30,7 +30,7 @@ export function exportApiObjects(db: Pick<Db, "select">, generatedAt = new Date(
   const out: Record<string, TenantDecl | { keys: KeyDecl[] }> = {};
   for (const t of apiTenants) {
     const own = keysOf.get(t.id);
-    out[t.id] = { ...toDecl(t), ...(own ? { keys: own.map(keyDecl) } : {}) };
+    out[t.id] = { ...tenantDecl(t), ...(own ? { keys: own.map(keyDecl) } : {}) };
     keysOf.delete(t.id);
   }
   const fileTenantIds = [...keysOf.keys()].sort();
@@ -70,21 +70,6 @@ function escapeStrings<T>(value: T): T {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeStrings(v)])) as T;
   }
   return value;
-}
-
-function keyDecl(k: KeyRow): KeyDecl {
-  const limits = JSON.parse(k.limits) as LimitDecl[];
-  const rules = JSON.parse(k.rules) as RuleDecl[];
-  return {
-    id: k.id,
-    // During a rotation's grace period the previous secret is not exported: the file has one hash per key.
-    hash: k.hash,
-    ...(k.expiresAt !== null ? { expires: new Date(k.expiresAt).toISOString() } : {}),
-    ...(k.disabled ? { disabled: true } : {}),
-    ...(limits.length ? { limits } : {}),
-    ...(rules.length ? { rules } : {}),
-    ...(k.quota !== null ? { quota: JSON.parse(k.quota) as QuotaDecl } : {}),
-  };
 }
 
 /** The CLI: reads the database the config names (or --db) without syncing or changing anything. */

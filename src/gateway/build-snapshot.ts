@@ -1,5 +1,6 @@
 /** Builds the immutable snapshot from the validated config and the tenants and keys in SQLite. */
 import type { GatewayConfig, LimitDecl, QuotaDecl, RuleDecl } from "../config/schema.ts";
+import type { TenantPolicies } from "../db/declarations.ts";
 import type { Db } from "../db/open.ts";
 import { apiKeys, tenants } from "../db/schema.ts";
 import { compileLimit, compileQuota, compileRule } from "./compile-policies.ts";
@@ -17,14 +18,6 @@ import { compileUpstream, type UpstreamTarget } from "./upstream.ts";
 
 /** A config that cannot serve the tenants the database holds (e.g. a plan an API tenant uses was removed). */
 export class SnapshotError extends Error {}
-
-/** The policies a tenant row may add to its plan's, stored as JSON. */
-export interface TenantPolicies {
-  limits?: LimitDecl[];
-  rules?: RuleDecl[];
-  quota?: QuotaDecl;
-  concurrency?: number;
-}
 
 interface CompiledPlan {
   rules: readonly CompiledRule[];

@@ -5,6 +5,7 @@
 import type { Static } from "@sinclair/typebox";
 import { and, asc, eq, gt } from "drizzle-orm";
 import { parseDuration } from "../../config/units.ts";
+import { tenantDecl } from "../../db/declarations.ts";
 import { apiKeys, tenants } from "../../db/schema.ts";
 import { API_KEY_PREFIX, generateApiKey, randomBase62 } from "../../lib/api-key-format.ts";
 import { hashKey } from "../../lib/key-hash.ts";
@@ -12,7 +13,6 @@ import { iso, isoOrNull } from "../fields.ts";
 import { pageOf } from "../pagination.ts";
 import { badRequest, conflict, notFound } from "../problem.ts";
 import { type AdminStore, assertApiOwned, checkTenant, commit } from "../store.ts";
-import { toDecl } from "../tenants/service.ts";
 import {
   type CreateKeyBody,
   DEFAULT_GRACE,
@@ -46,7 +46,7 @@ export class KeyService {
     const id = body.id ?? `key_${randomBase62(20)}`;
     if (body.limits?.length || body.rules?.length || body.quota) {
       checkTenant(this.store, tenantId, {
-        ...toDecl(tenant),
+        ...tenantDecl(tenant),
         keys: [{ id, hash: PLACEHOLDER_HASH, limits: body.limits, rules: body.rules, quota: body.quota }],
       });
     }

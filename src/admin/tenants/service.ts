@@ -3,8 +3,8 @@
 import type { Static } from "@sinclair/typebox";
 import { asc, count, eq, gt, inArray, max } from "drizzle-orm";
 import type { TenantDecl } from "../../config/schema.ts";
+import { type TenantPolicies, tenantDecl } from "../../db/declarations.ts";
 import { apiKeys, tenants } from "../../db/schema.ts";
-import type { TenantPolicies } from "../../gateway/build-snapshot.ts";
 import { iso, isoOrNull } from "../fields.ts";
 import { pageOf } from "../pagination.ts";
 import { conflict, notFound } from "../problem.ts";
@@ -72,7 +72,7 @@ export class TenantService {
   update(id: string, body: Static<typeof PatchTenantBody>, actor: string): Tenant {
     const before = this.row(id);
     assertApiOwned(before, `Tenant "${id}"`, this.store.state.config.file);
-    const current = toDecl(before);
+    const current = tenantDecl(before);
     const decl: TenantDecl = { ...current };
     for (const [k, v] of Object.entries(body)) {
       // null clears an optional policy (quota, concurrency) back to the plan's.
@@ -135,24 +135,6 @@ export class TenantService {
 
 const action = (was: boolean, is: boolean) =>
   was === is ? "tenant.update" : is ? "tenant.disable" : "tenant.enable";
-
-/** The stored row as gateway.yaml would declare it (without keys). */
-export function toDecl(row: Row): TenantDecl {
-  const own = JSON.parse(row.policies) as TenantPolicies;
-  const metadata = JSON.parse(row.metadata) as Record<string, string>;
-  const upstreams = JSON.parse(row.upstreams) as Record<string, string>;
-  return {
-    name: row.name,
-    plan: row.plan,
-    ...(Object.keys(metadata).length ? { metadata } : {}),
-    ...(Object.keys(upstreams).length ? { upstreams } : {}),
-    ...(own.limits?.length ? { limits: own.limits } : {}),
-    ...(own.rules?.length ? { rules: own.rules } : {}),
-    ...(own.quota ? { quota: own.quota } : {}),
-    ...(own.concurrency !== undefined ? { concurrency: own.concurrency } : {}),
-    ...(row.disabled ? { disabled: true } : {}),
-  };
-}
 
 function columns(d: TenantDecl, id: string) {
   const policies: TenantPolicies = {

@@ -1,0 +1,57 @@
+/**
+ * Stored tenants and keys as gateway.yaml would declare them: what `gatehouse export` prints, and
+ * what the control API checks a changed tenant or new key as.
+ */
+import type { KeyDecl, LimitDecl, QuotaDecl, RuleDecl, TenantDecl } from "../config/schema.ts";
+import type { apiKeys, tenants } from "./schema.ts";
+
+/** The policies a tenant row adds to its plan's, stored as JSON in `policies`. */
+export interface TenantPolicies {
+  limits?: LimitDecl[];
+  rules?: RuleDecl[];
+  quota?: QuotaDecl;
+  concurrency?: number;
+}
+
+export type TenantColumns = Pick<
+  typeof tenants.$inferSelect,
+  "name" | "plan" | "metadata" | "upstreams" | "policies" | "disabled"
+>;
+export type KeyColumns = Pick<
+  typeof apiKeys.$inferSelect,
+  "id" | "hash" | "expiresAt" | "disabled" | "limits" | "rules" | "quota"
+>;
+
+/** The tenant as gateway.yaml would declare it (without keys); empty fields are left out. */
+export function tenantDecl(row: TenantColumns): TenantDecl {
+  const own = JSON.parse(row.policies) as TenantPolicies;
+  const metadata = JSON.parse(row.metadata) as Record<string, string>;
+  const upstreams = JSON.parse(row.upstreams) as Record<string, string>;
+  return {
+    name: row.name,
+    plan: row.plan,
+    ...(Object.keys(metadata).length ? { metadata } : {}),
+    ...(Object.keys(upstreams).length ? { upstreams } : {}),
+    ...(own.limits?.length ? { limits: own.limits } : {}),
+    ...(own.rules?.length ? { rules: own.rules } : {}),
+    ...(own.quota ? { quota: own.quota } : {}),
+    ...(own.concurrency !== undefined ? { concurrency: own.concurrency } : {}),
+    ...(row.disabled ? { disabled: true } : {}),
+  };
+}
+
+/** The key as gateway.yaml would declare it: by its hash, never a secret; empty fields are left out. */
+export function keyDecl(k: KeyColumns): KeyDecl {
+  const limits = JSON.parse(k.limits) as LimitDecl[];
+  const rules = JSON.parse(k.rules) as RuleDecl[];
+  return {
+    id: k.id,
+    // During a rotation's grace period the previous secret is not declared: the file has one hash per key.
+    hash: k.hash,
+    ...(k.expiresAt !== null ? { expires: new Date(k.expiresAt).toISOString() } : {}),
+    ...(k.disabled ? { disabled: true } : {}),
+    ...(limits.length ? { limits } : {}),
+    ...(rules.length ? { rules } : {}),
+    ...(k.quota !== null ? { quota: JSON.parse(k.quota) as QuotaDecl } : {}),
+  };
+}
