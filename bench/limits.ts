@@ -19,11 +19,30 @@ const IDENTITIES = 100_000;
 const ids = Array.from({ length: IDENTITIES }, (_, i) => `tenant-${i}`);
 
 // Realistic sizes (the bench never reaches them: ~16 requests/s per tenant of simulated time).
-const perSecond: CompiledLimit = { name: "1000-per-1s", limit: 1000, windowMs: 1000, by: "tenant" };
-const perMinute: CompiledLimit = { name: "20000-per-1m", limit: 20_000, windowMs: 60_000, by: "tenant" };
-const perKey: CompiledLimit = { name: "500-per-1s-by-key", limit: 500, windowMs: 1000, by: "key" };
+const perSecond: CompiledLimit = {
+  name: "1000-per-1s",
+  counter: "plan:1000-per-1s",
+  limit: 1000,
+  windowMs: 1000,
+  by: "tenant",
+};
+const perMinute: CompiledLimit = {
+  name: "20000-per-1m",
+  counter: "plan:20000-per-1m",
+  limit: 20_000,
+  windowMs: 60_000,
+  by: "tenant",
+};
+const perKey: CompiledLimit = {
+  name: "500-per-1s-by-key",
+  counter: "plan:500-per-1s-by-key",
+  limit: 500,
+  windowMs: 1000,
+  by: "key",
+};
 const monthly: CompiledQuota = {
   name: "quota-month",
+  counter: "plan:quota-month",
   limit: 1_000_000_000,
   period: "month",
   anchor: 1,

@@ -39,5 +39,20 @@ export const migrations: (MigrationMeta & { tag: string })[] = [
     "bps": true,
     "folderMillis": 1795411672019,
     "hash": "851eca6cf4f1f65dc7ac69b2b638e33cd744b3a3ead33c68124708455646af01"
+  },
+  {
+    "tag": "0003_counter_incarnations",
+    "sql": [
+      "-- Existing rows get their incarnation ids here; new rows get them from the application on insert.\nALTER TABLE `api_keys` ADD `uid` text DEFAULT '' NOT NULL;",
+      "\nUPDATE `api_keys` SET `uid` = lower(hex(randomblob(8)));",
+      "\nALTER TABLE `tenants` ADD `uid` text DEFAULT '' NOT NULL;",
+      "\nUPDATE `tenants` SET `uid` = lower(hex(randomblob(8)));",
+      "\n-- Quota counters were keyed `tenant:<id>:<name>` and `key:<id>:<name>`; now by the incarnation and by\n-- which declaration owns the name: the tenant's or key's own quota when its name is that one, else\n-- the plan's (names in force for one request are unique, so the name tells them apart).\nUPDATE `quota_usage` SET `scope` = 'tenant:' || t.`uid` || ':' || (\n    CASE substr(`quota_usage`.`scope`, length(t.`id`) + 9)\n      WHEN coalesce(\n        json_extract(t.`policies`, '$.quota.name'),\n        'quota-' || json_extract(t.`policies`, '$.quota.period')\n          || iif(json_extract(t.`policies`, '$.quota.by') = 'key', '-by-key', '')\n      ) THEN 'tenant'\n      ELSE 'plan'\n    END\n  ) || ':' || substr(`quota_usage`.`scope`, length(t.`id`) + 9)\nFROM `tenants` t\nWHERE substr(`quota_usage`.`scope`, 1, length(t.`id`) + 8) = 'tenant:' || t.`id` || ':';",
+      "\nUPDATE `quota_usage` SET `scope` = 'key:' || k.`uid` || ':' || (\n    CASE substr(`quota_usage`.`scope`, length(k.`id`) + 6)\n      WHEN coalesce(json_extract(k.`quota`, '$.name'), 'quota-' || json_extract(k.`quota`, '$.period') || '-by-key')\n        THEN 'key'\n      WHEN coalesce(\n        json_extract(t.`policies`, '$.quota.name'),\n        'quota-' || json_extract(t.`policies`, '$.quota.period')\n          || iif(json_extract(t.`policies`, '$.quota.by') = 'key', '-by-key', '')\n      ) THEN 'tenant'\n      ELSE 'plan'\n    END\n  ) || ':' || substr(`quota_usage`.`scope`, length(k.`id`) + 6)\nFROM `api_keys` k JOIN `tenants` t ON t.`id` = k.`tenant_id`\nWHERE substr(`quota_usage`.`scope`, 1, length(k.`id`) + 5) = 'key:' || k.`id` || ':';",
+      "\n-- What is left in the old form counted tenants and keys that no longer exist: nothing can claim it.\nDELETE FROM `quota_usage` WHERE length(`scope`) - length(replace(`scope`, ':', '')) = 2;\n"
+    ],
+    "bps": true,
+    "folderMillis": 1795983358387,
+    "hash": "8db8966e37d83dd9ba68e26baa5268e7a8f59f82585a4479bace3e72cb3ee755"
   }
 ];

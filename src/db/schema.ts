@@ -8,8 +8,18 @@ import { blob, index, integer, primaryKey, real, sqliteTable, text } from "drizz
 /** Who owns a row: the config file (read-only through the API) or the control API. */
 export type Source = "file" | "api";
 
+/**
+ * A random incarnation id, set when a tenant or key row is inserted and never changed (syncs update
+ * rows in place). Limit and quota counters are keyed by it, not by the id, so a tenant or key created
+ * again under a deleted one's id starts with clean counters.
+ */
+export function newUid(): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex");
+}
+
 export const tenants = sqliteTable("tenants", {
   id: text("id").primaryKey(),
+  uid: text("uid").notNull().$defaultFn(newUid),
   name: text("name").notNull(),
   plan: text("plan").notNull(),
   /** JSON: Record<string,string> */
@@ -30,6 +40,7 @@ export const apiKeys = sqliteTable(
   "api_keys",
   {
     id: text("id").primaryKey(),
+    uid: text("uid").notNull().$defaultFn(newUid),
     tenantId: text("tenant_id")
       .notNull()
       .references(() => tenants.id, { onDelete: "cascade" }),
@@ -58,7 +69,11 @@ export const apiKeys = sqliteTable(
   (t) => [index("api_keys_tenant").on(t.tenantId)],
 );
 
-/** Quota counters, written as absolute values so a restart neither resets nor double-counts. */
+/**
+ * Quota counters, written as absolute values so a restart neither resets nor double-counts. `scope` is
+ * `tenant:<uid>:<origin>:<name>` or `key:<uid>:<origin>:<name>`: whose counter (a tenant's or key's
+ * incarnation) and which declaration (plan, tenant or key, and the quota's name).
+ */
 export const quotaUsage = sqliteTable(
   "quota_usage",
   {

@@ -31,6 +31,7 @@ const none: readonly never[] = [];
 /** An api_keys row as raw values, in the order buildSnapshot selects them. */
 type KeyRow = [
   id: string,
+  uid: string,
   tenantId: string,
   hash: string,
   previousHash: string | null,
@@ -67,8 +68,8 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
   for (const [name, p] of Object.entries(config.plans)) {
     plans.set(name, {
       rules: (p.rules ?? []).map(compileRule),
-      limits: (p.limits ?? []).map(compileLimit),
-      quotas: p.quota ? [compileQuota(p.quota)] : none,
+      limits: (p.limits ?? []).map((l) => compileLimit(l, "plan")),
+      quotas: p.quota ? [compileQuota(p.quota, "plan")] : none,
       concurrency: p.concurrency ?? null,
     });
   }
@@ -77,6 +78,7 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
   const tenantRows = db
     .select({
       id: tenants.id,
+      uid: tenants.uid,
       name: tenants.name,
       plan: tenants.plan,
       disabled: tenants.disabled,
@@ -84,8 +86,8 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
       upstreams: tenants.upstreams,
     })
     .from(tenants)
-    .values() as [string, string, string, number, string, string][];
-  for (const [id, name, planName, disabled, policies, overridesJson] of tenantRows) {
+    .values() as [string, string, string, string, number, string, string][];
+  for (const [id, uid, name, planName, disabled, policies, overridesJson] of tenantRows) {
     const plan = plans.get(planName);
     if (!plan) {
       throw new SnapshotError(
@@ -107,12 +109,15 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
     }
     tenantViews.set(id, {
       id,
+      uid,
       name,
       plan: planName,
       disabled: Boolean(disabled),
       rules: own.rules?.length ? [...plan.rules, ...own.rules.map(compileRule)] : plan.rules,
-      limits: own.limits?.length ? [...plan.limits, ...own.limits.map(compileLimit)] : plan.limits,
-      quotas: own.quota ? [...plan.quotas, compileQuota(own.quota)] : plan.quotas,
+      limits: own.limits?.length
+        ? [...plan.limits, ...own.limits.map((l) => compileLimit(l, "tenant"))]
+        : plan.limits,
+      quotas: own.quota ? [...plan.quotas, compileQuota(own.quota, "tenant")] : plan.quotas,
       concurrency: own.concurrency ?? plan.concurrency,
       upstreams: overrides,
     });
@@ -122,6 +127,7 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
   const keyRows = db
     .select({
       id: apiKeys.id,
+      uid: apiKeys.uid,
       tenantId: apiKeys.tenantId,
       hash: apiKeys.hash,
       previousHash: apiKeys.previousHash,
@@ -136,6 +142,7 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
     .values() as KeyRow[];
   for (const [
     id,
+    uid,
     tenantId,
     hash,
     previousHash,
@@ -148,14 +155,16 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
   ] of keyRows) {
     const view: KeyView = {
       id,
+      uid,
       tenantId,
       expiresAt,
       disabled: Boolean(disabled),
       graceUntil: null,
-      limits: limits === "[]" ? none : (JSON.parse(limits) as LimitDecl[]).map(compileLimit),
+      limits: limits === "[]" ? none : (JSON.parse(limits) as LimitDecl[]).map((l) => compileLimit(l, "key")),
       rules: rules === "[]" ? none : (JSON.parse(rules) as RuleDecl[]).map(compileRule),
       // A key's own quota counts that key alone, whatever its `by` says (as its limits do).
-      quotas: quota === null ? none : [compileQuota({ ...(JSON.parse(quota) as QuotaDecl), by: "key" })],
+      quotas:
+        quota === null ? none : [compileQuota({ ...(JSON.parse(quota) as QuotaDecl), by: "key" }, "key")],
     };
     keysByHash.set(hash, view);
     if (previousHash && graceUntil !== null) keysByHash.set(previousHash, { ...view, graceUntil });

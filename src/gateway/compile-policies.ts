@@ -3,7 +3,7 @@
 import type { LimitDecl, QuotaDecl, RuleDecl } from "../config/schema.ts";
 import { formatDuration, parseDuration } from "../config/units.ts";
 import { parsePattern } from "./pattern.ts";
-import type { CompiledLimit, CompiledQuota, CompiledRule } from "./snapshot.ts";
+import type { CompiledLimit, CompiledQuota, CompiledRule, LimitOrigin } from "./snapshot.ts";
 
 /** The name a limit shows in RateLimit headers: its own, or "10-per-1s" ("-by-key" when per key). */
 export function limitName(d: LimitDecl): string {
@@ -16,13 +16,22 @@ export function quotaName(d: QuotaDecl): string {
   return d.name ?? `quota-${d.period}${d.by === "key" ? "-by-key" : ""}`;
 }
 
-export function compileLimit(d: LimitDecl): CompiledLimit {
-  return { name: limitName(d), limit: d.limit, windowMs: parseDuration(d.window), by: d.by ?? "tenant" };
+export function compileLimit(d: LimitDecl, origin: LimitOrigin): CompiledLimit {
+  const name = limitName(d);
+  return {
+    name,
+    counter: `${origin}:${name}`,
+    limit: d.limit,
+    windowMs: parseDuration(d.window),
+    by: d.by ?? "tenant",
+  };
 }
 
-export function compileQuota(d: QuotaDecl): CompiledQuota {
+export function compileQuota(d: QuotaDecl, origin: LimitOrigin): CompiledQuota {
+  const name = quotaName(d);
   return {
-    name: quotaName(d),
+    name,
+    counter: `${origin}:${name}`,
     limit: d.limit,
     period: d.period,
     anchor: d.anchor ?? 1,

@@ -5,9 +5,17 @@
 import type { PathPattern } from "./pattern.ts";
 import type { UpstreamTarget } from "./upstream.ts";
 
+/** Where a limit or quota is declared: on the tenant's plan, on the tenant, or on the key. */
+export type LimitOrigin = "plan" | "tenant" | "key";
+
 export interface CompiledLimit {
   /** Name shown in RateLimit headers, unique within a tenant's effective policy. */
   readonly name: string;
+  /**
+   * `<origin>:<name>`, built once here: with the counted tenant's or key's uid it keys the counter, so
+   * two declarations never share one, while a changed value keeps counting in the same one.
+   */
+  readonly counter: string;
   readonly limit: number;
   readonly windowMs: number;
   readonly by: "tenant" | "key";
@@ -15,6 +23,8 @@ export interface CompiledLimit {
 
 export interface CompiledQuota {
   readonly name: string;
+  /** `<origin>:<name>`, as for limits. */
+  readonly counter: string;
   readonly limit: number;
   readonly period: "hour" | "day" | "month";
   /** Day of the month a monthly period starts on (1 when not a billing cycle). */
@@ -39,6 +49,8 @@ export interface CompiledRoute {
 
 export interface TenantView {
   readonly id: string;
+  /** This incarnation of the tenant (see `newUid` in db/schema.ts); its counters are keyed by it. */
+  readonly uid: string;
   readonly name: string;
   readonly plan: string;
   readonly disabled: boolean;
@@ -54,6 +66,8 @@ export interface TenantView {
 
 export interface KeyView {
   readonly id: string;
+  /** This incarnation of the key; its counters are keyed by it. */
+  readonly uid: string;
   readonly tenantId: string;
   /** Epoch ms after which the key fails, or null. */
   readonly expiresAt: number | null;

@@ -5,6 +5,7 @@ import { KeyCache } from "../../src/policies/auth/index.ts";
 
 const key = (id: string): KeyView => ({
   id,
+  uid: id,
   tenantId: "t",
   expiresAt: null,
   disabled: false,

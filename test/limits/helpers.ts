@@ -21,8 +21,10 @@ export { prng };
 
 export const T0 = Date.UTC(2026, 0, 1);
 
+/** A plan's limit unless `extra.counter` says otherwise; its counter follows its name. */
 export function limit(n: number, windowMs: number, extra: Partial<CompiledLimit> = {}): CompiledLimit {
-  return { name: `${n}-per-${windowMs}ms`, limit: n, windowMs, by: "tenant", ...extra };
+  const name = extra.name ?? `${n}-per-${windowMs}ms`;
+  return { name, counter: `plan:${name}`, limit: n, windowMs, by: "tenant", ...extra };
 }
 
 export function quota(
@@ -30,12 +32,24 @@ export function quota(
   period: CompiledQuota["period"],
   extra: Partial<CompiledQuota> = {},
 ): CompiledQuota {
-  return { name: `quota-${period}`, limit: n, period, anchor: 1, timezone: "UTC", by: "tenant", ...extra };
+  const name = extra.name ?? `quota-${period}`;
+  return {
+    name,
+    counter: `plan:${name}`,
+    limit: n,
+    period,
+    anchor: 1,
+    timezone: "UTC",
+    by: "tenant",
+    ...extra,
+  };
 }
 
+/** Its uid follows its id unless given, so tenants with different ids count apart. */
 export function tenant(extra: Partial<TenantView> = {}): TenantView {
   return {
     id: "acme",
+    uid: `uid-${extra.id ?? "acme"}`,
     name: "Acme",
     plan: "free",
     disabled: false,
@@ -51,6 +65,7 @@ export function tenant(extra: Partial<TenantView> = {}): TenantView {
 export function key(extra: Partial<KeyView> = {}): KeyView {
   return {
     id: "acme-dev",
+    uid: `uid-${extra.id ?? "acme-dev"}`,
     tenantId: "acme",
     expiresAt: null,
     disabled: false,

@@ -38,7 +38,7 @@ test("flushes and sweeps on their timers, and flushes once more on stop", () => 
   quotas.add(quotas.counter(quota(10, "hour"), "acme", T0), 2);
   windows.add(windows.slot(limit(5, 1000), "acme", T0), 1);
   t.fire(500);
-  expect(store.get("tenant:acme:quota-hour", T0)).toBe(2);
+  expect(store.get("tenant:acme:plan:quota-hour", T0)).toBe(2);
 
   clock.advance(2 * 3_600_000);
   t.fire(30_000);
@@ -48,7 +48,7 @@ test("flushes and sweeps on their timers, and flushes once more on stop", () => 
   quotas.add(quotas.counter(quota(10, "hour"), "acme", clock.now()), 3);
   m.stop();
   expect(t.timers.size).toBe(0);
-  expect(store.get("tenant:acme:quota-hour", T0 + 2 * 3_600_000)).toBe(3);
+  expect(store.get("tenant:acme:plan:quota-hour", T0 + 2 * 3_600_000)).toBe(3);
 });
 
 test("a failing flush is reported, not thrown from the timer", () => {

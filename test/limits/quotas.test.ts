@@ -47,8 +47,8 @@ describe("quota counters", () => {
     quotas.add(quotas.counter(perKey, "acme-dev", T0), 5);
     quotas.add(quotas.counter(perTenant, "acme", T0), 2);
     expect(quotas.flush()).toBe(2);
-    expect(store.get("tenant:acme:daily", T0)).toBe(5);
-    expect(store.get("key:acme-dev:daily", T0)).toBe(5);
+    expect(store.get("tenant:acme:plan:daily", T0)).toBe(5);
+    expect(store.get("key:acme-dev:plan:daily", T0)).toBe(5);
   });
 
   test("a new period starts from zero; the old period's final value is still written", () => {
@@ -62,8 +62,8 @@ describe("quota counters", () => {
     expect(next.periodStart).toBe(T0 + HOUR);
     quotas.add(next, 1);
     quotas.flush(T0 + HOUR);
-    expect(store.get("tenant:acme:quota-hour", T0)).toBe(4);
-    expect(store.get("tenant:acme:quota-hour", T0 + HOUR)).toBe(1);
+    expect(store.get("tenant:acme:plan:quota-hour", T0)).toBe(4);
+    expect(store.get("tenant:acme:plan:quota-hour", T0 + HOUR)).toBe(1);
   });
 
   test("sweep drops counters whose period ended, keeping their last value for the flush", () => {
@@ -77,8 +77,8 @@ describe("quota counters", () => {
     expect(quotas.sweep(T0 + HOUR)).toBe(2);
     expect(quotas.size).toBe(0);
     quotas.flush(T0 + HOUR);
-    expect(store.get("tenant:acme:quota-hour", T0)).toBe(2);
-    expect(store.get("tenant:idle:quota-hour", T0)).toBeUndefined();
+    expect(store.get("tenant:acme:plan:quota-hour", T0)).toBe(2);
+    expect(store.get("tenant:idle:plan:quota-hour", T0)).toBeUndefined();
   });
 
   test("a failed flush loses nothing: the next one writes it", () => {
@@ -98,7 +98,7 @@ describe("quota counters", () => {
     expect(() => quotas.flush()).toThrow("disk full");
     fail = false;
     expect(quotas.flush()).toBe(1);
-    expect(inner.get("tenant:acme:quota-day", T0)).toBe(3);
+    expect(inner.get("tenant:acme:plan:quota-day", T0)).toBe(3);
     expect(quotas.flush()).toBe(0); // nothing changed since
   });
 
@@ -123,7 +123,7 @@ describe("quota counters", () => {
       expect(policy.check(ctx(t, k, 0))).toBeUndefined();
       quotas.flush();
       expect(rows(db)).toEqual([
-        { scope: "tenant:acme:monthly", periodStart: T0, used: 7, updatedAt: T0 + 5 * HOUR },
+        { scope: "tenant:uid-acme:plan:monthly", periodStart: T0, used: 7, updatedAt: T0 + 5 * HOUR },
       ]);
       db.close();
     }
@@ -140,7 +140,7 @@ describe("quota counters", () => {
       quotas.flush();
       quotas.flush();
       expect(rows(db)).toEqual([
-        { scope: "tenant:acme:monthly", periodStart: T0, used: 9, updatedAt: T0 + 9 * HOUR },
+        { scope: "tenant:uid-acme:plan:monthly", periodStart: T0, used: 9, updatedAt: T0 + 9 * HOUR },
       ]);
       db.close();
     }
@@ -155,8 +155,8 @@ describe("quota counters", () => {
       expect(policy.check(ctx(t, k, 1))).toBeUndefined();
       quotas.flush();
       expect(rows(db)).toEqual([
-        { scope: "tenant:acme:monthly", periodStart: T0, used: 9, updatedAt: T0 + 9 * HOUR },
-        { scope: "tenant:acme:monthly", periodStart: feb, used: 1, updatedAt: feb + HOUR },
+        { scope: "tenant:uid-acme:plan:monthly", periodStart: T0, used: 9, updatedAt: T0 + 9 * HOUR },
+        { scope: "tenant:uid-acme:plan:monthly", periodStart: feb, used: 1, updatedAt: feb + HOUR },
       ]);
       db.close();
     }

@@ -103,7 +103,7 @@ export function createLimitsPolicy(deps: LimitsDeps): Policy {
       for (let i = 0; i < nl; i++) {
         const limit = limitAt(tenant, key, i);
         const perKey = i >= tenant.limits.length || limit.by === "key";
-        const s = windows.slot(limit, perKey ? key.id : tenant.id, now, perKey);
+        const s = windows.slot(limit, perKey ? key.uid : tenant.uid, now, perKey);
         slots[i] = s;
         if (cost === 0) continue;
         const cap = capOf(limit);
@@ -124,7 +124,7 @@ export function createLimitsPolicy(deps: LimitsDeps): Policy {
 
       for (let j = 0; j < nq; j++) {
         const q = quotaAt(tenant, key, j);
-        const c = quotas.counter(q, q.by === "key" ? key.id : tenant.id, now);
+        const c = quotas.counter(q, q.by === "key" ? key.uid : tenant.uid, now);
         counters[j] = c;
         if (cost === 0) continue;
         if (cost > q.limit) {
@@ -148,7 +148,7 @@ export function createLimitsPolicy(deps: LimitsDeps): Policy {
       }
 
       if (tenant.concurrency !== null) {
-        if (!concurrency.tryAcquire(tenant.id, tenant.concurrency)) {
+        if (!concurrency.tryAcquire(tenant.uid, tenant.concurrency)) {
           return refuse(
             ctx,
             "concurrency_limited",
@@ -157,7 +157,7 @@ export function createLimitsPolicy(deps: LimitsDeps): Policy {
             now,
           );
         }
-        ctx.onDone(concurrency.releaseOnce(tenant.id));
+        ctx.onDone(concurrency.releaseOnce(tenant.uid));
       }
 
       if (cost > 0) {
@@ -175,7 +175,7 @@ export function createLimitsPolicy(deps: LimitsDeps): Policy {
   };
 }
 
-/** Two limits with one name and identity share one counter: count the request in it once. */
+/** Two limits with one counter and identity (views built by hand, not by a checked config) share one counter: count the request in it once. */
 function firstOf<T>(xs: readonly T[], i: number): boolean {
   for (let k = 0; k < i; k++) if (xs[k] === xs[i]) return false;
   return true;

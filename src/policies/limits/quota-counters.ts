@@ -5,7 +5,10 @@ import type { QuotaRow, QuotaStore } from "./quota-store.ts";
 
 /** One quota's counter for one tenant or key, in its current period. */
 export interface QuotaCounter {
-  /** `tenant:<id>:<quota name>` or `key:<id>:<quota name>`; the store's key with the period start. */
+  /**
+   * `tenant:<uid>:<origin>:<name>` or `key:<uid>:<origin>:<name>` (the counted incarnation and the
+   * quota's `counter`); the store's key with the period start.
+   */
   readonly scope: string;
   readonly periodStart: number;
   readonly periodEnd: number;
@@ -17,7 +20,7 @@ class Counter implements QuotaCounter {
   constructor(
     private readonly by: "tenant" | "key",
     private readonly identity: string,
-    private readonly name: string,
+    private readonly counter: string,
     public periodStart: number,
     public periodEnd: number,
     public used: number,
@@ -25,11 +28,11 @@ class Counter implements QuotaCounter {
 
   /** Built when needed (load and flush, not per request), so no string is held per counter. */
   get scope(): string {
-    return scopeOf(this.by, this.identity, this.name);
+    return scopeOf(this.by, this.identity, this.counter);
   }
 }
 
-const scopeOf = (by: "tenant" | "key", identity: string, name: string) => `${by}:${identity}:${name}`;
+const scopeOf = (by: "tenant" | "key", identity: string, counter: string) => `${by}:${identity}:${counter}`;
 
 /** The longest period (a 31-day month plus a DST hour) bounds how far back `load` must look. */
 const LONGEST_PERIOD_MS = 32 * 86_400_000;
@@ -65,20 +68,20 @@ export class QuotaCounters {
     }
   }
 
-  /** The counter of `quota` for `identity` (tenant or key id, per `quota.by`), rolled to `now`'s period. */
+  /** The counter of `quota` for `identity` (a tenant's or key's uid, per `quota.by`), rolled to `now`'s period. */
   counter(quota: CompiledQuota, identity: string, now: number): QuotaCounter {
     const period = this.periodAt(quota, now);
     const scope = quota.by === "key" ? this.byKey : this.byTenant;
-    let counters = scope.get(quota.name);
+    let counters = scope.get(quota.counter);
     if (counters === undefined) {
       counters = new Map();
-      scope.set(quota.name, counters);
+      scope.set(quota.counter, counters);
     }
     let c = counters.get(identity);
     if (c === undefined) {
       const used =
-        this.seeds.size === 0 ? 0 : this.claimSeed(scopeOf(quota.by, identity, quota.name), period.start);
-      c = new Counter(quota.by, identity, quota.name, period.start, period.end, used);
+        this.seeds.size === 0 ? 0 : this.claimSeed(scopeOf(quota.by, identity, quota.counter), period.start);
+      c = new Counter(quota.by, identity, quota.counter, period.start, period.end, used);
       counters.set(identity, c);
     } else if (c.periodStart !== period.start) {
       this.retire(c);
@@ -124,7 +127,7 @@ export class QuotaCounters {
   sweep(now: number): number {
     let removed = 0;
     for (const scope of [this.byTenant, this.byKey]) {
-      for (const [name, counters] of scope) {
+      for (const [counter, counters] of scope) {
         for (const [identity, c] of counters) {
           if (now >= c.periodEnd) {
             this.retire(c);
@@ -132,7 +135,7 @@ export class QuotaCounters {
             removed++;
           }
         }
-        if (counters.size === 0) scope.delete(name);
+        if (counters.size === 0) scope.delete(counter);
       }
     }
     for (const [scope, row] of this.seeds)

@@ -1,7 +1,9 @@
 import type { CompiledLimit } from "../../gateway/snapshot.ts";
 
 /**
- * Sliding-window counters, one per (limit name, identity), for every request's hot path.
+ * Sliding-window counters, one per (limit, identity), for every request's hot path. A limit is told
+ * apart by its `counter` (where it is declared and its name), an identity by the uid of the tenant or
+ * key it counts, so two declarations never share a counter and a re-created id starts clean.
  *
  * Algorithm: each limit's window W is cut into buckets of width b = ceil(W / 20) ms aligned to the
  * epoch (n = ceil(W / b) ≤ 20 buckets cover W; a ring of n + 1 holds them). A request at time t is
@@ -59,15 +61,15 @@ export class SlidingWindows {
 
   /**
    * A handle on the counter of `limit` for `identity`, advanced to `now`. `perKey` says whether
-   * `identity` is a key id or a tenant id (the two never share counters). Valid until the next
+   * `identity` is a key's uid or a tenant's (the two never share counters). Valid until the next
    * `sweep`; only use it within one synchronous step.
    */
   slot(limit: CompiledLimit, identity: string, now: number, perKey = limit.by === "key"): number {
     const scope = perKey ? this.byKey : this.byTenant;
-    let slots = scope.get(limit.name);
+    let slots = scope.get(limit.counter);
     if (slots === undefined) {
       slots = new Map();
-      scope.set(limit.name, slots);
+      scope.set(limit.counter, slots);
     }
     let s = slots.get(identity);
     if (s === undefined) {
@@ -135,7 +137,7 @@ export class SlidingWindows {
   sweep(now: number): number {
     let removed = 0;
     for (const scope of [this.byTenant, this.byKey]) {
-      for (const [name, slots] of scope) {
+      for (const [counter, slots] of scope) {
         for (const [identity, s] of slots) {
           const m = s * META;
           const w = this.meta[m]!;
@@ -145,7 +147,7 @@ export class SlidingWindows {
             removed++;
           }
         }
-        if (slots.size === 0) scope.delete(name);
+        if (slots.size === 0) scope.delete(counter);
       }
     }
     return removed;
