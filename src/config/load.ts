@@ -33,6 +33,11 @@ export interface LoadedConfig {
   readonly hash: string;
   /** "gateway.yaml:12": where the object at `path` is declared, for messages that name it. */
   sourceRef(path: readonly (string | number)[]): string;
+  /**
+   * A problem found after loading (e.g. by the sync), located at `path` or, when the file does not
+   * have it, at its nearest parent.
+   */
+  issue(path: readonly (string | number)[], message: string, hint?: string, atKey?: boolean): ConfigIssue;
 }
 
 export function loadConfigFile(
@@ -74,11 +79,7 @@ export function parseConfig(
       const hash = contentHash(text, config);
       if (options.trust({ hash, config })) {
         let locator: Locator | undefined;
-        const sourceRef = (path: readonly (string | number)[]) => {
-          locator ??= locatorFor(text).locator;
-          return `${basename(file)}:${locator.at(path, true).line}`;
-        };
-        return { file, config, hash, sourceRef };
+        return { file, config, hash, ...locating(file, () => (locator ??= locatorFor(text).locator)) };
       }
     }
   }
@@ -146,12 +147,17 @@ function strictParse(text: string, file: string, env: Env): LoadedConfig {
   for (const r of checkReferences(config, show)) issues.push(issue(r.path, r.message, r.hint, r.atKey));
   if (issues.length) throw new ConfigError(issues);
 
+  return { file, config, hash: contentHash(text, config), ...locating(file, () => locator) };
+}
+
+function locating(file: string, locator: () => Locator): Pick<LoadedConfig, "sourceRef" | "issue"> {
   const name = basename(file);
   return {
-    file,
-    config,
-    hash: contentHash(text, config),
-    sourceRef: (path) => `${name}:${locator.at(path, true).line}`,
+    sourceRef: (path) => `${name}:${locator().at(path, true).line}`,
+    issue: (path, message, hint, atKey = false) => {
+      const { line, col } = locator().at(path, atKey);
+      return { file, line, col, path: formatPath(path), message, ...(hint ? { hint } : {}) };
+    },
   };
 }
 

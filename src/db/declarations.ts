@@ -1,6 +1,7 @@
 /**
- * Stored tenants and keys as gateway.yaml would declare them: what `gatehouse export` prints, and
- * what the control API checks a changed tenant or new key as.
+ * Stored tenants and keys as gateway.yaml would declare them. `gatehouse export` prints these, and a
+ * sync compares a file declaration with a stored row through them, so "declared exactly as export
+ * printed it" and "nothing changed" mean the same thing everywhere.
  */
 import type { KeyDecl, LimitDecl, QuotaDecl, RuleDecl, TenantDecl } from "../config/schema.ts";
 import type { apiKeys, tenants } from "./schema.ts";
@@ -54,4 +55,39 @@ export function keyDecl(k: KeyColumns): KeyDecl {
     ...(rules.length ? { rules } : {}),
     ...(k.quota !== null ? { quota: JSON.parse(k.quota) as QuotaDecl } : {}),
   };
+}
+
+const TENANT_FIELDS = [
+  "name",
+  "plan",
+  "metadata",
+  "upstreams",
+  "limits",
+  "rules",
+  "quota",
+  "concurrency",
+  "disabled",
+] as const;
+
+/** The gateway.yaml fields in which two tenant rows differ. */
+export function tenantChanges(before: TenantColumns, after: TenantColumns): string[] {
+  const a = tenantDecl(before);
+  const b = tenantDecl(after);
+  return TENANT_FIELDS.filter((f) => !Bun.deepEquals(a[f], b[f]));
+}
+
+/** The gateway.yaml fields in which two key rows differ; a different hash is a different `secret`. */
+export function keyChanges(
+  before: KeyColumns & { tenantId: string },
+  after: KeyColumns & { tenantId: string },
+): string[] {
+  const a = keyDecl(before);
+  const b = keyDecl(after);
+  return [
+    ...(before.tenantId !== after.tenantId ? ["tenant"] : []),
+    ...(a.hash !== b.hash ? ["secret"] : []),
+    ...(["expires", "disabled", "limits", "rules", "quota"] as const).filter(
+      (f) => !Bun.deepEquals(a[f], b[f]),
+    ),
+  ];
 }

@@ -1,15 +1,19 @@
 /**
  * Declarative sync of gateway.yaml into SQLite, in one transaction. Rows the file declares are
  * marked `source = 'file'`; file rows the file no longer declares are removed. Rows created through
- * the control API (`source = 'api'`) are left alone, so they survive restarts and reloads.
+ * the control API (`source = 'api'`) are never removed or taken over: a file that would orphan,
+ * overwrite or strand one is refused with located errors (see sync-guard.ts), except that the file
+ * adopts an API object it declares exactly as `gatehouse export` prints it.
  */
 import { and, eq, notInArray } from "drizzle-orm";
+import { ConfigError } from "../config/errors.ts";
 import type { LoadedConfig } from "../config/load.ts";
 import type { KeyDecl, TenantDecl } from "../config/schema.ts";
 import type { Clock } from "../lib/clock.ts";
 import { hashKey } from "../lib/key-hash.ts";
 import type { Db, OpenDb } from "./open.ts";
 import { apiKeys, auditLog, meta, tenants } from "./schema.ts";
+import { type DeclaredKey, type DeclaredTenant, guardApiObjects, type Stored } from "./sync-guard.ts";
 
 export interface SyncReport {
   /** False when the database already held exactly this config. */
@@ -43,40 +47,55 @@ export function syncConfig(
 
   const now = clock.now();
   db.transaction((tx) => {
-    const tenantIds = declared.map(([id]) => id);
-    const keyIds = declared.flatMap(([, t]) => (t.keys ?? []).map((k) => k.id));
-    // Removals first, so a key moved to a new id does not collide with its old row's hash.
+    const stored = readStored(tx);
+    const tenantDecls: (DeclaredTenant & { row: TenantRow })[] = declared.map(([id, decl]) => ({
+      id,
+      decl,
+      row: tenantRow(id, decl, loaded.sourceRef(["tenants", id]), now),
+    }));
+    const keyDecls: (DeclaredKey & { row: KeyRow })[] = declared.flatMap(([tenantId, t]) =>
+      (t.keys ?? []).map((decl, index) => ({
+        tenantId,
+        index,
+        decl,
+        row: keyRow(tenantId, decl, loaded.sourceRef(["tenants", tenantId, "keys", index]), now),
+      })),
+    );
+    const { issues, adopted } = guardApiObjects(loaded, stored, tenantDecls, keyDecls);
+    if (issues.length) throw new ConfigError(issues);
+
+    const tenantIds = tenantDecls.map((t) => t.id);
+    const keyIds = keyDecls.map((k) => k.row.id);
+    // Stale keys first, so a key moved to a new id does not collide with its old row's hash.
     const staleKeys = tx
       .delete(apiKeys)
       .where(and(eq(apiKeys.source, "file"), notInArray(apiKeys.id, keyIds)))
       .returning({ id: apiKeys.id })
       .all();
+    // Updates leave `uid` as it is: counters keep counting the same tenant or key.
+    for (const { row } of tenantDecls) {
+      tx.insert(tenants)
+        .values(row)
+        .onConflictDoUpdate({ target: tenants.id, set: { ...row, createdAt: undefined } })
+        .run();
+    }
+    for (const { row } of keyDecls) {
+      // An adopted key keeps how listings show it, and its rotation's previous secret until the grace
+      // period ends (the update leaves previousHash and graceUntil alone).
+      const kept = adopted.keys.has(row.id) ? { prefix: undefined, last4: undefined } : {};
+      tx.insert(apiKeys)
+        .values(row)
+        .onConflictDoUpdate({ target: apiKeys.id, set: { ...row, ...kept, createdAt: undefined } })
+        .run();
+    }
+    // Stale tenants last, once the keys moved out of them are updated: the delete cascades to no key
+    // (the guard made sure no API-made key still belongs to one).
     const staleTenants = tx
       .delete(tenants)
       .where(and(eq(tenants.source, "file"), notInArray(tenants.id, tenantIds)))
       .returning({ id: tenants.id })
       .all();
-    for (const [id, t] of declared) {
-      const row = tenantRow(id, t, loaded.sourceRef(["tenants", id]), now);
-      tx.insert(tenants)
-        .values(row)
-        .onConflictDoUpdate({ target: tenants.id, set: { ...row, createdAt: undefined } })
-        .run();
-      t.keys?.forEach((k, i) => {
-        const key = keyRow(id, k, loaded.sourceRef(["tenants", id, "keys", i]), now);
-        // A file key takes over an API key with the same secret rather than failing the sync.
-        tx.delete(apiKeys)
-          .where(and(eq(apiKeys.hash, key.hash), eq(apiKeys.source, "api")))
-          .run();
-        tx.insert(apiKeys)
-          .values(key)
-          .onConflictDoUpdate({
-            target: apiKeys.id,
-            set: { ...key, createdAt: undefined, lastUsedAt: undefined },
-          })
-          .run();
-      });
-    }
+
     tx.insert(auditLog)
       .values({
         ts: now,
@@ -100,6 +119,44 @@ export function syncConfig(
   });
   return { changed: true, tenants: declared.length, keys: keyCount };
 }
+
+function readStored(tx: Pick<Db, "select">): Stored {
+  const tenantRows = tx
+    .select({
+      id: tenants.id,
+      name: tenants.name,
+      plan: tenants.plan,
+      metadata: tenants.metadata,
+      upstreams: tenants.upstreams,
+      policies: tenants.policies,
+      disabled: tenants.disabled,
+      source: tenants.source,
+    })
+    .from(tenants)
+    .all();
+  const keyRows = tx
+    .select({
+      id: apiKeys.id,
+      tenantId: apiKeys.tenantId,
+      hash: apiKeys.hash,
+      previousHash: apiKeys.previousHash,
+      expiresAt: apiKeys.expiresAt,
+      disabled: apiKeys.disabled,
+      limits: apiKeys.limits,
+      rules: apiKeys.rules,
+      quota: apiKeys.quota,
+      source: apiKeys.source,
+    })
+    .from(apiKeys)
+    .all();
+  return {
+    tenants: new Map(tenantRows.map((r) => [r.id, r])),
+    keys: new Map(keyRows.map((r) => [r.id, r])),
+  };
+}
+
+type TenantRow = ReturnType<typeof tenantRow>;
+type KeyRow = ReturnType<typeof keyRow>;
 
 function tenantRow(id: string, t: TenantDecl, sourceRef: string, now: number) {
   return {
@@ -129,8 +186,6 @@ function keyRow(tenantId: string, k: KeyDecl, sourceRef: string, now: number) {
     hash: k.secret !== undefined ? hashKey(k.secret) : k.hash!,
     prefix: "",
     last4: k.secret !== undefined ? k.secret.slice(-4) : "",
-    previousHash: null,
-    graceUntil: null,
     limits: JSON.stringify(k.limits ?? []),
     rules: JSON.stringify(k.rules ?? []),
     quota: k.quota ? JSON.stringify(k.quota) : null,

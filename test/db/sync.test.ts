@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { eq } from "drizzle-orm";
 import { parseConfig } from "../../src/config/load.ts";
 import { type OpenDb, openDb } from "../../src/db/open.ts";
 import { apiKeys, tenants } from "../../src/db/schema.ts";
@@ -113,6 +114,20 @@ describe("declarative sync", () => {
     expect(row?.id).toBe("acme-renamed");
   });
 
+  test("a key moved out of a tenant the same edit removes is updated in place: same row, same counters", () => {
+    const d = open();
+    syncConfig(d, parseConfig(twoTenants, "gateway.yaml", {}), clock);
+    const uid = d.db.select().from(apiKeys).where(eq(apiKeys.id, "globex-1")).get()!.uid;
+    const moved = yaml(`  acme:
+    plan: pro
+    keys: [{ id: acme-1, secret: acme-secret-one }, { id: globex-1, secret: globex-secret-one }]
+`);
+    syncConfig(d, parseConfig(moved, "gateway.yaml", {}), clock);
+    const row = d.db.select().from(apiKeys).where(eq(apiKeys.id, "globex-1")).get();
+    expect(row).toMatchObject({ tenantId: "acme", uid });
+    expect(d.db.select({ id: tenants.id }).from(tenants).all()).toEqual([{ id: "acme" }]);
+  });
+
   test("secrets never reach the database file", () => {
     const dir = tempDir();
     const path = join(dir, "g.db");
@@ -140,8 +155,13 @@ describe("reload", () => {
     // Drops plan "pro", which the API tenant initech still uses; also drops globex.
     writeFileSync(file, yaml("  acme:\n    plan: free\n", "  free: {}\n"));
     const result = state.reload();
-    expect(result.ok).toBe(false);
-    expect(!result.ok && result.errors[0]).toContain('tenant "initech" uses plan "pro"');
+    expect(result).toEqual({
+      ok: false,
+      errors: [
+        `${file}:3:1 plans: tenant "initech", created through the control API, uses plan "pro", which ` +
+          "this file no longer declares; keep the plan, or move the tenant to another plan first (PATCH /tenants/initech)",
+      ],
+    });
     expect(state.snapshot).toBe(before);
     expect(state.lastReloadError?.errors).toEqual(!result.ok ? result.errors : []);
     expect(
