@@ -11,9 +11,18 @@ import type { LoadedConfig } from "../config/load.ts";
 import type { KeyDecl, TenantDecl } from "../config/schema.ts";
 import type { Clock } from "../lib/clock.ts";
 import { hashKey } from "../lib/key-hash.ts";
+import { keyChanges, tenantChanges } from "./declarations.ts";
 import type { Db, OpenDb } from "./open.ts";
 import { apiKeys, auditLog, meta, tenants } from "./schema.ts";
-import { type DeclaredKey, type DeclaredTenant, guardApiObjects, type Stored } from "./sync-guard.ts";
+import { diffParts, type ObjectChanges, type Parts, partsOf, type SyncChanges } from "./sync-changes.ts";
+import {
+  type DeclaredKey,
+  type DeclaredTenant,
+  guardApiObjects,
+  type Stored,
+  type StoredKey,
+  type StoredTenant,
+} from "./sync-guard.ts";
 
 export interface SyncReport {
   /** False when the database already held exactly this config. */
@@ -23,6 +32,8 @@ export interface SyncReport {
 }
 
 const CONFIG_HASH = "config_hash";
+/** Fingerprints of the last synced plans, routes and upstreams, to list what the next sync changes. */
+const CONFIG_PARTS = "config_parts";
 
 /** Reads the synced rows before commit; throwing rolls the whole sync back. */
 export type VerifySync = (tx: Pick<Db, "select">) => void;
@@ -96,6 +107,25 @@ export function syncConfig(
       .returning({ id: tenants.id })
       .all();
 
+    const previousParts = tx.select({ value: meta.value }).from(meta).where(eq(meta.key, CONFIG_PARTS)).get();
+    const parts = partsOf(loaded.config);
+    const changes: SyncChanges = {
+      tenants: objectChanges(
+        tenantDecls.map((t) => [t.id, t.row]),
+        stored.tenants,
+        adopted.tenants,
+        staleTenants,
+        (a: StoredTenant, b) => tenantChanges(a, b),
+      ),
+      keys: objectChanges(
+        keyDecls.map((k) => [k.row.id, k.row]),
+        stored.keys,
+        adopted.keys,
+        staleKeys,
+        (a: StoredKey, b) => keyChanges(a, b),
+      ),
+      ...diffParts(previousParts && (JSON.parse(previousParts.value) as Parts), parts),
+    };
     tx.insert(auditLog)
       .values({
         ts: now,
@@ -103,18 +133,19 @@ export function syncConfig(
         action: "config.sync",
         objectType: "config",
         objectId: loaded.hash.slice(0, 12),
-        after: JSON.stringify({
-          tenants: tenantIds.length,
-          keys: keyIds.length,
-          removedTenants: staleTenants.map((r) => r.id),
-          removedKeys: staleKeys.map((r) => r.id),
-        }),
+        after: JSON.stringify(changes),
       })
       .run();
-    tx.insert(meta)
-      .values({ key: CONFIG_HASH, value: loaded.hash, updatedAt: now })
-      .onConflictDoUpdate({ target: meta.key, set: { value: loaded.hash, updatedAt: now } })
-      .run();
+    const facts: [string, string][] = [
+      [CONFIG_HASH, loaded.hash],
+      [CONFIG_PARTS, JSON.stringify(parts)],
+    ];
+    for (const [key, value] of facts) {
+      tx.insert(meta)
+        .values({ key, value, updatedAt: now })
+        .onConflictDoUpdate({ target: meta.key, set: { value, updatedAt: now } })
+        .run();
+    }
     verify?.(tx);
   });
   return { changed: true, tenants: declared.length, keys: keyCount };
@@ -153,6 +184,26 @@ function readStored(tx: Pick<Db, "select">): Stored {
     tenants: new Map(tenantRows.map((r) => [r.id, r])),
     keys: new Map(keyRows.map((r) => [r.id, r])),
   };
+}
+
+function objectChanges<S extends { source: string }, R>(
+  declared: [string, R][],
+  stored: ReadonlyMap<string, S>,
+  adopted: ReadonlySet<string>,
+  removed: { id: string }[],
+  fieldsChanged: (before: S, after: R) => string[],
+): ObjectChanges {
+  const out: ObjectChanges = { added: [], changed: {}, removed: removed.map((r) => r.id), adopted: [] };
+  for (const [id, row] of declared) {
+    const before = stored.get(id);
+    if (before === undefined) out.added.push(id);
+    else if (adopted.has(id)) out.adopted.push(id);
+    else {
+      const fields = fieldsChanged(before, row);
+      if (fields.length) out.changed[id] = fields;
+    }
+  }
+  return out;
 }
 
 type TenantRow = ReturnType<typeof tenantRow>;

@@ -157,6 +157,10 @@ describe("adoption: the file declares an API object exactly as export prints it"
     expect(uidOf(tenants, "newco")).toBe(tenantUid!);
     expect(uidOf(apiKeys, "newco-a")).toBe(keyUid!);
     expect(await f.data(secret)).toBe(200);
+    const sync = (await f.call("GET", "/audit?objectType=config&limit=2")).json.items[1];
+    expect(sync.action).toBe("config.sync");
+    expect(sync.after.tenants.adopted).toEqual(["newco"]);
+    expect(sync.after.keys.adopted).toEqual(["newco-a"]);
   });
 
   test("an adopted tenant with API keys of its own cannot then be dropped from the file", async () => {

@@ -2,10 +2,10 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { eq } from "drizzle-orm";
+import { desc, eq } from "drizzle-orm";
 import { parseConfig } from "../../src/config/load.ts";
 import { type OpenDb, openDb } from "../../src/db/open.ts";
-import { apiKeys, tenants } from "../../src/db/schema.ts";
+import { apiKeys, auditLog, tenants } from "../../src/db/schema.ts";
 import { syncConfig } from "../../src/db/sync.ts";
 import { GatewayState } from "../../src/gateway/state.ts";
 import { ManualClock } from "../../src/lib/clock.ts";
@@ -199,5 +199,83 @@ describe("reload", () => {
     expect(state.reload()).toEqual({ ok: true, version: 2, changed: true });
     expect(state.snapshot.tenants.get("globex")?.plan).toBe("pro");
     expect(seen).toEqual([2]);
+  });
+});
+
+describe("the audit entry of a sync", () => {
+  const before = `version: 1
+upstreams: { e: { mock: echo }, gone: { mock: echo }, same: { mock: echo } }
+plans: { free: {}, pro: {}, old: {} }
+routes: [{ match: "* /**", upstream: e }, { match: "GET /old/**", upstream: gone }]
+tenants:
+  acme:
+    plan: pro
+    keys: [{ id: acme-1, secret: acme-secret-one }, { id: acme-2, secret: acme-secret-two }]
+  globex: { plan: free, keys: [{ id: globex-1, secret: globex-secret-one }] }
+  initech: { plan: free }
+`;
+  const after = `version: 1
+upstreams: { e: { mock: echo }, fresh: { mock: echo }, same: { url: "http://127.0.0.1:9" } }
+plans: { free: { limits: [{ limit: 5, window: 1s }] }, pro: {}, new: {} }
+routes: [{ match: "* /**", upstream: e, cost: 2 }, { match: "GET /new/**", upstream: fresh }]
+tenants:
+  acme:
+    plan: free
+    keys:
+      - { id: acme-1, secret: acme-secret-new }
+      - { id: acme-2, secret: acme-secret-two, disabled: true }
+      - { id: acme-3, secret: acme-secret-three }
+  initech: { plan: free }
+  newco: { name: newco, plan: free, keys: [{ id: newco-k, hash: "${hashKey("newco-api-secret")}" }] }
+  dave: { plan: pro }
+`;
+  const lastSync = (d: OpenDb) =>
+    JSON.parse(d.db.select().from(auditLog).orderBy(desc(auditLog.id)).limit(1).get()!.after!);
+
+  test("lists every tenant and key added, changed (which fields), removed and adopted, and every plan, route and upstream", () => {
+    const d = open();
+    syncConfig(d, parseConfig(before, "gateway.yaml", {}), clock);
+    expect(lastSync(d)).toEqual({
+      tenants: { added: ["acme", "globex", "initech"], changed: {}, removed: [], adopted: [] },
+      keys: { added: ["acme-1", "acme-2", "globex-1"], changed: {}, removed: [], adopted: [] },
+      plans: { added: ["free", "pro", "old"], changed: [], removed: [] },
+      routes: { added: ["* /**", "GET /old/**"], changed: [], removed: [] },
+      upstreams: { added: ["e", "gone", "same"], changed: [], removed: [] },
+    });
+    insertApiTenant(d, "newco");
+
+    syncConfig(d, parseConfig(after, "gateway.yaml", {}), clock);
+    expect(lastSync(d)).toEqual({
+      tenants: { added: ["dave"], changed: { acme: ["plan"] }, removed: ["globex"], adopted: ["newco"] },
+      keys: {
+        added: ["acme-3"],
+        changed: { "acme-1": ["secret"], "acme-2": ["disabled"] },
+        removed: ["globex-1"],
+        adopted: ["newco-k"],
+      },
+      plans: { added: ["new"], changed: ["free"], removed: ["old"] },
+      routes: { added: ["GET /new/**"], changed: ["* /**"], removed: ["GET /old/**"] },
+      upstreams: { added: ["fresh"], changed: ["same"], removed: ["gone"] },
+    });
+  });
+
+  test("reordering keys in the file changes nothing it lists", () => {
+    const d = open();
+    syncConfig(d, parseConfig(after, "gateway.yaml", {}), clock);
+    const reordered = after
+      .replace("{ limit: 5, window: 1s }", "{ window: 1s, limit: 5 }")
+      .replace('{ match: "* /**", upstream: e, cost: 2 }', '{ cost: 2, upstream: e, match: "* /**" }')
+      .replace(
+        "{ id: acme-2, secret: acme-secret-two, disabled: true }",
+        "{ disabled: true, id: acme-2, secret: acme-secret-two }",
+      );
+    expect(syncConfig(d, parseConfig(reordered, "gateway.yaml", {}), clock).changed).toBe(true);
+    expect(lastSync(d)).toEqual({
+      tenants: { added: [], changed: {}, removed: [], adopted: [] },
+      keys: { added: [], changed: {}, removed: [], adopted: [] },
+      plans: { added: [], changed: [], removed: [] },
+      routes: { added: [], changed: [], removed: [] },
+      upstreams: { added: [], changed: [], removed: [] },
+    });
   });
 });
