@@ -54,6 +54,7 @@ export function assertApiOwned(
 /**
  * Checks a tenant as if it were declared in the running config: plan and upstream names must exist,
  * patterns must parse, time zones must be known and limit names unique, exactly as `validate` would.
+ * `decl.keys` are the keys the tenant will have, so their limit names are checked against its own.
  */
 export function checkTenant(store: AdminStore, id: string, decl: TenantDecl): void {
   const config = store.state.config.config;
@@ -74,7 +75,9 @@ export function checkTenant(store: AdminStore, id: string, decl: TenantDecl): vo
   const issues = checkReferences({ ...config, tenants: { [id]: decl } })
     .filter((i) => i.path[0] === "tenants" && i.path[1] === id)
     .map((i) => {
-      const at = formatPath(i.path.slice(2));
+      // Keys are named by id: their position in a list the caller made up means nothing to anyone.
+      const key = i.path[2] === "keys" ? decl.keys?.[i.path[3] as number] : undefined;
+      const at = key ? `key "${key.id}" ${formatPath(i.path.slice(4))}`.trim() : formatPath(i.path.slice(2));
       return `${at ? `${at}: ` : ""}${i.message}${i.hint ? ` (${i.hint})` : ""}`;
     });
   if (issues.length) throw badRequest(`The tenant is invalid: ${issues.join("; ")}.`, issues);

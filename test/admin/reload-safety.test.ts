@@ -234,4 +234,18 @@ describe("limit and quota names of API-made objects", () => {
         'must differ, so give this one another name with name: "..."',
     ]);
   });
+
+  test("the control API refuses a tenant limit named like one of its keys' limits", async () => {
+    await f.call("POST", "/tenants", { body: { id: "newco", plan: "premium" } });
+    await newKey("newco", { id: "newco-a", limits: [{ limit: 3, window: "1m", name: "burst" }] });
+    const before = dumpState(f);
+    const p = expectProblem(
+      await f.call("PATCH", "/tenants/newco", {
+        body: { limits: [{ limit: 100, window: "1s", name: "burst" }] },
+      }),
+      400,
+    );
+    expect(p.detail).toContain('key "newco-a" limits[0]: a limit named "burst" is already in force here');
+    expect(dumpState(f)).toBe(before);
+  });
 });

@@ -3,7 +3,7 @@
 import type { Static } from "@sinclair/typebox";
 import { asc, count, eq, gt, inArray, max } from "drizzle-orm";
 import type { TenantDecl } from "../../config/schema.ts";
-import { type TenantPolicies, tenantDecl } from "../../db/declarations.ts";
+import { keyDecl, type TenantPolicies, tenantDecl } from "../../db/declarations.ts";
 import { apiKeys, tenants } from "../../db/schema.ts";
 import { iso, isoOrNull } from "../fields.ts";
 import { pageOf } from "../pagination.ts";
@@ -78,7 +78,9 @@ export class TenantService {
       // null clears an optional policy (quota, concurrency) back to the plan's.
       (decl as Record<string, unknown>)[k] = v === null ? undefined : v;
     }
-    checkTenant(this.store, id, decl);
+    // With its keys: a new tenant limit must not take a name one of its keys' limits has.
+    const keys = this.db.select().from(apiKeys).where(eq(apiKeys.tenantId, id)).all();
+    checkTenant(this.store, id, { ...decl, keys: keys.map(keyDecl) });
     commit(this.store, (tx) => {
       const row = tx
         .update(tenants)
