@@ -58,10 +58,43 @@ describe("paths that try to reach /v1/admin/** (denied for acme)", () => {
     "/v1/items%00/admin",
     "/v1/items%0d%0aX-Injected:%201",
     "/v1/items%zz",
+    // our own decoding of %34%31 and %36%31 would assemble %2541 and %2561: admin on a second decoding
+    "/v1/%25%34%31dmin/users",
+    "/v1/%25%36%31dmin/users",
+    "/v1/%25%32%65%25%32%65/v1/admin/users",
+    "/v1/%25u0061dmin/users",
+    // overlong and other invalid UTF-8: lenient decoders read %C0%AE as . and %C0%AF as /
+    "/v1/items/%C0%AE%C0%AE/admin/users",
+    "/v1/items/%C0%AE%C0%AE%C0%AFadmin/users",
+    "/v1/items/%E0%80%AE%E0%80%AE/admin/users",
+    "/v1/items%ED%A0%80",
+    "/v1/items%F4%90%80%80",
+    "/v1/items%80",
+    "/v1/items%C3",
+    // a server that decodes before splitting sees /v1/admin, then a fragment or a query
+    "/v1/admin%23/users",
+    "/v1/admin%3F/users",
+    "/v1/admin%3f/users",
+    // NFKC or case mapping makes these /v1/admin/users or /v1/items/1/secret
+    "/v1/%EF%BD%81dmin/users",
+    "/v1/ａｄｍｉｎ/users",
+    "/v1/%EF%BC%A1%EF%BC%A4%EF%BC%AD%EF%BC%A9%EF%BC%AE/users",
+    "/v1/adm%C4%B1n/users",
+    "/v1/items%EF%BC%8F..%EF%BC%8Fadmin/users",
+    "/v1/items/1/%C5%BFecret",
+    "/v1/items/1/secr%E2%84%AAt",
   ];
   test.each(ambiguous)("%s → 400, nothing forwarded", async (target) => {
     const before = up.received.length;
     const res = await rawRequest(port, get(target, [KEY]));
+    expect(res.status).toBe(400);
+    expect(up.received.length).toBe(before);
+  });
+
+  test("raw bytes that are not UTF-8 are refused, not forwarded as U+FFFD", async () => {
+    const before = up.received.length;
+    const raw = Buffer.from(get("/v1/items/\xC0\xAE\xC0\xAE/admin/users", [KEY]), "latin1");
+    const res = await rawRequest(port, raw);
     expect(res.status).toBe(400);
     expect(up.received.length).toBe(before);
   });
@@ -293,4 +326,12 @@ describe("methods that are never forwarded", () => {
       expect(up.received.at(-1)!.method).toBe(method);
     }
   });
+});
+
+// Last, so that it covers every request this file sent.
+test("no refused form ever reached the upstream", () => {
+  const forms =
+    /%25(?:[0-9a-f]{2}|u)|%23|%3f|%c[01]|%e0%[89]|%ed%[ab]|%f4%[9ab]|%f[5-9a-f]|%ef%b[cd]|%ef%bf%bd|%c4%b[01]|%c5%bf|%e2%84%aa/i;
+  expect(up.received.length).toBeGreaterThan(0);
+  expect(up.received.filter((r) => forms.test(r.target))).toEqual([]);
 });

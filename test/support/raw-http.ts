@@ -5,7 +5,7 @@ export interface RawResponse {
   body: string;
 }
 
-export async function rawRequest(port: number, text: string): Promise<RawResponse> {
+export async function rawRequest(port: number, text: string | Uint8Array): Promise<RawResponse> {
   let data = "";
   const { promise, resolve } = Promise.withResolvers<void>();
   const socket = await Bun.connect({
