@@ -15,10 +15,19 @@
  *   UTF-8 (overlong `%C0%AE` is `.` to lenient decoders), and non-ASCII characters that NFKC
  *   normalization changes (fullwidth `／`, ligatures) or that case mapping turns into ASCII
  *   (`ſ` → `S`, Kelvin `K` → `k`), since some servers normalize or case-fold paths before routing.
+ * What is left an upstream may still read case-insensitively or decoded (`/v1/ADMIN`,
+ * `items%3Apurge`); the lenient segments spell out that reading for deny rules to match.
  */
 
 export type CanonicalResult =
-  | { ok: true; path: string; segments: string[]; query: string }
+  | {
+      ok: true;
+      path: string;
+      segments: string[];
+      /** `segments` as the most lenient upstream reads them: percent-decoded, case-folded. */
+      lenientSegments: string[];
+      query: string;
+    }
   | { ok: false; reason: string };
 
 const MAX_PATH = 8192;
@@ -51,7 +60,19 @@ export function canonicalize(url: string): CanonicalResult {
 }
 
 export function canonicalizePath(raw: string, query = ""): CanonicalResult {
-  if (!needsWork.test(raw)) return { ok: true, path: raw, segments: segmentsOf(raw), query };
+  if (!needsWork.test(raw)) {
+    const segments = segmentsOf(raw);
+    return { ok: true, path: raw, segments, lenientSegments: segments, query };
+  }
+  if (!needsDecoding.test(raw)) {
+    return {
+      ok: true,
+      path: raw,
+      segments: segmentsOf(raw),
+      lenientSegments: segmentsOf(raw.toLowerCase()), // printable ASCII: foldCase is toLowerCase
+      query,
+    };
+  }
   if (raw.includes(";")) return refused("path parameters (;) are not accepted");
   let out = "";
   let nonAscii = false;
@@ -87,12 +108,22 @@ export function canonicalizePath(raw: string, query = ""): CanonicalResult {
   const segments = segmentsOf(out);
   // Decoding can only now reveal a dot segment the URL parser did not resolve (e.g. `%2E` next to `.`).
   for (const s of segments) if (s === "." || s === "..") return refused("dot segments are not accepted");
-  return { ok: true, path: out, segments, query };
+  // Every escape left is valid UTF-8 (or `%25`), so decoding cannot throw.
+  const lenientSegments = segments.map((s) => foldCase(s.includes("%") ? decodeURIComponent(s) : s));
+  return { ok: true, path: out, segments, lenientSegments, query };
 }
 
-// A path of printable ASCII without `%`, `;`, `\` or `//` is already canonical: the common case, so
-// one character class (faster than an alternation) tells it apart.
-const needsWork = /[^!-$&-:<-[\]-~]|\/\//;
+/**
+ * How case-insensitive servers compare: upper then lower case, so that `ADMIN`, `Admin` and
+ * `admin` meet (and `ς`, `σ`, `Σ`). For ASCII it is plain lower case.
+ */
+export const foldCase = (s: string) => s.toUpperCase().toLowerCase();
+
+// A path of printable ASCII without `%`, `;`, `\` or `//` is already canonical; without upper case
+// too, it is its own lenient reading. That is the common case, so one character class (faster than
+// an alternation) tells it apart.
+const needsWork = /[^!-$&-:<-@[\]-~]|\/\//;
+const needsDecoding = /[^!-$&-:<-[\]-~]|\/\//;
 // What a second decoding would read as an escape: `%XX`, and IIS's `%uXXXX`.
 const secondEscape = /%25(?:[0-9A-Fa-f]{2}|[Uu][0-9A-Fa-f]{4})/;
 const notUtf8 = "percent-encoded bytes that are not valid UTF-8 are not accepted";

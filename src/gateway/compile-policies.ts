@@ -2,7 +2,7 @@
 
 import type { LimitDecl, QuotaDecl, RuleDecl } from "../config/schema.ts";
 import { formatDuration, parseDuration } from "../config/units.ts";
-import { parsePattern } from "./pattern.ts";
+import { foldedPattern, parsePattern } from "./pattern.ts";
 import type { CompiledLimit, CompiledQuota, CompiledRule, LimitOrigin } from "./snapshot.ts";
 
 /** The name a limit shows in RateLimit headers: its own, or "10-per-1s" ("-by-key" when per key). */
@@ -40,8 +40,9 @@ export function compileQuota(d: QuotaDecl, origin: LimitOrigin): CompiledQuota {
   };
 }
 
+/** A deny's literals are case-folded: it matches the request's lenient segments (see policies/rules). */
 export function compileRule(d: RuleDecl): CompiledRule {
   return "allow" in d
     ? { effect: "allow", pattern: parsePattern(d.allow) }
-    : { effect: "deny", pattern: parsePattern(d.deny) };
+    : { effect: "deny", pattern: foldedPattern(parsePattern(d.deny)) };
 }

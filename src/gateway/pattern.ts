@@ -5,6 +5,7 @@
  */
 
 import { closest } from "../lib/closest.ts";
+import { foldCase } from "./canonical-path.ts";
 import { HTTP_METHODS, NEVER_FORWARDED } from "./http-methods.ts";
 
 type Segment =
@@ -149,6 +150,12 @@ export function matchesPath(p: PathPattern, segments: readonly string[]): boolea
 
 export function matches(p: PathPattern, method: string, segments: readonly string[]): boolean {
   return (p.methods === null || p.methods.has(method)) && matchesPath(p, segments);
+}
+
+/** `p` with its literals case-folded, to match lenient segments (see canonical-path.ts) with. */
+export function foldedPattern(p: PathPattern): PathPattern {
+  const segments = p.segments.map((s) => (s.kind === "literal" ? { ...s, value: foldCase(s.value) } : s));
+  return { ...p, segments };
 }
 
 /**

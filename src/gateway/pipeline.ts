@@ -47,6 +47,7 @@ export function createGateway(deps: GatewayDeps): Handler {
       method: req.method,
       path: canonical.ok ? canonical.path : "",
       segments: canonical.ok ? canonical.segments : [],
+      lenientSegments: canonical.ok ? canonical.lenientSegments : [],
       startedAt: clock.now(),
       headers: req.headers,
       snapshot: deps.snapshot(),

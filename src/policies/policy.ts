@@ -23,6 +23,8 @@ export interface RequestContext {
   readonly path: string;
   /** Path segments of `path`, for matching. */
   readonly segments: readonly string[];
+  /** `segments` percent-decoded and case-folded: every spelling an upstream may read as them. */
+  readonly lenientSegments: readonly string[];
   /** Epoch ms (from the injected clock) when the request arrived. */
   readonly startedAt: number;
   readonly headers: Headers;

@@ -11,10 +11,25 @@ let up: RecordingUpstream;
 let gw: TestGateway;
 let port: number;
 const KEY = "X-API-Key: acme-secret-0001";
+const INITECH = "X-API-Key: initech-secret-0001";
+
+// Denies whose literals have upper case, a reserved character and a non-ASCII one.
+const extra = `  initech:
+    plan: basic
+    rules:
+      - deny: "POST /v1/items:purge"
+      - deny: "* /v1/Internal/**"
+      - deny: "* /v1/café/**"
+    keys: [{ id: initech-key, secret: initech-secret-0001 }]
+  hooli:
+    plan: readonly
+    rules: [{ allow: "POST /v1/reports/**" }]
+    keys: [{ id: hooli-key, secret: hooli-secret-0001 }]
+`;
 
 beforeAll(() => {
   up = startUpstream();
-  gw = startTestGateway(basicConfig(up.url));
+  gw = startTestGateway(basicConfig(up.url, extra));
   port = Number(new URL(gw.dataUrl).port);
 });
 afterAll(async () => {
@@ -40,6 +55,12 @@ describe("paths that try to reach /v1/admin/** (denied for acme)", () => {
     "/v1\\admin\\users",
     "/v1/items/..\\admin/users",
     "http://evil.example/v1/admin/users",
+    // a case-insensitive upstream serves these as /v1/admin/users
+    "/v1/ADMIN/users",
+    "/v1/Admin/users",
+    "/v1/aDmIn/users",
+    "/v1/%41DMIN/users",
+    "/v1/items/../ADMIN/users",
   ];
   test.each(denied)("%s → 403, nothing forwarded", async (target) => {
     const res = await rawRequest(port, get(target, [KEY]));
@@ -109,6 +130,46 @@ describe("paths that try to reach /v1/admin/** (denied for acme)", () => {
     const res = await rawRequest(port, get("http://evil.example/v1/items", [KEY]));
     expect(res.status).toBe(200);
     expect(up.received.at(-1)!.headers.host).toBe(`127.0.0.1:${up.port}`);
+  });
+});
+
+describe("denies hold under every spelling an upstream reads as theirs", () => {
+  test.each([
+    ["POST", "/v1/items:purge"],
+    ["POST", "/v1/items%3Apurge"],
+    ["POST", "/v1/ITEMS%3aPURGE"],
+    ["GET", "/v1/internal/x"],
+    ["GET", "/v1/INTERNAL/x"],
+    ["GET", "/v1/Internal/x"],
+    ["GET", "/v1/café/x"],
+    ["GET", "/v1/caf%c3%a9/x"],
+    ["GET", "/v1/CAF%C3%89/x"],
+  ])("%s %s → 403, nothing forwarded", async (method, target) => {
+    const before = up.received.length;
+    const res = await rawRequest(port, get(target, [INITECH]).replace(/^GET/, method));
+    expect(res.status).toBe(403);
+    expect(up.received.length).toBe(before);
+  });
+
+  test.each([
+    ["GET", "/v1/items:purge"],
+    ["POST", "/v1/items:purged"],
+    ["GET", "/v1/internals/x"],
+    ["GET", "/v1/cafe/x"],
+    ["GET", "/v1/caf%C3%A8/x"],
+  ])("%s %s, which no deny names, passes", async (method, target) => {
+    const res = await rawRequest(port, get(target, [INITECH]).replace(/^GET/, method));
+    expect(res.status).toBe(200);
+  });
+
+  test("an allow matches its exact spelling only, which is stricter than the upstream, never looser", async () => {
+    const post = (target: string) =>
+      rawRequest(port, get(target, ["X-API-Key: hooli-secret-0001"]).replace(/^GET/, "POST"));
+    expect((await post("/v1/reports/x")).status).toBe(200);
+    const before = up.received.length;
+    expect((await post("/v1/REPORTS/x")).status).toBe(403);
+    expect((await post("/v1/report%73/x")).status).toBe(200); // %73 is s: the same canonical path
+    expect(up.received.length).toBe(before + 1);
   });
 });
 

@@ -111,6 +111,17 @@ describe("canonical paths", () => {
     expect(!r.ok && r.reason).toContain(reason);
   });
 
+  test("the lenient segments are decoded and case-folded; a plain path's are its segments", () => {
+    const plain = canonicalizePath("/v1/items/42");
+    expect(plain.ok && plain.lenientSegments).toBe(plain.ok && plain.segments);
+    const upper = canonicalizePath("/V1/Admin/X");
+    expect(upper.ok && upper.segments).toEqual(["V1", "Admin", "X"]);
+    expect(upper.ok && upper.lenientSegments).toEqual(["v1", "admin", "x"]);
+    const escaped = canonicalizePath("/v1/ITEMS%3Apurge/CAF%C3%89/100%25");
+    expect(escaped.ok && escaped.path).toBe("/v1/ITEMS%3Apurge/CAF%C3%89/100%25");
+    expect(escaped.ok && escaped.lenientSegments).toEqual(["v1", "items:purge", "café", "100%"]);
+  });
+
   test("segments are the canonical path split on /", () => {
     const r = canonicalizePath("/v1//a/%62/");
     expect(r.ok && r.segments).toEqual(["v1", "a", "b", ""]);
@@ -121,12 +132,14 @@ describe("canonical paths", () => {
       ok: true,
       path: "/v1/a",
       segments: ["v1", "a"],
+      lenientSegments: ["v1", "a"],
       query: "x=1&y=%2F",
     });
     expect(canonicalize("http://h:1/v1/a#f?x")).toEqual({
       ok: true,
       path: "/v1/a",
       segments: ["v1", "a"],
+      lenientSegments: ["v1", "a"],
       query: "",
     });
   });

@@ -4,6 +4,7 @@ import { HTTP_METHODS, NEVER_FORWARDED } from "../../src/gateway/http-methods.ts
 import {
   compareSpecificity,
   covers,
+  foldedPattern,
   matches,
   PatternError,
   parsePattern,
@@ -144,4 +145,14 @@ describe("specificity", () => {
     expect(c("GET /v1/*", "GET /v1/**")).toBe(false);
     expect(c("GET /v1/**", "GET /v1/a/**")).toBe(true);
   });
+});
+
+test("foldedPattern folds the case of literals only, keeping the text and specificity", () => {
+  const p = parsePattern("GET /V1/Admin/:Id/**");
+  const f = foldedPattern(p);
+  expect(matches(f, "GET", ["v1", "admin", "x"])).toBe(true);
+  expect(matches(f, "GET", ["V1", "Admin", "x"])).toBe(false);
+  expect(f.segments[2]).toEqual({ kind: "param", name: "Id" });
+  expect(f.text).toBe(p.text);
+  expect(compareSpecificity(f, p)).toBe(0);
 });

@@ -98,6 +98,7 @@ export function ctx(t: TenantView, k: KeyView, cost = 1, startedAt = 0): TestCtx
     method: "GET",
     path: "/v1/x",
     segments: ["v1", "x"],
+    lenientSegments: ["v1", "x"],
     startedAt,
     headers: new Headers(),
     snapshot,

@@ -20,6 +20,7 @@ function ctx(over: Partial<RequestContext> = {}): RequestContext {
     method: "GET",
     path: "/v1/items",
     segments: ["v1", "items"],
+    lenientSegments: ["v1", "items"],
     startedAt: T0,
     headers: new Headers(),
     snapshot: {} as Snapshot,

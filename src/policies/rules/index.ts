@@ -1,4 +1,14 @@
-/** Path rules: default deny; a request passes when some allow matches and no deny does. */
+/**
+ * Path rules: default deny; a request passes when some allow matches and no deny does.
+ *
+ * The canonical path is one spelling, but an upstream may read others as the same path: a
+ * case-insensitive server (IIS, Windows file servers, Spring or Express set to ignore case) serves
+ * `/v1/ADMIN/x` as `/v1/admin/x`, and one that decodes before routing serves `/v1/items%3Apurge` as
+ * `/v1/items:purge`. So denies match the lenient segments (percent-decoded, case-folded) with
+ * case-folded literals, and no spelling dodges them. Allows match the canonical segments exactly:
+ * that is stricter than such an upstream, which can only refuse a request it would have served,
+ * never let one through.
+ */
 
 import { matches } from "../../gateway/pattern.ts";
 import { Refusal } from "../../gateway/refusal.ts";
@@ -14,7 +24,8 @@ export function createRulesPolicy(): Policy {
       let allowed = false;
       for (const rules of [ctx.tenant?.rules ?? [], ctx.key?.rules ?? []]) {
         for (const rule of rules) {
-          if (!matches(rule.pattern, ctx.method, ctx.segments)) continue;
+          const segments = rule.effect === "deny" ? ctx.lenientSegments : ctx.segments;
+          if (!matches(rule.pattern, ctx.method, segments)) continue;
           if (rule.effect === "deny") return forbidden();
           allowed = true;
         }
