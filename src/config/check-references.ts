@@ -56,9 +56,9 @@ export function checkReferences(c: GatewayConfig, show: ShowValue = showWritten)
     });
   };
 
-  const pattern = (path: Path, text: string): PathPattern | undefined => {
+  const pattern = (path: Path, text: string, lenient = false): PathPattern | undefined => {
     try {
-      return parsePattern(text);
+      return parsePattern(text, { lenient });
     } catch (err) {
       if (!(err instanceof PatternError)) throw err;
       issues.push(
@@ -73,7 +73,7 @@ export function checkReferences(c: GatewayConfig, show: ShowValue = showWritten)
   const rules = (path: Path, list: RuleDecl[] | undefined) =>
     list?.forEach((r, i) => {
       const [effect, text] = "allow" in r ? ["allow", r.allow] : ["deny", r.deny];
-      pattern([...path, i, effect], text);
+      pattern([...path, i, effect], text, effect === "deny");
     });
 
   const quota = (path: Path, q: QuotaDecl | undefined) => {

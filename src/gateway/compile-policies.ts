@@ -44,5 +44,5 @@ export function compileQuota(d: QuotaDecl, origin: LimitOrigin): CompiledQuota {
 export function compileRule(d: RuleDecl): CompiledRule {
   return "allow" in d
     ? { effect: "allow", pattern: parsePattern(d.allow) }
-    : { effect: "deny", pattern: foldedPattern(parsePattern(d.deny)) };
+    : { effect: "deny", pattern: foldedPattern(parsePattern(d.deny, { lenient: true })) };
 }

@@ -47,7 +47,12 @@ const paramName = /^:[A-Za-z_][A-Za-z0-9_]*$/;
 // #, and the canonicalizer refuses ;. Patterns do not spell percent-escapes.
 const literalSegment = /^[A-Za-z0-9\-._~!$&'()+,=:@[\]|]+$/;
 
-export function parsePattern(text: string): PathPattern {
+/**
+ * `lenient`: the pattern of a deny rule, whose literals are matched against the request's lenient
+ * segments (percent-decoded, case-folded): there a literal may hold characters that only arrive
+ * percent-encoded (non-ASCII, space, `"`, `{`, ...), since decoding brings them back.
+ */
+export function parsePattern(text: string, { lenient = false }: { lenient?: boolean } = {}): PathPattern {
   const space = text.indexOf(" ");
   if (space < 0) throw new PatternError('expected "METHODS PATH", e.g. "GET /v1/**"');
   const methodPart = text.slice(0, space);
@@ -81,7 +86,7 @@ export function parsePattern(text: string): PathPattern {
         throw new PatternError(`"${p}": * only stands alone as a whole segment`, {
           summary: "* only stands alone as a whole segment",
         });
-      const why = neverCanonical(p);
+      const why = neverCanonical(p, lenient);
       if (why) {
         throw new PatternError(`"${p}" can never match a canonical path segment: ${why}`, {
           summary: "a literal segment can never match a canonical path segment",
@@ -120,11 +125,15 @@ function checkMethod(m: string): void {
   }
 }
 
-/** Why a literal segment can never equal a segment of a canonical path, or undefined if it can. */
-function neverCanonical(p: string): string | undefined {
+/**
+ * Why a literal segment can never equal a segment of a canonical path (or, `lenient`, of its decoded
+ * reading), or undefined if it can.
+ */
+function neverCanonical(p: string, lenient: boolean): string | undefined {
   if (p === "." || p === "..") return "dot segments are resolved before matching";
   if (literalSegment.test(p)) return undefined;
-  const c = [...p].find((ch) => !literalSegment.test(ch))!;
+  const c = [...p].find((ch) => !literalSegment.test(ch) && !(lenient && decodesTo(ch)))!;
+  if (c === undefined) return undefined;
   const code = c.codePointAt(0)!;
   if (code > 0x7f) return "non-ASCII characters arrive percent-encoded";
   if (code <= 0x20 || code === 0x7f) return "spaces and control characters arrive percent-encoded";
@@ -134,6 +143,12 @@ function neverCanonical(p: string): string | undefined {
   if (c === "\\") return "\\ is read as /";
   return `${JSON.stringify(c)} arrives percent-encoded`;
 }
+
+/** Characters that arrive percent-encoded but that a deny's decoded reading of the path holds. */
+const decodesTo = (ch: string) => {
+  const code = ch.codePointAt(0)!;
+  return code > 0x9f || code === 0x20 || '"<>^`{}'.includes(ch);
+};
 
 export function matchesPath(p: PathPattern, segments: readonly string[]): boolean {
   const fixed = p.globstar ? p.segments.length - 1 : p.segments.length;

@@ -117,7 +117,7 @@ describe("literal segments a canonical path can hold", () => {
 describe("specificity", () => {
   const order = (...patterns: string[]) =>
     patterns
-      .map(parsePattern)
+      .map((p) => parsePattern(p))
       .sort(compareSpecificity)
       .map((p) => p.text);
 
@@ -155,4 +155,20 @@ test("foldedPattern folds the case of literals only, keeping the text and specif
   expect(f.segments[2]).toEqual({ kind: "param", name: "Id" });
   expect(f.text).toBe(p.text);
   expect(compareSpecificity(f, p)).toBe(0);
+});
+
+describe("deny patterns are read leniently", () => {
+  test("a literal that only arrives percent-encoded is an error in an allow or a route, not in a deny", () => {
+    for (const literal of ["café", "a b", "{id}"]) {
+      expect(() => parsePattern(`* /v1/${literal}/**`)).toThrow(PatternError);
+      expect(parsePattern(`* /v1/${literal}/**`, { lenient: true }).segments[1]).toEqual({
+        kind: "literal",
+        value: literal,
+      });
+    }
+    // What can never reach a decoded path either stays an error.
+    for (const literal of ["a;b", "a%41", "a\\b", "..", "a\u0001"]) {
+      expect(() => parsePattern(`* /v1/${literal}`, { lenient: true })).toThrow(PatternError);
+    }
+  });
 });
