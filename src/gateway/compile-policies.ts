@@ -2,7 +2,7 @@
 
 import type { LimitDecl, QuotaDecl, RuleDecl } from "../config/schema.ts";
 import { formatDuration, parseDuration } from "../config/units.ts";
-import { foldedPattern, parsePattern } from "./pattern.ts";
+import { foldedPattern, type PathPattern, parsePattern } from "./pattern.ts";
 import type { CompiledLimit, CompiledQuota, CompiledRule, LimitOrigin } from "./snapshot.ts";
 
 /** The name a limit shows in RateLimit headers: its own, or "10-per-1s" ("-by-key" when per key). */
@@ -44,5 +44,15 @@ export function compileQuota(d: QuotaDecl, origin: LimitOrigin): CompiledQuota {
 export function compileRule(d: RuleDecl): CompiledRule {
   return "allow" in d
     ? { effect: "allow", pattern: parsePattern(d.allow) }
-    : { effect: "deny", pattern: foldedPattern(parsePattern(d.deny, { lenient: true })) };
+    : { effect: "deny", pattern: withHeadForGet(foldedPattern(parsePattern(d.deny, { lenient: true }))) };
+}
+
+/**
+ * A deny that names GET denies HEAD too: most servers and frameworks (Express, Flask, Rails, Go's
+ * net/http, Spring) answer HEAD by running the GET handler, so a HEAD would reach what the deny
+ * keeps out, side effects included. An allow is not widened: being stricter is safe.
+ */
+function withHeadForGet(p: PathPattern): PathPattern {
+  if (p.methods === null || !p.methods.has("GET") || p.methods.has("HEAD")) return p;
+  return { ...p, methods: new Set([...p.methods, "HEAD"]) };
 }

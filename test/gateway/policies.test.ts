@@ -21,6 +21,10 @@ const extra = `  hashed:
   keyoff:
     plan: basic
     keys: [{ id: keyoff-key, secret: keyoff-secret-0001, disabled: true }]
+  getdeny:
+    plan: basic
+    rules: [{ deny: "GET /v1/exports/**" }]
+    keys: [{ id: getdeny-key, secret: getdeny-secret-01 }]
 `;
 
 beforeAll(() => {
@@ -112,6 +116,15 @@ describe("rules and routes", () => {
     expect((await call("/v1/items", globex)).status).toBe(200);
     expect((await call("/v1/items", globex, { method: "POST", body: "{}" })).status).toBe(403);
     expect((await call("/v1/items", globex, { method: "HEAD" })).status).toBe(403);
+  });
+
+  test("a deny naming GET denies HEAD too: servers run the GET handler for a HEAD", async () => {
+    const key = { "x-api-key": "getdeny-secret-01" };
+    const before = up.received.length;
+    expect((await call("/v1/exports/all", key)).status).toBe(403);
+    expect((await call("/v1/exports/all", key, { method: "HEAD" })).status).toBe(403);
+    expect(up.received.length).toBe(before);
+    expect((await call("/v1/items", key, { method: "HEAD" })).status).toBe(200);
   });
 
   test("a path with no route is 404", async () => {
