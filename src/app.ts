@@ -106,7 +106,10 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   const writes =
     database.path === ":memory:"
       ? undefined
-      : new WriterThread(database.path, usageSettings(config.usage), log);
+      : new WriterThread(database.path, usageSettings(config.usage), log, {
+          // The writer thread put a removed database file back: this thread's connection follows.
+          reopen: () => database.reopen(),
+        });
   const quotaStore = new SqliteQuotaStore(database.sqlite);
   // Counters outlive reloads: only the snapshot (and so the limit values) changes.
   const windows = new SlidingWindows();
@@ -123,7 +126,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   });
   const metrics = createMetrics();
   const usage = createUsageMetering({
-    sqlite: database.sqlite,
+    database,
     ...(writes ? { thread: writes } : {}),
     clock,
     log,
@@ -133,6 +136,12 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     log("error", "last-used write failed", { error: String(err) }),
   );
   lastUsed.start();
+  // While the store refuses writes, control-API writes and reloads wait: on the event loop they would
+  // stall traffic for the busy timeout, or land in a removed file.
+  const store = {
+    status: () => usage.status(),
+    writable: () => (writes ? writes.writable() : usage.status().healthy),
+  };
   let draining = false;
   const keyCache = new KeyCache();
   state.onSwap(() => keyCache.clear());
@@ -190,6 +199,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       clock,
       metrics,
       usage: usage.service,
+      store,
       draining: () => draining,
       log,
     };
@@ -216,11 +226,26 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     void usage.close().finally(() => database.close());
     throw listenError(err, listenAt, adminAt);
   }
-  const stopWatching = startConfigWatch(options.configPath, () => {
+  let reloadWhenWritable: ReturnType<typeof setInterval> | undefined;
+  const reload = () => {
+    if (!store.writable()) {
+      if (!reloadWhenWritable) {
+        log("warn", "config change seen while the database refuses writes; it is applied once they recover");
+        reloadWhenWritable = setInterval(() => {
+          if (!store.writable()) return;
+          clearInterval(reloadWhenWritable);
+          reloadWhenWritable = undefined;
+          reload();
+        }, 1_000);
+        reloadWhenWritable.unref();
+      }
+      return;
+    }
     const result = state.reload();
     if (result.ok) log("info", "config reloaded", { version: result.version, changed: result.changed });
     else log("warn", "config reload refused; the running config keeps serving", { errors: result.errors });
-  });
+  };
+  const stopWatching = startConfigWatch(options.configPath, reload);
   const [dataServer, adminServer] = servers as [Server<undefined>, Server<undefined>];
   const drainMs = parseDuration(server.drainTimeout ?? "30s");
 
@@ -233,6 +258,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       stopping ??= (async () => {
         draining = true;
         stopWatching();
+        clearInterval(reloadWhenWritable);
         const drained = Promise.all(servers.map((s) => s.stop(false)));
         let timer: ReturnType<typeof setTimeout> | undefined;
         const timeout = new Promise<"timeout">((r) => {

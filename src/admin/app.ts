@@ -6,6 +6,7 @@
  */
 import { Elysia } from "elysia";
 import type { OpenDb } from "../db/open.ts";
+import { describeStoreStatus, healthyStatus, type StoreStatus } from "../db/store-health.ts";
 import type { GatewayState } from "../gateway/state.ts";
 import type { Clock } from "../lib/clock.ts";
 import { jsonLog, type Log } from "../lib/log.ts";
@@ -23,6 +24,7 @@ import { createGuard } from "./guard.ts";
 import { keysPlugin } from "./keys/plugin.ts";
 import { KeyService } from "./keys/service.ts";
 import { operationsPlugin } from "./operations/plugin.ts";
+import { problemResponse, storeUnavailable } from "./problem.ts";
 import type { AdminStore } from "./store.ts";
 import { tenantsPlugin } from "./tenants/plugin.ts";
 import { TenantService } from "./tenants/service.ts";
@@ -39,6 +41,11 @@ export interface AdminDeps {
   clock: Clock;
   /** What GET /metrics renders: the Metrics whose observe the data plane calls. */
   metrics?: Metrics;
+  /**
+   * Whether the writes traffic causes reach the database (the writer thread's report). While they do
+   * not, GET /readyz answers 503 naming the fault, /metrics shows it and control-API writes get 503.
+   */
+  store?: StoreState;
   /** True once shutdown has begun; GET /readyz then answers 503. */
   draining?: () => boolean;
   /** Answers GET /usage and GET /usage/export; without it those routes are not mounted. */
@@ -48,6 +55,14 @@ export interface AdminDeps {
   log?: Log;
 }
 
+export interface StoreState {
+  status(): StoreStatus;
+  /** False while writes on this thread would fail, stall the event loop or be lost. */
+  writable(): boolean;
+}
+
+const alwaysWritable: StoreState = { status: () => healthyStatus, writable: () => true };
+
 export function createAdminApp(deps: AdminDeps) {
   // start-up refuses these already; refusing here too means no code path can serve a sample token.
   const weak = deps.token === null ? null : weakTokenReason(deps.token);
@@ -55,7 +70,8 @@ export function createAdminApp(deps: AdminDeps) {
 
   const audit = new AuditService(deps.database, deps.clock);
   const store: AdminStore = { database: deps.database, state: deps.state, clock: deps.clock, audit };
-  const registry = metricsRegistry(deps.metrics ?? createMetrics());
+  const storeState = deps.store ?? alwaysWritable;
+  const registry = metricsRegistry(deps.metrics ?? createMetrics(), storeState.status);
   const log = deps.log ?? jsonLog;
 
   return new Elysia({ normalize: false })
@@ -65,13 +81,27 @@ export function createAdminApp(deps: AdminDeps) {
     .onError(({ code, error }) => mapError(code, error, log))
     .onTransform(({ body, query }) => refuseDeepNesting(body, query))
     .onBeforeHandle(({ body, query }) => refuseControlChars(body, query))
+    .onBeforeHandle(({ request }) => refuseWritesWhileStoreFails(request, storeState))
     .use(docsPlugin(deps.usage !== undefined))
-    .use(operationsPlugin({ database: deps.database, registry, draining: deps.draining ?? (() => false) }))
+    .use(
+      operationsPlugin({
+        database: deps.database,
+        registry,
+        draining: deps.draining ?? (() => false),
+        store: storeState.status,
+      }),
+    )
     .use(tenantsPlugin(new TenantService(store)))
     .use(keysPlugin(new KeyService(store)))
     .use(configPlugin(new ConfigService(store), deps.database, deps.clock))
     .use(auditPlugin(audit))
     .use(deps.usage ? usagePlugin({ usage: deps.usage, log }) : new Elysia({ name: "usage-unavailable" }));
+}
+
+/** Every control-API route that is not a GET changes state. */
+function refuseWritesWhileStoreFails(request: Request, store: StoreState): Response | undefined {
+  if (request.method === "GET" || request.method === "HEAD" || store.writable()) return undefined;
+  return problemResponse(storeUnavailable(describeStoreStatus(store.status())));
 }
 
 export { MAX_ADMIN_BODY, unauthorizedProblem } from "./guard.ts";

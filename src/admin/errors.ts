@@ -3,15 +3,26 @@
  * errors (validation, parse, not found) and bugs. Messages name the field and the rule, never the
  * value sent, so a secret pasted into the wrong field is not echoed back.
  */
+
+import { SQLiteError } from "bun:sqlite";
 import type { ValidationError } from "elysia";
+import { classifyStoreError } from "../db/store-health.ts";
 import type { Log } from "../lib/log.ts";
 import { findControlChar, MAX_NESTING, nestedDeeperThan, sanitize } from "./fields.ts";
-import { AdminProblem, badRequest, problemResponse } from "./problem.ts";
+import { AdminProblem, badRequest, problemResponse, storeUnavailable } from "./problem.ts";
 
 const MAX_LISTED = 10;
 
 export function mapError(code: string | number, error: unknown, log?: Log): Response {
   if (error instanceof AdminProblem) return problemResponse(error);
+  const fault = storeFaultOf(error);
+  if (fault) {
+    // A store fault the writer thread had not reported yet: the change was rolled back, not half-made.
+    log?.("warn", "control API change refused: the database refuses writes", { error: String(fault) });
+    return problemResponse(
+      storeUnavailable(`The database refuses writes (${fault.code ?? "SQLite error"}); nothing was changed.`),
+    );
+  }
   switch (code) {
     case "VALIDATION": {
       const v = error as ValidationError;
@@ -31,6 +42,14 @@ export function mapError(code: string | number, error: unknown, log?: Log): Resp
   return problemResponse(
     new AdminProblem(500, "internal_error", "The control API failed to handle this request."),
   );
+}
+
+/** The SQLite error (drizzle wraps it as `cause`) that says the database cannot be written now. */
+function storeFaultOf(error: unknown): SQLiteError | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof SQLiteError) return classifyStoreError(e) === "other" ? undefined : e;
+  }
+  return undefined;
 }
 
 /**

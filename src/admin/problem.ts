@@ -40,6 +40,9 @@ export const badRequest = (detail: string, errors?: string[]) =>
   new AdminProblem(400, "bad_request", detail, errors ? { errors } : {});
 export const notFound = (detail: string) => new AdminProblem(404, "not_found", detail);
 export const conflict = (detail: string) => new AdminProblem(409, "conflict", detail);
+/** The database refuses writes (locked, full, read-only, file removed): nothing was changed. */
+export const storeUnavailable = (detail: string) =>
+  new AdminProblem(503, "store_unavailable", detail, {}, { "retry-after": "5" });
 
 export function problemResponse(p: AdminProblem): Response {
   const body = {

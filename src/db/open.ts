@@ -1,4 +1,4 @@
-import { Database } from "bun:sqlite";
+import { constants, Database } from "bun:sqlite";
 import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
 import type { MigrationMeta } from "drizzle-orm/migrator";
 import { migrations } from "./migrations.gen.ts";
@@ -8,9 +8,14 @@ export type Db = BunSQLiteDatabase<typeof schema>;
 
 export interface OpenDb {
   readonly path: string;
-  /** The raw connection, for hot-path prepared statements. */
-  sqlite: Database;
-  db: Db;
+  /** The raw connection, for hot-path prepared statements. Read it when used: reopen() replaces it. */
+  readonly sqlite: Database;
+  readonly db: Db;
+  /**
+   * Opens the file now at `path` and closes the old connection, whose file was removed (the writer
+   * thread put a copy back; see writer-worker.ts).
+   */
+  reopen(): void;
   close(): void;
 }
 
@@ -21,6 +26,28 @@ export interface OpenOptions {
 
 /** Opens (creating if needed) the database and brings its structure up to date. */
 export function openDb(path: string, options: OpenOptions = {}): OpenDb {
+  let current = connect(path, options);
+  return {
+    path,
+    get sqlite() {
+      return current.sqlite;
+    },
+    get db() {
+      return current.db;
+    },
+    reopen() {
+      const old = current;
+      current = connect(path, options);
+      // SQLite skips the closing checkpoint of a moved file; persistent-WAL mode also keeps it from
+      // deleting the -wal and -shm that now belong to the new file at the same path.
+      old.sqlite.fileControl(constants.SQLITE_FCNTL_PERSIST_WAL, 1);
+      old.sqlite.close();
+    },
+    close: () => current.sqlite.close(),
+  };
+}
+
+function connect(path: string, options: OpenOptions): { sqlite: Database; db: Db } {
   const sqlite = new Database(path, { create: true, strict: true });
   if (path !== ":memory:") sqlite.exec("PRAGMA journal_mode = WAL");
   sqlite.exec(`PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
@@ -28,7 +55,7 @@ export function openDb(path: string, options: OpenOptions = {}): OpenDb {
   sqlite.exec("PRAGMA busy_timeout = 5000");
   const db = drizzle({ client: sqlite, schema });
   migrate(db, migrations);
-  return { path, sqlite, db, close: () => sqlite.close() };
+  return { sqlite, db };
 }
 
 /**

@@ -4,6 +4,12 @@
  * a request never waits for SQLite's write lock or a WAL checkpoint. Usage rows are gathered for a
  * few milliseconds and posted in batches; posting never waits. close() hands over what is left and
  * resolves once the worker has committed all of it.
+ *
+ * The worker reports the store's health (status messages: on every change and each second); the
+ * main thread answers /readyz and /metrics from it and refuses control-API writes while it is bad.
+ * When the database file was removed or replaced, the main thread stops writing to its connection
+ * (`writable` turns false, and the worker is told "hold"), and reopens it once the worker has put
+ * the file back ("reopened").
  */
 import type { WriteLastUsed } from "../admin/keys/last-used.ts";
 import type { Log } from "../lib/log.ts";
@@ -11,7 +17,15 @@ import type { QuotaRow } from "../policies/limits/quota-store.ts";
 import type { UsageSettings } from "../usage/config.ts";
 import { packRows } from "../usage/packed.ts";
 import type { UsageRow } from "../usage/row.ts";
+import { healthyStatus, type StoreStatus } from "./store-health.ts";
 import type { FromWorker, ToWorker } from "./writer-worker.ts";
+
+export interface WriterThreadOptions {
+  /** Reopens the main thread's connection after the worker recreated the database file. */
+  reopen?: () => void;
+  /** How long the worker's writes wait for SQLite's write lock before counting as failed. */
+  busyTimeoutMs?: number;
+}
 
 /** Rows gather this long (or up to POST_ROWS) before one postMessage carries them all. */
 const POST_EVERY_MS = 10;
@@ -22,18 +36,20 @@ export class WriterThread {
   private pending: UsageRow[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private closing: Promise<{ written: number; lost: number }> | undefined;
+  private current: StoreStatus = healthyStatus;
+  /** The worker was told to hold: the main thread's connection is on a removed file. */
+  private holding = false;
 
   constructor(
     path: string,
     settings: UsageSettings,
     private readonly log: Log,
+    private readonly options: WriterThreadOptions = {},
   ) {
     this.worker = new Worker(new URL("./writer-worker.ts", import.meta.url).href);
-    this.worker.onmessage = (e: MessageEvent<FromWorker>) => {
-      if (e.data.type === "log") this.log(e.data.level, e.data.msg, e.data.fields);
-    };
+    this.worker.onmessage = (e: MessageEvent<FromWorker>) => this.receive(e.data);
     this.worker.onerror = (e) => this.log("error", "writer thread failed", { error: e.message });
-    this.send({ type: "open", path, settings });
+    this.send({ type: "open", path, settings, busyTimeoutMs: options.busyTimeoutMs ?? 5_000 });
     // Writes alone never keep the process alive; close() holds it open until they are committed.
     this.worker.unref();
   }
@@ -55,13 +71,23 @@ export class WriterThread {
     if (batch.size > 0) this.send({ type: "lastUsed", entries: [...batch] });
   };
 
+  /** The store's health as the worker last reported it (at most about a second old). */
+  status(): StoreStatus {
+    return this.current;
+  }
+
+  /** False while the store refuses writes or its file is being put back: control-API writes wait. */
+  writable(): boolean {
+    return this.current.healthy && !this.holding;
+  }
+
   /** Commits everything posted so far, then ends the thread; `written` and `lost` count usage rows. */
   close(): Promise<{ written: number; lost: number }> {
     this.closing ??= new Promise((resolve) => {
       this.postRows();
       this.worker.ref();
       this.worker.onmessage = (e: MessageEvent<FromWorker>) => {
-        if (e.data.type === "log") this.log(e.data.level, e.data.msg, e.data.fields);
+        this.receive(e.data);
         if (e.data.type === "closed") {
           this.worker.terminate();
           resolve({ written: e.data.written, lost: e.data.lost });
@@ -70,6 +96,33 @@ export class WriterThread {
       this.send({ type: "close" });
     });
     return this.closing;
+  }
+
+  private receive(m: FromWorker): void {
+    switch (m.type) {
+      case "log":
+        this.log(m.level, m.msg, m.fields);
+        return;
+      case "status":
+        this.current = m.status;
+        if (m.status.fault === "gone" && !this.holding && !this.closing) {
+          // Control-API writes are refused from now on (writable() is false), so nothing more is
+          // written to the removed file after the worker copies it.
+          this.holding = true;
+          this.send({ type: "hold" });
+        }
+        return;
+      case "reopened":
+        try {
+          this.options.reopen?.();
+          this.holding = false;
+        } catch (err) {
+          this.log("error", "database reopen failed; control-API writes stay refused", {
+            error: String(err),
+          });
+        }
+        return;
+    }
   }
 
   private readonly postRows = (): void => {

@@ -4,82 +4,225 @@
  * waiting for this thread's write lock would stall it just the same. So every write the data plane
  * causes runs here, on a connection of its own: usage rows (batched by UsageWriter, pruned by
  * UsageRetention), quota counters and key last-used times. The main thread only posts (see
- * writer-thread.ts). Messages: open, rows, quota, lastUsed, close; replies: log, closed.
+ * writer-thread.ts). Messages: open, rows, quota, lastUsed, hold, close; replies: log, status,
+ * reopened, closed.
+ *
+ * Store faults. A write the database refuses (locked, full, read-only, I/O error) stays in memory
+ * and is retried; StoreHealth tracks the fault, logs it and posts every change (and, each second,
+ * the current counts) to the main thread. A database file that is removed or replaced under us would
+ * otherwise take every later write with it: the connection keeps writing to the unlinked file. So
+ * each second SQLite is asked whether the file has moved; if so, writes stop (they wait in memory),
+ * the main thread is told and answers "hold" once it writes no more to its own connection, and the
+ * file is then recreated from the still-open connection with VACUUM INTO (or, when another file now
+ * sits at the path, that one is adopted). Both connections are then reopened on it and what waited
+ * is written.
  */
-import { Database } from "bun:sqlite";
-import { sqliteLastUsedWriter } from "../admin/keys/last-used.ts";
+import { constants, Database } from "bun:sqlite";
+import { existsSync, renameSync, rmSync } from "node:fs";
+import { sqliteLastUsedWriter, type WriteLastUsed } from "../admin/keys/last-used.ts";
 import { systemClock } from "../lib/clock.ts";
 import type { Log } from "../lib/log.ts";
 import { type QuotaRow, SqliteQuotaStore } from "../policies/limits/quota-store.ts";
 import type { UsageSettings } from "../usage/config.ts";
 import { type PackedRows, unpackRows } from "../usage/packed.ts";
 import { UsageRetention } from "../usage/retention.ts";
-import { createBatchWriter } from "../usage/store.ts";
+import { createBatchWriter, type WriteBatch } from "../usage/store.ts";
 import { UsageWriter } from "../usage/writer.ts";
 import { RetriedWrites } from "./retried-writes.ts";
+import { StoreGoneError, StoreHealth, type StoreStatus } from "./store-health.ts";
 
 export type ToWorker =
-  | { type: "open"; path: string; settings: UsageSettings }
+  | { type: "open"; path: string; settings: UsageSettings; busyTimeoutMs: number }
   | { type: "rows"; rows: PackedRows }
   | { type: "quota"; rows: QuotaRow[]; updatedAt: number }
   | { type: "lastUsed"; entries: [keyId: string, at: number][] }
+  /** The main thread no longer writes to its connection: the file may be recreated. */
+  | { type: "hold" }
   | { type: "close" };
 
 export type FromWorker =
   | { type: "log"; level: Parameters<Log>[0]; msg: string; fields?: Record<string, unknown> }
+  | { type: "status"; status: StoreStatus }
+  /** The database file was recreated or replaced: the main thread reopens its connection too. */
+  | { type: "reopened" }
   | { type: "closed"; written: number; lost: number };
 
 declare const self: Worker;
 const reply = (m: FromWorker) => self.postMessage(m);
 const log: Log = (level, msg, fields) => reply({ type: "log", level, msg, fields });
 
+/** How often the file is checked and the status (with its counts) is posted. */
+const CHECK_EVERY_MS = 1_000;
+const FILE = "database file";
+
 type StampedRow = QuotaRow & { updatedAt: number };
 
-let db: Database | undefined;
+/** One connection and the statements prepared on it. */
+interface Connection {
+  sqlite: Database;
+  writeRows: WriteBatch;
+  quotas: SqliteQuotaStore;
+  writeLastUsed: WriteLastUsed;
+  retention: UsageRetention;
+}
+
+let path = "";
+let settings: UsageSettings;
+let busyTimeoutMs = 5_000;
+let conn: Connection | undefined;
+/** The file at `path` is no longer the one `conn` writes to. */
+let gone = false;
+/** The main thread has stopped writing to its own connection since `gone` was reported. */
+let held = false;
+let health: StoreHealth | undefined;
 let writer: UsageWriter | undefined;
-let retention: UsageRetention | undefined;
 let quotas: RetriedWrites<StampedRow> | undefined;
 let lastUsed: RetriedWrites<number> | undefined;
+let checker: ReturnType<typeof setInterval> | undefined;
 
-function open(path: string, s: UsageSettings): void {
+function connect(): Connection {
   const sqlite = new Database(path, { strict: true });
-  sqlite.exec("PRAGMA busy_timeout = 5000");
-  sqlite.exec(`PRAGMA synchronous = ${s.synchronous === "full" ? "FULL" : "NORMAL"}`);
-  db = sqlite;
-  writer = new UsageWriter({
-    write: createBatchWriter(sqlite),
+  try {
+    sqlite.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+    sqlite.exec(`PRAGMA synchronous = ${settings.synchronous === "full" ? "FULL" : "NORMAL"}`);
+    sqlite.exec("PRAGMA journal_mode = WAL");
+    const retention = new UsageRetention({
+      sqlite,
+      clock: systemClock,
+      log,
+      retentionMs: settings.retentionMs,
+    });
+    retention.start();
+    return {
+      sqlite,
+      writeRows: createBatchWriter(sqlite),
+      quotas: new SqliteQuotaStore(sqlite),
+      writeLastUsed: sqliteLastUsedWriter(sqlite),
+      retention,
+    };
+  } catch (err) {
+    sqlite.close();
+    throw err;
+  }
+}
+
+/** The connection to write with; throws while the file it wrote to is gone. */
+function usable(): Connection {
+  if (gone || !conn) throw new StoreGoneError(`${path} was removed or replaced`);
+  return conn;
+}
+
+function open(): void {
+  conn = connect();
+  health = new StoreHealth({
     clock: systemClock,
     log,
-    flushRows: s.flushRows,
-    flushIntervalMs: s.flushIntervalMs,
-    bufferRows: s.bufferRows,
+    counts: () => ({
+      buffered: writer?.size ?? 0,
+      dropped: writer?.stats().dropped ?? 0,
+      waiting: (quotas?.waiting ?? 0) + (lastUsed?.waiting ?? 0),
+    }),
+    onChange: (status) => reply({ type: "status", status }),
   });
-  retention = new UsageRetention({ sqlite, clock: systemClock, log, retentionMs: s.retentionMs });
-  retention.start();
-  const store = new SqliteQuotaStore(sqlite);
+  const h = health;
+  writer = new UsageWriter({
+    write: (rows) => usable().writeRows(rows),
+    clock: systemClock,
+    log,
+    flushRows: settings.flushRows,
+    flushIntervalMs: settings.flushIntervalMs,
+    bufferRows: settings.bufferRows,
+    health: h,
+  });
   quotas = new RetriedWrites<StampedRow>(
     (batch) => {
       // One stamp for the batch: a retried row is stamped when it finally lands.
       let at = 0;
       for (const r of batch.values()) at = Math.max(at, r.updatedAt);
-      store.save([...batch.values()], at);
+      usable().quotas.save([...batch.values()], at);
+      h.succeeded("quota counters");
     },
     // Counts carry absolute values, so the later message holds the current one.
     (_held, next) => next,
-    (err, waiting) => log("error", "quota flush failed; retrying", { error: String(err), waiting }),
+    (err) => h.failed("quota counters", err),
   );
   lastUsed = new RetriedWrites<number>(
-    sqliteLastUsedWriter(sqlite),
+    (batch) => {
+      usable().writeLastUsed(batch);
+      h.succeeded("key last-used times");
+    },
     (held, next) => Math.max(held, next),
-    (err, waiting) => log("error", "last-used write failed; retrying", { error: String(err), waiting }),
+    (err) => h.failed("key last-used times", err),
   );
+  checker = setInterval(check, CHECK_EVERY_MS);
+}
+
+function check(): void {
+  if (!gone && conn && hasMoved(conn.sqlite)) {
+    gone = true;
+    held = false;
+    health?.failed(FILE, new StoreGoneError(`${path} was removed or replaced while open`));
+  } else if (gone && held) {
+    recover();
+  }
+  // The counts change without a change of state; the main thread shows them in /readyz and /metrics.
+  if (health) reply({ type: "status", status: health.status() });
+}
+
+function hasMoved(sqlite: Database): boolean {
+  // SQLite compares the path's file with the one it holds open (bun wants at least 8 bytes here).
+  const out = new Int32Array(2);
+  return sqlite.fileControl(constants.SQLITE_FCNTL_HAS_MOVED, out) === 0 && out[0] !== 0;
+}
+
+/**
+ * Puts a database back at `path`: a copy of the still-open one (everything committed so far, also
+ * what was written after the file went), or the file someone put there instead. Then reopens on it.
+ */
+function recover(): void {
+  const old = conn;
+  if (!old) return;
+  try {
+    if (!existsSync(path)) {
+      // Copied beside it and renamed, so a half-written copy never sits at the path.
+      const copy = `${path}.recovering`;
+      rmSync(copy, { force: true });
+      old.sqlite.run("VACUUM INTO ?", [copy]);
+      renameSync(copy, path);
+    }
+    conn = connect();
+  } catch (err) {
+    health?.failed(FILE, new StoreGoneError(`${path} cannot be recreated yet: ${String(err)}`));
+    return;
+  }
+  gone = false;
+  held = false;
+  void old.retention.stop().finally(() => closeDetached(old.sqlite));
+  log("warn", "database file recreated; writes resume", { path });
+  reply({ type: "reopened" });
+  health?.succeeded(FILE);
+  writer?.flush();
+  quotas?.flush();
+  lastUsed?.flush();
+}
+
+/**
+ * Closes a connection whose file was removed. SQLite already skips the closing checkpoint of a moved
+ * file; persistent-WAL mode also keeps it from deleting the -wal and -shm now at the path by name.
+ */
+function closeDetached(sqlite: Database): void {
+  sqlite.fileControl(constants.SQLITE_FCNTL_PERSIST_WAL, 1);
+  sqlite.close();
 }
 
 self.onmessage = async (event: MessageEvent<ToWorker>) => {
   const m = event.data;
   switch (m.type) {
     case "open":
-      open(m.path, m.settings);
+      path = m.path;
+      settings = m.settings;
+      busyTimeoutMs = m.busyTimeoutMs;
+      open();
       return;
     case "rows":
       for (const row of unpackRows(m.rows)) writer?.record(row);
@@ -90,8 +233,15 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
     case "lastUsed":
       lastUsed?.add(m.entries);
       return;
+    case "hold":
+      held = true;
+      if (gone) recover();
+      return;
     case "close": {
-      await retention?.stop();
+      clearInterval(checker);
+      // The main thread writes nothing more: a removed file can be put back one last time.
+      if (gone) recover();
+      await conn?.retention.stop();
       for (const [what, writes] of [
         ["quota counters", quotas],
         ["key last-used times", lastUsed],
@@ -99,7 +249,8 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
         if (writes && !writes.flush()) log("error", `${what} lost at shutdown`, { lost: writes.stop() });
       }
       const result = writer?.close() ?? { written: 0, lost: 0 };
-      db?.close();
+      if (conn && gone) closeDetached(conn.sqlite);
+      else conn?.sqlite.close();
       reply({ type: "closed", ...result });
       return;
     }

@@ -2,13 +2,17 @@
  * The Prometheus registry GET /metrics renders, built over a Metrics' counts on a registry of our
  * own (never prom-client's global one, so two gateways in one process, as in tests, do not mix).
  */
-import { Counter, type Histogram, Registry } from "prom-client";
+import { Counter, Gauge, type Histogram, Registry } from "prom-client";
+import { healthyStatus, STORE_FAULTS, type StoreStatus } from "../db/store-health.ts";
 import { BUCKETS, CODES, type Metrics, OUTCOMES, STATUS_CLASSES, type TenantStats } from "./index.ts";
 
 const registries = new WeakMap<Metrics, Registry>();
 
-/** The registry that renders `metrics`; one per Metrics, built on first use. */
-export function metricsRegistry(metrics: Metrics): Registry {
+/**
+ * The registry that renders `metrics` and the store's health (`store`, the writer thread's last
+ * report); one per Metrics, built on first use.
+ */
+export function metricsRegistry(metrics: Metrics, store: () => StoreStatus = () => healthyStatus): Registry {
   let registry = registries.get(metrics);
   if (registry) return registry;
   registry = new Registry();
@@ -47,10 +51,49 @@ export function metricsRegistry(metrics: Metrics): Registry {
       }
     },
   });
+  storeMetrics(registry, store);
   // prom-client's Histogram cannot be given bucket counts, only single observations, so the
   // histogram is a collector of our own in the shape prom-client's registry renders.
   registry.registerMetric(latencyCollector(stats) as unknown as Histogram);
   return registry;
+}
+
+function storeMetrics(registry: Registry, store: () => StoreStatus): void {
+  new Gauge({
+    name: "gatehouse_store_healthy",
+    help: "1 while the database accepts the writes traffic causes; 0 while they wait in memory.",
+    registers: [registry],
+    collect() {
+      this.set(store().healthy ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "gatehouse_store_fault",
+    help: "1 for the current store fault (locked, full, readonly, io, gone, other); 0 for the others.",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+    collect() {
+      const { fault } = store();
+      for (const reason of STORE_FAULTS) this.set({ reason }, reason === fault ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "gatehouse_usage_rows_buffered",
+    help: "Usage rows waiting in memory for the database (at most usage.bufferRows).",
+    registers: [registry],
+    collect() {
+      this.set(store().buffered);
+    },
+  });
+  new Counter({
+    name: "gatehouse_usage_rows_dropped_total",
+    help: "Usage rows lost because the buffer was full while the database refused writes.",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(store().dropped);
+    },
+  });
 }
 
 interface Sample {

@@ -4,6 +4,7 @@
  */
 import type { Database } from "bun:sqlite";
 import type { UsageDecl } from "../config/schema.ts";
+import { StoreHealth, type StoreStatus } from "../db/store-health.ts";
 import type { WriterThread } from "../db/writer-thread.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Log } from "../lib/log.ts";
@@ -35,6 +36,8 @@ export interface UsageMetering {
    * the listeners have drained and before closing the database.
    */
   close(): Promise<{ written: number; lost: number }>;
+  /** Whether usage rows reach the database, and how many wait in memory. */
+  status(): StoreStatus;
 }
 
 /**
@@ -43,7 +46,8 @@ export interface UsageMetering {
  * across threads, so without one the writer and retention run on this thread.
  */
 export function createUsageMetering(deps: {
-  sqlite: Database;
+  /** Read when used: an OpenDb replaces its connection if the file had to be recreated. */
+  database: { readonly sqlite: Database };
   thread?: WriterThread;
   clock: Clock;
   log: Log;
@@ -51,7 +55,13 @@ export function createUsageMetering(deps: {
   scheduler?: Scheduler;
 }): UsageMetering {
   const settings = usageSettings(deps.config);
-  const service = createUsageService({ sqlite: deps.sqlite, clock: deps.clock });
+  const { database } = deps;
+  const service = createUsageService({
+    get sqlite() {
+      return database.sqlite;
+    },
+    clock: deps.clock,
+  });
   // The data plane's observe hook: builds the row and hands it on; never throws.
   const observeInto =
     (record: (row: UsageRow) => void) =>
@@ -63,9 +73,22 @@ export function createUsageMetering(deps: {
       }
     };
   const { thread } = deps;
-  if (thread) return { service, observe: observeInto(thread.recordRow), close: () => thread.close() };
-  const writer = new UsageWriter({
-    write: createBatchWriter(deps.sqlite),
+  if (thread) {
+    return {
+      service,
+      observe: observeInto(thread.recordRow),
+      close: () => thread.close(),
+      status: () => thread.status(),
+    };
+  }
+  const health = new StoreHealth({
+    clock: deps.clock,
+    log: deps.log,
+    counts: () => ({ buffered: writer.size, dropped: writer.stats().dropped, waiting: 0 }),
+  });
+  const writer: UsageWriter = new UsageWriter({
+    health,
+    write: createBatchWriter(database.sqlite),
     clock: deps.clock,
     log: deps.log,
     flushRows: settings.flushRows,
@@ -74,7 +97,7 @@ export function createUsageMetering(deps: {
     ...(deps.scheduler ? { scheduler: deps.scheduler } : {}),
   });
   const retention = new UsageRetention({
-    sqlite: deps.sqlite,
+    sqlite: database.sqlite,
     clock: deps.clock,
     log: deps.log,
     retentionMs: settings.retentionMs,
@@ -88,5 +111,6 @@ export function createUsageMetering(deps: {
       await retention.stop();
       return writer.close();
     },
+    status: () => health.status(),
   };
 }

@@ -18,12 +18,20 @@ export interface UsageService {
 
 export const DEFAULT_RANGE_MS = 24 * 3_600_000;
 
-export function createUsageService(deps: { sqlite: Database; clock: Clock }): UsageService {
-  const scanner = new TotalsScanner(deps.sqlite);
-  const exporter = new UsageExporter(deps.sqlite, scanner);
+/** `deps.sqlite` is read on every call: the connection is replaced if its file had to be recreated. */
+export function createUsageService(deps: { readonly sqlite: Database; clock: Clock }): UsageService {
+  let built: { sqlite: Database; scanner: TotalsScanner; exporter: UsageExporter } | undefined;
+  const on = () => {
+    const { sqlite } = deps;
+    if (built?.sqlite !== sqlite) {
+      const scanner = new TotalsScanner(sqlite);
+      built = { sqlite, scanner, exporter: new UsageExporter(sqlite, scanner) };
+    }
+    return built;
+  };
   return {
-    queryUsage: (q) => queryUsage(scanner, q),
-    exportUsage: (q) => exporter.export(q),
+    queryUsage: (q) => queryUsage(on().scanner, q),
+    exportUsage: (q) => on().exporter.export(q),
     resolveRange(from, to) {
       const end = to ?? deps.clock.now();
       return { from: from ?? end - DEFAULT_RANGE_MS, to: end };

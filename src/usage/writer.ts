@@ -1,11 +1,12 @@
 /**
  * Buffers usage rows in memory and writes them in batches, so a request only ever pays for an array
  * push. A batch is written when `flushRows` rows are waiting or the oldest has waited
- * `flushInterval`, whichever comes first. Metering never fails a request: a failed write is logged,
- * its rows stay buffered and are retried with backoff; past `bufferRows` the oldest rows are dropped
- * and counted in `stats().dropped`.
+ * `flushInterval`, whichever comes first. Metering never fails a request: a failed write is reported
+ * to the store's health (which logs it), its rows stay buffered and are retried with backoff; past
+ * `bufferRows` the oldest rows are dropped and counted in `stats().dropped`.
  */
 
+import { StoreHealth, type WriteHealth } from "../db/store-health.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Log } from "../lib/log.ts";
 import type { UsageRow } from "./row.ts";
@@ -22,6 +23,8 @@ export interface UsageWriterOptions {
   /** Most rows kept in memory while writes fail. */
   bufferRows: number;
   scheduler?: Scheduler;
+  /** Hears of failed and recovered writes; by default a StoreHealth of its own that logs them. */
+  health?: WriteHealth;
 }
 
 export interface UsageWriterStats {
@@ -36,7 +39,7 @@ export interface UsageWriterStats {
 }
 
 const MAX_BACKOFF_MS = 30_000;
-const LOG_EVERY_MS = 60_000;
+const SOURCE = "usage rows";
 
 export class UsageWriter {
   private rows: UsageRow[] = [];
@@ -48,14 +51,19 @@ export class UsageWriter {
   private retryAt = 0;
   private closed = false;
   private warnedLate = false;
-  private lastLogAt = Number.NEGATIVE_INFINITY;
-  private unloggedFailures = 0;
-  private unloggedDrops = 0;
   private readonly scheduler: Scheduler;
+  private readonly health: WriteHealth;
   private readonly counts = { written: 0, dropped: 0, flushes: 0, failedFlushes: 0 };
 
   constructor(private readonly o: UsageWriterOptions) {
     this.scheduler = o.scheduler ?? timerScheduler;
+    this.health =
+      o.health ??
+      new StoreHealth({
+        clock: o.clock,
+        log: o.log,
+        counts: () => ({ buffered: this.size, dropped: this.counts.dropped, waiting: 0 }),
+      });
   }
 
   /** Buffers one row; never touches the database. */
@@ -71,7 +79,7 @@ export class UsageWriter {
     const over = this.size - this.o.bufferRows;
     if (over > 0) {
       this.head += over;
-      this.drop(over);
+      this.counts.dropped += over;
       this.compact();
     }
     const now = this.o.clock.now();
@@ -183,37 +191,17 @@ export class UsageWriter {
     if (written > 0) {
       this.failures = 0;
       this.retryAt = 0;
+      this.health.succeeded(SOURCE);
     }
   }
 
   private failed(err: unknown): void {
     this.failures++;
     this.counts.failedFlushes++;
-    this.unloggedFailures++;
     const now = this.o.clock.now();
     const base = Math.max(this.o.flushIntervalMs, 100);
     this.retryAt = now + Math.min(MAX_BACKOFF_MS, base * 2 ** Math.min(this.failures - 1, 20));
-    this.maybeLog(now, String((err as Error)?.message ?? err));
-  }
-
-  private drop(n: number): void {
-    this.counts.dropped += n;
-    this.unloggedDrops += n;
-    this.maybeLog(this.o.clock.now(), null);
-  }
-
-  /** One line per minute at most while the database is failing, with what happened since the last. */
-  private maybeLog(now: number, error: string | null): void {
-    if (now - this.lastLogAt < LOG_EVERY_MS) return;
-    this.lastLogAt = now;
-    this.o.log(this.unloggedDrops > 0 ? "error" : "warn", "usage rows not written yet; will retry", {
-      ...(error === null ? {} : { error }),
-      failedFlushes: this.unloggedFailures,
-      droppedRows: this.unloggedDrops,
-      buffered: this.size,
-    });
-    this.unloggedFailures = 0;
-    this.unloggedDrops = 0;
+    this.health.failed(SOURCE, err);
   }
 
   private compact(): void {

@@ -132,7 +132,7 @@ tenants:
       {},
       parseConfig(yaml, "gateway.yaml", {}),
     );
-    const usage = createUsageMetering({ sqlite: database.sqlite, clock, log: silentLog });
+    const usage = createUsageMetering({ database, clock, log: silentLog });
     const handle = createGateway({
       clock,
       snapshot: () => state.snapshot,

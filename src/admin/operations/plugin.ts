@@ -2,6 +2,7 @@
 import { Elysia } from "elysia";
 import type { Registry } from "prom-client";
 import type { OpenDb } from "../../db/open.ts";
+import { describeStoreStatus, type StoreStatus } from "../../db/store-health.ts";
 import { AdminProblem, responses } from "../problem.ts";
 import { Health, MetricsText, Ready } from "./model.ts";
 
@@ -12,6 +13,8 @@ export interface OperationsDeps {
   registry: Registry;
   /** True once shutdown has begun: readiness fails so load balancers stop sending traffic. */
   draining: () => boolean;
+  /** Whether the writes traffic causes reach the database. */
+  store: () => StoreStatus;
 }
 
 export const operationsPlugin = (deps: OperationsDeps) =>
@@ -34,13 +37,17 @@ export const operationsPlugin = (deps: OperationsDeps) =>
         } catch {
           throw unavailable("The database is unreachable.");
         }
+        const store = deps.store();
+        if (!store.healthy) throw unavailable(describeStoreStatus(store));
         return { status: "ready" as const };
       },
       {
         response: responses({ 200: Ready }, [503]),
         detail: {
           summary: "Readiness",
-          description: "503 while draining or when the database cannot be read.",
+          description:
+            "503 while draining, when the database cannot be read, or while it refuses writes (locked, " +
+            "full, read-only, file removed); the detail names the fault and the usage rows buffered.",
           tags,
         },
       },
