@@ -163,7 +163,8 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     log: (msg, fields) => log("error", msg, fields),
   });
 
-  // Validation keeps it within Bun's 255 s.
+  // Validation keeps it within 1..255 s. It also bounds a request body that trickles in: Bun closes
+  // such a connection about 2 s after it (0 would switch that off, which validation refuses).
   const idleSeconds = Math.ceil(parseDuration(server.idleTimeout ?? "30s") / 1000);
   const servers: Server<undefined>[] = [];
   try {

@@ -105,12 +105,12 @@ export class WriterThread {
         return;
       case "status":
         this.current = m.status;
-        if (m.status.fault === "gone" && !this.holding && !this.closing) {
-          // Control-API writes are refused from now on (writable() is false), so nothing more is
-          // written to the removed file after the worker copies it.
-          this.holding = true;
-          this.send({ type: "hold" });
-        }
+        return;
+      case "gone":
+        // Control-API writes are refused from now on (writable() is false), so nothing more is
+        // written to the removed file once the worker copies it.
+        this.holding = true;
+        if (!this.closing) this.send({ type: "hold" });
         return;
       case "reopened":
         try {

@@ -4,7 +4,7 @@
  * waiting for this thread's write lock would stall it just the same. So every write the data plane
  * causes runs here, on a connection of its own: usage rows (batched by UsageWriter, pruned by
  * UsageRetention), quota counters and key last-used times. The main thread only posts (see
- * writer-thread.ts). Messages: open, rows, quota, lastUsed, hold, close; replies: log, status,
+ * writer-thread.ts). Messages: open, rows, quota, lastUsed, hold, close; replies: log, status, gone,
  * reopened, closed.
  *
  * Store faults. A write the database refuses (locked, full, read-only, I/O error) stays in memory
@@ -43,6 +43,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: "log"; level: Parameters<Log>[0]; msg: string; fields?: Record<string, unknown> }
   | { type: "status"; status: StoreStatus }
+  /** The database file was removed or replaced: the main thread stops writing and answers "hold". */
+  | { type: "gone" }
   /** The database file was recreated or replaced: the main thread reopens its connection too. */
   | { type: "reopened" }
   | { type: "closed"; written: number; lost: number };
@@ -162,6 +164,7 @@ function check(): void {
     gone = true;
     held = false;
     health?.failed(FILE, new StoreGoneError(`${path} was removed or replaced while open`));
+    reply({ type: "gone" });
   } else if (gone && held) {
     recover();
   }
