@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { GatehouseProcess } from "./support/process.ts";
 import {
+  CONFIG,
   countRows,
   ext4Permitted,
   logLines,
@@ -37,9 +38,12 @@ afterEach(async () => {
   }
 });
 
+let configDir = "";
+
 async function gatehouseOn(dbPath: string): Promise<GatehouseProcess> {
-  const configDir = tempDir("gatehouse-faults-config-");
-  cleanups.push(() => rmSync(configDir, { recursive: true, force: true }));
+  configDir = tempDir("gatehouse-faults-config-");
+  const dir = configDir;
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const gh = await startOnDb(dbPath, configDir);
   cleanups.push(() => (gh.proc.exitCode === null ? stopProcess(gh) : undefined));
   return gh;
@@ -164,17 +168,32 @@ describe("store faults never fail a request and lose no usage row", () => {
       expect(((await create.json()) as { type: string }).type).toBe(
         "urn:gatehouse:problem:store-unavailable",
       );
+      // A config change waits for the store: a reload writes on the event loop.
+      writeFileSync(
+        join(configDir, "gateway.yaml"),
+        `${CONFIG}  initech: { plan: metered, keys: [{ id: initech-1, secret: initech-key-0001 }] }\n`,
+      );
+      await waitUntil("the reload is deferred", () =>
+        gh.stderr().includes("config change seen while the database refuses writes"),
+      );
+      expect(gh.stderr()).not.toContain('"msg":"config reloaded"');
 
       run("chattr", "-i", ...files);
       await waitUntil("the store recovers", async () => (await readyz(gh)).status === 200);
+      await waitUntil("the deferred reload is applied", () =>
+        gh.stderr().includes('"msg":"config reloaded"'),
+      );
+      const late = await fetch(`${gh.dataUrl}/v1/items`, { headers: { "x-api-key": "initech-key-0001" } });
+      expect(late.status).toBe(200);
       const statuses = await traffic.stop();
       expect(statuses.length).toBe(ok(statuses));
-      await waitUntil("every usage row is in the file", () => countRows(db) === statuses.length);
+      // The traffic's requests and the one with the reloaded key.
+      const total = statuses.length + 1;
+      await waitUntil("every usage row is in the file", () => countRows(db) === total);
       // The quota counter and the last-used time written after recovery are the latest ones.
       await waitUntil(
         "the quota counter holds every request",
-        () =>
-          query<{ used: number }>(db, "SELECT sum(used) AS used FROM quota_usage").used === statuses.length,
+        () => query<{ used: number }>(db, "SELECT sum(used) AS used FROM quota_usage").used === total,
       );
       const lastUsed = query<{ at: number }>(
         db,
@@ -182,7 +201,7 @@ describe("store faults never fail a request and lose no usage row", () => {
       );
       expect(lastUsed.at).toBeGreaterThan(faultAt);
       expect(await stopProcess(gh)).toBe(0);
-      expect(countRows(db)).toBe(statuses.length);
+      expect(countRows(db)).toBe(total);
       // One line when it began (it lasted less than a minute) and one when it ended.
       expect(
         logLines(gh, "database writes failing; traffic is served and writes wait in memory"),

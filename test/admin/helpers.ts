@@ -11,6 +11,7 @@ import { LastUsedTracker, sqliteLastUsedWriter } from "../../src/admin/keys/last
 import type { ThrottleOptions } from "../../src/admin/throttle.ts";
 import { loadConfigFile } from "../../src/config/load.ts";
 import { openDb } from "../../src/db/open.ts";
+import { healthyStatus, type StoreStatus } from "../../src/db/store-health.ts";
 import { createGateway } from "../../src/gateway/pipeline.ts";
 import { GatewayState } from "../../src/gateway/state.ts";
 import { ManualClock } from "../../src/lib/clock.ts";
@@ -78,6 +79,7 @@ export function adminFixture(
   const metrics = createMetrics();
   const tracker = new LastUsedTracker(sqliteLastUsedWriter(database.sqlite));
   let draining = false;
+  let store = { status: healthyStatus, writable: true };
   const token = options.token === undefined ? TOKEN : options.token;
   const app = createAdminApp({
     token,
@@ -88,6 +90,7 @@ export function adminFixture(
     clock,
     metrics,
     draining: () => draining,
+    store: { status: () => store.status, writable: () => store.writable },
     usage: createUsageService({ sqlite: database.sqlite, clock }),
     log: silentLog,
   });
@@ -149,6 +152,10 @@ export function adminFixture(
     data,
     setDraining(v: boolean) {
       draining = v;
+    },
+    /** What the writer thread would report. */
+    setStore(status: StoreStatus, writable = status.healthy) {
+      store = { status, writable };
     },
     writeConfig(text: string) {
       writeFileSync(configPath, text);

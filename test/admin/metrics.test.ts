@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { healthyStatus, STORE_FAULTS, type StoreStatus } from "../../src/db/store-health.ts";
 import type { TenantView } from "../../src/gateway/snapshot.ts";
 import { createMetrics } from "../../src/metrics/index.ts";
 import { metricsRegistry } from "../../src/metrics/registry.ts";
@@ -102,5 +103,32 @@ describe("createMetrics, counted off prom-client's hot path", () => {
     expect(text).toContain('gatehouse_refusals_total{tenant="_none",code="unauthorized"} 2');
     metricsRegistry(m).resetMetrics();
     expect(await metricsRegistry(m).metrics()).not.toContain('tenant="_none"');
+  });
+});
+
+describe("store health", () => {
+  test("healthy, fault by reason, rows buffered and dropped follow the writer thread's report", async () => {
+    let status: StoreStatus = healthyStatus;
+    const registry = metricsRegistry(createMetrics(), () => status);
+    let text = await registry.metrics();
+    expect(text).toContain("gatehouse_store_healthy 1");
+    expect(text).toContain('gatehouse_store_fault{reason="full"} 0');
+    expect(text).toContain("gatehouse_usage_rows_buffered 0");
+    status = {
+      ...healthyStatus,
+      healthy: false,
+      fault: "full",
+      error: "SQLITE_FULL",
+      buffered: 1234,
+      dropped: 5,
+    };
+    text = await registry.metrics();
+    expect(text).toContain("gatehouse_store_healthy 0");
+    expect(text).toContain('gatehouse_store_fault{reason="full"} 1');
+    expect(text).toContain('gatehouse_store_fault{reason="locked"} 0');
+    expect(text).toContain("gatehouse_usage_rows_buffered 1234");
+    expect(text).toContain("gatehouse_usage_rows_dropped_total 5");
+    // Only the reasons of the closed list are ever labels.
+    expect(text.match(/gatehouse_store_fault\{/g)).toHaveLength(STORE_FAULTS.length);
   });
 });

@@ -1,5 +1,16 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { type AdminFixture, adminFixture, expectProblem } from "./helpers.ts";
+import type { StoreStatus } from "../../src/db/store-health.ts";
+import { type AdminFixture, adminFixture, dumpState, expectProblem } from "./helpers.ts";
+
+const readOnly: StoreStatus = {
+  healthy: false,
+  fault: "readonly",
+  error: "SQLITE_READONLY: attempt to write a readonly database",
+  since: 1_000,
+  buffered: 1234,
+  dropped: 5,
+  waiting: 2,
+};
 
 let f: AdminFixture;
 beforeEach(() => {
@@ -20,6 +31,46 @@ describe("readiness", () => {
   test("503 when the database is unreachable", async () => {
     f.database.sqlite.close();
     expect(expectProblem(await f.call("GET", "/readyz"), 503).detail).toContain("database");
+  });
+
+  test("503 naming the fault and what is buffered while the database refuses writes", async () => {
+    f.setStore(readOnly);
+    const r = await f.call("GET", "/readyz");
+    expect(expectProblem(r, 503).detail).toBe(
+      "Usage rows cannot be written: the database is read-only (SQLITE_READONLY: attempt to write a " +
+        "readonly database); 1234 rows buffered, 5 dropped, 2 quota counters and last-used times waiting. " +
+        "Traffic is served meanwhile; the buffer is written once the database accepts writes again.",
+    );
+    expect(r.headers.get("retry-after")).toBe("5");
+    f.setStore({ ...readOnly, healthy: true, fault: null, error: null, buffered: 0 });
+    expect((await f.call("GET", "/readyz")).json).toEqual({ status: "ready" });
+  });
+});
+
+describe("control-API writes while the database refuses them", () => {
+  test("get a 503 problem and change nothing; reads still answer", async () => {
+    f.setStore(readOnly);
+    const before = dumpState(f);
+    const r = await f.call("POST", "/tenants", { body: { id: "initech", plan: "free" } });
+    expect(expectProblem(r, 503).type).toBe("urn:gatehouse:problem:store-unavailable");
+    expect(r.json.detail).toContain("the database is read-only");
+    expect(r.headers.get("retry-after")).toBe("5");
+    expect((await f.call("DELETE", "/tenants/acme")).status).toBe(503);
+    expect(dumpState(f)).toBe(before);
+    expect((await f.call("GET", "/tenants/acme")).status).toBe(200);
+    f.setStore({ ...readOnly, healthy: true, fault: null });
+    expect((await f.call("POST", "/tenants", { body: { id: "initech", plan: "free" } })).status).toBe(201);
+  });
+
+  test("a store error the writer thread has not reported yet is a 503 too, not a 500", async () => {
+    // SQLite itself refuses the write, as it would on a read-only file (drizzle wraps its error).
+    f.database.sqlite.exec("PRAGMA query_only = 1");
+    const before = dumpState(f);
+    const r = await f.call("POST", "/tenants", { body: { id: "initech", plan: "free" } });
+    expect(expectProblem(r, 503).detail).toBe(
+      "The database refuses writes (SQLITE_READONLY); nothing was changed.",
+    );
+    expect(dumpState(f)).toBe(before);
   });
 });
 

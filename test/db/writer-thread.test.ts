@@ -4,7 +4,7 @@
  * synchronous write for the whole busy timeout and then fail it.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "../../src/config/load.ts";
@@ -55,4 +55,53 @@ describe("WriterThread", () => {
     expect(db.sqlite.query("SELECT request_id FROM usage").all()).toEqual([{ request_id: "r-1" }]);
     db.close();
   });
+
+  test("a refused write is reported to the main thread, and so is its recovery", async () => {
+    const { path, db } = database();
+    const thread = new WriterThread(path, usageSettings({ flushInterval: "10ms" }), silent, {
+      busyTimeoutMs: 50,
+    });
+    db.sqlite.exec("BEGIN IMMEDIATE");
+    thread.recordRow(row({ requestId: "r-1" }));
+    await until(() => !thread.status().healthy);
+    expect(thread.status()).toMatchObject({ fault: "locked", buffered: 1, dropped: 0 });
+    expect(thread.writable()).toBe(false);
+    db.sqlite.exec("COMMIT");
+    await until(() => thread.status().healthy);
+    expect(thread.writable()).toBe(true);
+    expect(await thread.close()).toEqual({ written: 0, lost: 0 });
+    expect(db.sqlite.query("SELECT request_id FROM usage").all()).toEqual([{ request_id: "r-1" }]);
+    db.close();
+  });
+
+  test("a removed database file is put back from the open connection, and the main thread reopens", async () => {
+    const { path, db } = database();
+    let reopened = 0;
+    const thread = new WriterThread(path, usageSettings({ flushInterval: "10ms" }), silent, {
+      reopen: () => {
+        db.reopen();
+        reopened++;
+      },
+    });
+    thread.recordRow(row({ requestId: "before" }));
+    await until(() => (db.sqlite.query("SELECT count(*) AS n FROM usage").get() as { n: number }).n === 1);
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f);
+    thread.recordRow(row({ requestId: "after" }));
+    await until(() => reopened === 1);
+    expect(existsSync(path)).toBe(true);
+    expect((await thread.close()).lost).toBe(0);
+    expect(db.sqlite.query("SELECT request_id FROM usage ORDER BY id").all()).toEqual([
+      { request_id: "before" },
+      { request_id: "after" },
+    ]);
+    db.close();
+  });
 });
+
+async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await Bun.sleep(10);
+  }
+}

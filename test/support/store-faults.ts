@@ -11,7 +11,7 @@ import { type GatehouseProcess, gatehouseCommand, startProcess } from "./process
 
 export const KEY = "store-faults-key-0001";
 
-const CONFIG = `version: 1
+export const CONFIG = `version: 1
 upstreams: { echo: { mock: echo } }
 plans:
   metered:
@@ -44,8 +44,11 @@ export async function stopProcess(gh: GatehouseProcess): Promise<number> {
   return gh.proc.exited;
 }
 
-/** Requests sent `concurrency` at a time until stop(); every status is kept. */
-export function startTraffic(dataUrl: string, concurrency = 4) {
+/**
+ * Requests sent `concurrency` at a time, each client pausing `pauseMs` between requests, until
+ * stop(); every status is kept. The pause keeps a long fault's rows well within usage.bufferRows.
+ */
+export function startTraffic(dataUrl: string, concurrency = 4, pauseMs = 2) {
   const statuses: number[] = [];
   let running = true;
   const worker = async () => {
@@ -57,6 +60,7 @@ export function startTraffic(dataUrl: string, concurrency = 4) {
       } catch {
         statuses.push(0);
       }
+      await Bun.sleep(pauseMs);
     }
   };
   const workers = Array.from({ length: concurrency }, worker);
