@@ -4,7 +4,7 @@
  * synchronous write for the whole busy timeout and then fail it.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "../../src/config/load.ts";
@@ -93,6 +93,31 @@ describe("WriterThread", () => {
     expect(db.sqlite.query("SELECT request_id FROM usage ORDER BY id").all()).toEqual([
       { request_id: "before" },
       { request_id: "after" },
+    ]);
+    db.close();
+  });
+
+  test("a database file replaced by another one is adopted: what waits is written there", async () => {
+    const { path, db } = database();
+    let reopened = 0;
+    const thread = new WriterThread(path, usageSettings({ flushInterval: "10ms" }), silent, {
+      reopen: () => {
+        db.reopen();
+        reopened++;
+      },
+    });
+    thread.recordRow(row({ requestId: "before-backup" }));
+    await until(() => (db.sqlite.query("SELECT count(*) AS n FROM usage").get() as { n: number }).n === 1);
+    // An operator restores a copy: a new file (another inode) now sits at the path.
+    db.sqlite.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    copyFileSync(path, `${path}.restored`);
+    renameSync(`${path}.restored`, path);
+    thread.recordRow(row({ requestId: "after-restore" }));
+    await until(() => reopened === 1);
+    expect((await thread.close()).lost).toBe(0);
+    expect(db.sqlite.query("SELECT request_id FROM usage ORDER BY id").all()).toEqual([
+      { request_id: "before-backup" },
+      { request_id: "after-restore" },
     ]);
     db.close();
   });
