@@ -106,10 +106,17 @@ export async function waitUntil(what: string, check: () => boolean | Promise<boo
   }
 }
 
-export async function readyz(gh: GatehouseProcess): Promise<{ status: number; detail: string }> {
+/** GET /readyz: its status code, `ready` or `degraded` (or the problem's type), and the detail. */
+export async function readyz(
+  gh: GatehouseProcess,
+): Promise<{ status: number; state: string; detail: string }> {
   const res = await fetch(`${gh.adminUrl}/readyz`);
-  const body = (await res.json()) as { detail?: string };
-  return { status: res.status, detail: body.detail ?? "" };
+  const body = (await res.json()) as { status?: unknown; type?: string; detail?: string };
+  return {
+    status: res.status,
+    state: typeof body.status === "string" ? body.status : (body.type ?? ""),
+    detail: body.detail ?? "",
+  };
 }
 
 export async function metricsText(gh: GatehouseProcess): Promise<string> {

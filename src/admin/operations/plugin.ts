@@ -32,13 +32,18 @@ export const operationsPlugin = (deps: OperationsDeps) =>
       "/readyz",
       () => {
         if (deps.draining()) throw unavailable("The gateway is shutting down.");
+        // A sick store degrades the gateway but does not stop it: the data plane serves from memory
+        // and buffers its writes, so a load balancer must keep sending traffic. The answer says why.
         try {
           deps.database.sqlite.query("SELECT 1").get();
         } catch {
-          throw unavailable("The database is unreachable.");
+          return {
+            status: "degraded" as const,
+            detail: "The database cannot be read; traffic is served from the configuration in memory.",
+          };
         }
         const store = deps.store();
-        if (!store.healthy) throw unavailable(describeStoreStatus(store));
+        if (!store.healthy) return { status: "degraded" as const, detail: describeStoreStatus(store) };
         return { status: "ready" as const };
       },
       {
@@ -46,8 +51,9 @@ export const operationsPlugin = (deps: OperationsDeps) =>
         detail: {
           summary: "Readiness",
           description:
-            "503 while draining, when the database cannot be read, or while it refuses writes (locked, " +
-            "full, read-only, file removed); the detail names the fault and the usage rows buffered.",
+            "503 while draining. While the database cannot be read or refuses writes (locked, full, " +
+            "read-only, file removed) the answer is 200 with status degraded and a detail naming the " +
+            "fault and the usage rows buffered: traffic is still served, so load balancers keep sending it.",
           tags,
         },
       },
