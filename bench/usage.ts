@@ -13,10 +13,10 @@ import { usagePlugin } from "../src/admin/usage/plugin.ts";
 import { openDb } from "../src/db/open.ts";
 import { ManualClock } from "../src/lib/clock.ts";
 import { silentLog } from "../src/lib/log.ts";
+import type { Scheduler } from "../src/lib/scheduler.ts";
 import { GROUP_BYS } from "../src/usage/query.ts";
 import { UsageRetention } from "../src/usage/retention.ts";
 import type { UsageRow } from "../src/usage/row.ts";
-import type { Scheduler } from "../src/usage/scheduler.ts";
 import { createUsageService } from "../src/usage/service.ts";
 import { createBatchWriter } from "../src/usage/store.ts";
 import { UsageWriter } from "../src/usage/writer.ts";
@@ -29,7 +29,7 @@ const T0 = Date.UTC(2026, 0, 1);
 const FLUSH_ROWS = 2000;
 
 const dir = mkdtempSync(join(tmpdir(), "gatehouse-bench-usage-"));
-const never: Scheduler = { after: () => () => {} };
+const never: Scheduler = { after: () => () => {}, every: () => () => {} };
 
 /**
  * n requests spread evenly from T0 over `spanMs`, in arrival order: 20 tenants (a few busy, most

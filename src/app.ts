@@ -24,6 +24,7 @@ import { GatewayState } from "./gateway/state.ts";
 import { type Clock, systemClock } from "./lib/clock.ts";
 import { formatUrl, parseListen } from "./lib/listen-address.ts";
 import { jsonLog, type Log } from "./lib/log.ts";
+import { type Scheduler, timerScheduler } from "./lib/scheduler.ts";
 import { createMetrics } from "./metrics/index.ts";
 import { createAuthPolicy, KeyCache } from "./policies/auth/index.ts";
 import { createBodySizePolicy } from "./policies/body-size/index.ts";
@@ -37,6 +38,7 @@ import {
 } from "./policies/limits/index.ts";
 import { createRoutePolicy } from "./policies/route/index.ts";
 import { createRulesPolicy } from "./policies/rules/index.ts";
+import { VirtualTime } from "./testmode/virtual-time.ts";
 import { createUsageMetering, usageSettings } from "./usage/index.ts";
 
 export interface GatewayOptions {
@@ -48,6 +50,14 @@ export interface GatewayOptions {
   admin?: string;
   env?: Env;
   clock?: Clock;
+  /** Runs every timer (flushes, sweeps, retries, upstream deadlines); defaults to real timers. */
+  scheduler?: Scheduler;
+  /**
+   * Test mode: a frozen clock that only the control API's /clock moves (starting at `clockStart`,
+   * epoch ms, default now), loopback listeners only, and every write on this thread so that moving
+   * the clock runs the flushes that fall due. Overrides `clock` and `scheduler`.
+   */
+  testMode?: { clockStart?: number };
   fetch?: typeof fetch;
   log?: Log;
 }
@@ -56,6 +66,8 @@ export interface RunningGateway {
   readonly dataUrl: string;
   readonly adminUrl: string;
   readonly state: GatewayState;
+  /** Test mode's clock, which moves only when told to; null otherwise. */
+  readonly testClock: VirtualTime | null;
   /** Waits for in-flight requests (up to the drain timeout), flushes state and closes the database. */
   stop(): Promise<void>;
 }
@@ -65,8 +77,14 @@ export class StartupError extends Error {}
 const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
 
 export function startGateway(options: GatewayOptions): RunningGateway {
-  const clock = options.clock ?? systemClock;
   const log = options.log ?? jsonLog;
+  const testClock = options.testMode
+    ? new VirtualTime(options.testMode.clockStart ?? Date.now(), (err) =>
+        log("error", "timer task failed", { error: String(err) }),
+      )
+    : null;
+  const clock: Clock = testClock ?? options.clock ?? systemClock;
+  const scheduler: Scheduler = testClock ?? options.scheduler ?? timerScheduler;
   const env = options.env ?? process.env;
   const dbPathOf = (c: GatewayConfig) => options.db ?? c.database ?? "./gatehouse.db";
   const openFor = (c: GatewayConfig) => openDb(dbPathOf(c), { synchronous: c.usage?.synchronous });
@@ -89,6 +107,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       database = opened = openFor(loaded.config);
     }
     checkAdminExposure(loaded.config, options.admin);
+    if (testClock) checkTestModeListeners(loaded.config, options);
     state = new GatewayState(options.configPath, database, clock, env, loaded);
   } catch (err) {
     opened?.close();
@@ -104,7 +123,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   // With a database file, the writes traffic causes (usage rows, quota counters, last-used times)
   // run on a thread of their own, so the event loop never waits for SQLite's write lock.
   const writes =
-    database.path === ":memory:"
+    database.path === ":memory:" || testClock
       ? undefined
       : new WriterThread(database.path, usageSettings(config.usage), log, {
           // The writer thread put a removed database file back: this thread's connection follows.
@@ -122,6 +141,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     clock,
     windows,
     quotas,
+    scheduler,
     onError: (err) => log("error", "quota flush failed", { error: String(err) }),
   });
   const metrics = createMetrics();
@@ -129,11 +149,17 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     database,
     ...(writes ? { thread: writes } : {}),
     clock,
+    scheduler,
     log,
     config: config.usage,
+    // In test mode a report includes every request answered so far, whatever the virtual time.
+    flushBeforeReads: testClock !== null,
   });
-  const lastUsed = new LastUsedTracker(writes?.saveLastUsed ?? sqliteLastUsedWriter(database.sqlite), (err) =>
-    log("error", "last-used write failed", { error: String(err) }),
+  const lastUsed = new LastUsedTracker(
+    writes?.saveLastUsed ?? sqliteLastUsedWriter(database.sqlite),
+    (err) => log("error", "last-used write failed", { error: String(err) }),
+    undefined,
+    scheduler,
   );
   lastUsed.start();
   // While the store refuses writes, control-API writes and reloads wait: on the event loop they would
@@ -155,7 +181,12 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       createBodySizePolicy(maxBodyBytes),
       createLimitsPolicy({ clock, windows, quotas, concurrency: new ConcurrencyGate() }),
     ],
-    proxy: { fetch: options.fetch ?? fetch, maxBodyBytes, now: () => performance.now() },
+    proxy: {
+      fetch: options.fetch ?? fetch,
+      maxBodyBytes,
+      now: () => performance.now(),
+      scheduler: testClock?.requests ?? scheduler,
+    },
     observe: (ctx, outcome) => {
       metrics.observe(ctx, outcome);
       usage.observe(ctx, outcome);
@@ -203,6 +234,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       store,
       draining: () => draining,
       log,
+      ...(testClock ? { testClock } : {}),
     };
     let adminApp: Promise<ReturnType<typeof createAdminApp>> | undefined;
     servers.push(
@@ -255,6 +287,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     dataUrl: formatUrl(dataServer.hostname ?? "127.0.0.1", dataServer.port ?? 0),
     adminUrl: formatUrl(adminServer.hostname ?? "127.0.0.1", adminServer.port ?? 0),
     state,
+    testClock,
     stop() {
       stopping ??= (async () => {
         draining = true;
@@ -295,6 +328,23 @@ function checkAdminExposure(config: GatewayConfig, adminOverride: string | undef
   const weak = token === null ? null : weakTokenReason(token);
   if (weak) {
     throw new StartupError(`refusing to start: ${weak}; set server.adminToken to a long random value`);
+  }
+}
+
+/**
+ * Test mode answers to whoever can reach it by moving the clock of every tenant's limits and quotas;
+ * it must never be reachable from another machine.
+ */
+function checkTestModeListeners(config: GatewayConfig, options: GatewayOptions): void {
+  for (const [what, at] of [
+    ["data plane", options.listen ?? config.server?.listen ?? "127.0.0.1:8080"],
+    ["control API", options.admin ?? config.server?.admin ?? "127.0.0.1:8081"],
+  ] as const) {
+    if (!isLoopback(at)) {
+      throw new StartupError(
+        `refusing to start in test mode: the ${what} would listen on ${at}; test mode listens on loopback only (e.g. 127.0.0.1:0)`,
+      );
+    }
   }
 }
 

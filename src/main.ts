@@ -6,6 +6,7 @@ import { StartupError, startGateway } from "./app.ts";
 import { ConfigError } from "./config/errors.ts";
 import { loadConfigFile } from "./config/load.ts";
 import { SnapshotError } from "./gateway/build-snapshot.ts";
+import { parseInstant } from "./lib/instant.ts";
 import { hashKey } from "./lib/key-hash.ts";
 import { jsonLog } from "./lib/log.ts";
 
@@ -13,6 +14,7 @@ const usage = `gatehouse ${pkg.version}: an API gateway for multi-tenant SaaS AP
 
 usage:
   gatehouse serve    [--config gateway.yaml] [--db PATH|:memory:] [--listen HOST:PORT] [--admin HOST:PORT]
+                     [--test-mode [--clock-start ISO]]   a frozen clock moved by POST /clock; loopback only
   gatehouse validate [--config gateway.yaml]
   gatehouse export   [--config gateway.yaml] [--db PATH]   print API-made tenants and keys as gateway.yaml (hashes only)
   gatehouse hash-key [SECRET]     print the sha256:<hex> form of a key for gateway.yaml (reads stdin without SECRET)
@@ -24,6 +26,8 @@ const options = {
   db: { type: "string" },
   listen: { type: "string" },
   admin: { type: "string" },
+  "test-mode": { type: "boolean" },
+  "clock-start": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -83,7 +87,26 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-function serve(values: { config: string; db?: string; listen?: string; admin?: string }): void {
+interface ServeFlags {
+  config: string;
+  db?: string;
+  listen?: string;
+  admin?: string;
+  "test-mode"?: boolean;
+  "clock-start"?: string;
+}
+
+function serve(values: ServeFlags): void {
+  if (values["clock-start"] !== undefined && !values["test-mode"]) {
+    fail("gatehouse serve: --clock-start needs --test-mode", 2);
+  }
+  const clockStart = values["clock-start"] === undefined ? undefined : parseInstant(values["clock-start"]);
+  if (clockStart === null) {
+    fail(
+      `gatehouse serve: --clock-start "${values["clock-start"]}" is not an RFC 3339 time; write e.g. 2027-01-31T23:59:00Z`,
+      2,
+    );
+  }
   let gateway: ReturnType<typeof startGateway>;
   try {
     gateway = startGateway({
@@ -91,6 +114,7 @@ function serve(values: { config: string; db?: string; listen?: string; admin?: s
       db: values.db,
       listen: values.listen,
       admin: values.admin,
+      ...(values["test-mode"] ? { testMode: { clockStart } } : {}),
     });
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message);
@@ -114,6 +138,7 @@ function serve(values: { config: string; db?: string; listen?: string; admin?: s
     proxy: gateway.dataUrl,
     admin: gateway.adminUrl,
     version: pkg.version,
+    ...(gateway.testClock ? { testMode: true, clock: new Date(gateway.testClock.now()).toISOString() } : {}),
   });
 }
 

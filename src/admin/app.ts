@@ -12,10 +12,12 @@ import type { Clock } from "../lib/clock.ts";
 import { jsonLog, type Log } from "../lib/log.ts";
 import { createMetrics, type Metrics } from "../metrics/index.ts";
 import { metricsRegistry } from "../metrics/registry.ts";
+import type { VirtualTime } from "../testmode/virtual-time.ts";
 import type { UsageService } from "../usage/service.ts";
 import { auditPlugin } from "./audit/plugin.ts";
 import { AuditService } from "./audit/service.ts";
 import { weakTokenReason } from "./auth.ts";
+import { clockPlugin } from "./clock/plugin.ts";
 import { configPlugin } from "./config/plugin.ts";
 import { ConfigService } from "./config/service.ts";
 import { docsPlugin } from "./docs/plugin.ts";
@@ -53,6 +55,8 @@ export interface AdminDeps {
   throttle?: ThrottleOptions;
   /** Where bugs (500s) are logged; defaults to JSON lines on stderr. */
   log?: Log;
+  /** Test mode's clock: mounts GET and POST /clock. */
+  testClock?: VirtualTime;
 }
 
 export interface StoreState {
@@ -82,7 +86,7 @@ export function createAdminApp(deps: AdminDeps) {
     .onTransform(({ body, query }) => refuseDeepNesting(body, query))
     .onBeforeHandle(({ body, query }) => refuseControlChars(body, query))
     .onBeforeHandle(({ request }) => refuseWritesWhileStoreFails(request, storeState))
-    .use(docsPlugin(deps.usage !== undefined))
+    .use(docsPlugin({ usage: deps.usage !== undefined, clock: deps.testClock !== undefined }))
     .use(
       operationsPlugin({
         database: deps.database,
@@ -95,7 +99,8 @@ export function createAdminApp(deps: AdminDeps) {
     .use(keysPlugin(new KeyService(store)))
     .use(configPlugin(new ConfigService(store), deps.database, deps.clock))
     .use(auditPlugin(audit))
-    .use(deps.usage ? usagePlugin({ usage: deps.usage, log }) : new Elysia({ name: "usage-unavailable" }));
+    .use(deps.usage ? usagePlugin({ usage: deps.usage, log }) : new Elysia({ name: "usage-unavailable" }))
+    .use(deps.testClock ? clockPlugin(deps.testClock) : new Elysia({ name: "clock-unavailable" }));
 }
 
 /** Every control-API route that is not a GET changes state. */

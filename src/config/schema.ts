@@ -142,13 +142,40 @@ export const UrlUpstream = T.Object(
   strict,
 );
 
+const MockAnswer = T.Object(
+  {
+    status: T.Optional(
+      T.Integer({ minimum: 200, maximum: 599, description: "Status of the fixed answer (default 200)." }),
+    ),
+    body: T.Optional(T.String({ description: "Body of the fixed answer (default: the echo)." })),
+    headers: T.Optional(
+      T.Record(T.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }), T.String(), {
+        description: "Headers of the fixed answer.",
+      }),
+    ),
+    delay: T.Optional(duration("Time before the answer's headers (on test mode's clock when it runs).")),
+  },
+  {
+    ...strict,
+    description: "A fixed answer, or the echo when neither status nor body is given; either after `delay`.",
+  },
+);
+
 export const MockUpstream = T.Object(
   {
-    mock: T.Literal("echo", {
-      description: "Built-in upstream that answers with the request it received, as JSON.",
-    }),
+    mock: T.Union([
+      T.Literal("echo", { description: "Answers with the request it received, as JSON." }),
+      T.Literal("hang", { description: "Never answers: the upstream timeout turns it into a 504." }),
+      T.Literal("stall", {
+        description: "Sends headers and the first part of a body, then nothing: the idle timeout cuts it.",
+      }),
+      T.Literal("close", { description: "Closes the connection without an answer: a 502." }),
+      MockAnswer,
+    ]),
+    timeout: T.Optional(duration("Time to the first response byte (default 30s).")),
+    idleTimeout: T.Optional(duration("Longest pause between body chunks (default 30s).")),
   },
-  strict,
+  { ...strict, description: "A built-in upstream, for development and tests: no network involved." },
 );
 
 export const Upstream = T.Union([UrlUpstream, MockUpstream]);
@@ -285,6 +312,7 @@ export type RuleDecl = Static<typeof Rule>;
 export type PlanDecl = Static<typeof Plan>;
 export type RouteDecl = Static<typeof Route>;
 export type UpstreamDecl = Static<typeof Upstream>;
+export type MockUpstreamDecl = Static<typeof MockUpstream>;
 export type TenantDecl = Static<typeof TenantDecl>;
 export type KeyDecl = Static<typeof KeyDecl>;
 export type UsageDecl = Static<typeof Usage>;

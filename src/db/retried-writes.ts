@@ -4,7 +4,7 @@
  * nothing is counted twice. A failed batch is retried after `retryMs`, on the next `add`, and at the
  * final `flush`.
  */
-import { type Cancel, type Scheduler, timerScheduler } from "../usage/scheduler.ts";
+import { type Cancel, type Scheduler, timerScheduler } from "../lib/scheduler.ts";
 
 export class RetriedWrites<V> {
   private pending = new Map<string, V>();

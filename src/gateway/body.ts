@@ -1,4 +1,5 @@
 /** Streams that count, limit and watch bodies as they pass through, without buffering them. */
+import type { Cancel, Scheduler } from "../lib/scheduler.ts";
 
 export class BodyTooLarge extends Error {
   constructor() {
@@ -30,30 +31,31 @@ export type BodyEnd = "complete" | "idle_timeout" | "upstream_error" | "client_a
 export function relayBody(
   body: ReadableStream<Uint8Array>,
   idleMs: number,
+  scheduler: Scheduler,
   onEnd: (how: BodyEnd, bytes: number) => void,
   abortUpstream: () => void,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let bytes = 0;
   let ended = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancelTimer: Cancel | undefined;
   const end = (how: BodyEnd) => {
     if (ended) return;
     ended = true;
-    clearTimeout(timer);
+    cancelTimer?.();
     onEnd(how, bytes);
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      timer = setTimeout(() => {
+      cancelTimer = scheduler.after(idleMs, () => {
         end("idle_timeout");
         abortUpstream();
         reader.cancel().catch(() => {});
         controller.error(new Error("upstream idle timeout"));
-      }, idleMs);
+      });
       try {
         const { done, value } = await reader.read();
-        clearTimeout(timer);
+        cancelTimer?.();
         if (ended) return;
         if (done) {
           controller.close();
@@ -63,7 +65,7 @@ export function relayBody(
         bytes += value.byteLength;
         controller.enqueue(value);
       } catch (err) {
-        clearTimeout(timer);
+        cancelTimer?.();
         if (ended) return;
         end("upstream_error");
         controller.error(err);

@@ -1,12 +1,14 @@
 import type { UpstreamDecl } from "../config/schema.ts";
 import { parseDuration } from "../config/units.ts";
+import { compileMock, type MockBehaviour } from "./mock-upstream.ts";
 
 /** A compiled upstream: where to send requests and what to add to them. */
 export interface UpstreamTarget {
   readonly name: string;
   /** Base URL without a trailing slash; the canonical path is appended. Null for built-in mocks. */
   readonly baseUrl: string | null;
-  readonly mock: "echo" | null;
+  /** A built-in upstream answered in-process, or null for a real one. */
+  readonly mock: MockBehaviour | null;
   /** Injected into every request; tenants never see these. */
   readonly headers: readonly (readonly [string, string])[];
   readonly timeoutMs: number;
@@ -20,10 +22,10 @@ export function compileUpstream(name: string, d: UpstreamDecl): UpstreamTarget {
     return {
       name,
       baseUrl: null,
-      mock: d.mock,
+      mock: compileMock(d.mock),
       headers: [],
-      timeoutMs: DEFAULT_TIMEOUT,
-      idleTimeoutMs: DEFAULT_TIMEOUT,
+      timeoutMs: d.timeout ? parseDuration(d.timeout) : DEFAULT_TIMEOUT,
+      idleTimeoutMs: d.idleTimeout ? parseDuration(d.idleTimeout) : DEFAULT_TIMEOUT,
     };
   }
   return {

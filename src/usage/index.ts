@@ -8,11 +8,11 @@ import { StoreHealth, type StoreStatus } from "../db/store-health.ts";
 import type { WriterThread } from "../db/writer-thread.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Log } from "../lib/log.ts";
+import type { Scheduler } from "../lib/scheduler.ts";
 import type { RequestContext, RequestOutcome } from "../policies/policy.ts";
 import { usageSettings } from "./config.ts";
 import { UsageRetention } from "./retention.ts";
 import { type UsageRow, usageRow } from "./row.ts";
-import type { Scheduler } from "./scheduler.ts";
 import { createUsageService, type UsageService } from "./service.ts";
 import { createBatchWriter } from "./store.ts";
 import { UsageWriter } from "./writer.ts";
@@ -53,10 +53,16 @@ export function createUsageMetering(deps: {
   log: Log;
   config?: UsageDecl | undefined;
   scheduler?: Scheduler;
+  /**
+   * Writes every buffered row before each report or export, so the answer includes every request
+   * answered so far. Test mode sets it: there, the flush timers only fire when the clock is moved.
+   * Only for rows written on this thread.
+   */
+  flushBeforeReads?: boolean;
 }): UsageMetering {
   const settings = usageSettings(deps.config);
   const { database } = deps;
-  const service = createUsageService({
+  let service = createUsageService({
     get sqlite() {
       return database.sqlite;
     },
@@ -104,6 +110,20 @@ export function createUsageMetering(deps: {
     ...(deps.scheduler ? { scheduler: deps.scheduler } : {}),
   });
   retention.start();
+  if (deps.flushBeforeReads) {
+    const reads = service;
+    service = {
+      ...reads,
+      queryUsage(q) {
+        writer.flush();
+        return reads.queryUsage(q);
+      },
+      exportUsage(q) {
+        writer.flush();
+        return reads.exportUsage(q);
+      },
+    };
+  }
   return {
     service,
     observe: observeInto((row) => writer.record(row)),

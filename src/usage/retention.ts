@@ -6,8 +6,8 @@
 import type { Database } from "bun:sqlite";
 import type { Clock } from "../lib/clock.ts";
 import type { Log } from "../lib/log.ts";
+import { type Cancel, type Scheduler, timerScheduler } from "../lib/scheduler.ts";
 import { DIMS, GRAINS } from "./rollup.ts";
-import { type Cancel, type Scheduler, timerScheduler } from "./scheduler.ts";
 
 export interface RetentionOptions {
   sqlite: Database;
@@ -108,9 +108,10 @@ export class UsageRetention {
   }
 
   private arm(ms: number): void {
+    // The sweep's promise is returned so that a virtual clock finishes it before moving on.
     this.timer = this.scheduler.after(ms, () => {
       this.timer = null;
-      this.sweep()
+      return this.sweep()
         .catch((err) => this.o.log("error", "usage retention sweep failed", { error: String(err) }))
         .finally(() => {
           if (!this.stopped) this.arm(this.o.everyMs ?? DEFAULT_EVERY_MS);

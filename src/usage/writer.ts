@@ -9,8 +9,8 @@
 import { StoreHealth, type WriteHealth } from "../db/store-health.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Log } from "../lib/log.ts";
+import { type Cancel, type Scheduler, timerScheduler } from "../lib/scheduler.ts";
 import type { UsageRow } from "./row.ts";
-import { type Cancel, type Scheduler, timerScheduler } from "./scheduler.ts";
 import type { WriteBatch } from "./store.ts";
 
 export interface UsageWriterOptions {

@@ -16,6 +16,7 @@ import { createGateway } from "../../src/gateway/pipeline.ts";
 import { GatewayState } from "../../src/gateway/state.ts";
 import { ManualClock } from "../../src/lib/clock.ts";
 import { silentLog } from "../../src/lib/log.ts";
+import { timerScheduler } from "../../src/lib/scheduler.ts";
 import { createMetrics } from "../../src/metrics/index.ts";
 import { createAuthPolicy } from "../../src/policies/auth/index.ts";
 import { createRoutePolicy } from "../../src/policies/route/index.ts";
@@ -98,7 +99,7 @@ export function adminFixture(
     clock,
     snapshot: () => state.snapshot,
     policies: [createAuthPolicy({ clock, onUse: tracker.record }), createRoutePolicy(), createRulesPolicy()],
-    proxy: { fetch, maxBodyBytes: 1024 * 1024, now: () => performance.now() },
+    proxy: { fetch, maxBodyBytes: 1024 * 1024, now: () => performance.now(), scheduler: timerScheduler },
     observe: metrics.observe,
   });
 

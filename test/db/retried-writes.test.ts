@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { RetriedWrites } from "../../src/db/retried-writes.ts";
 import { ManualClock } from "../../src/lib/clock.ts";
-import { ManualScheduler } from "../../src/usage/scheduler.ts";
+import { ManualScheduler } from "../../src/lib/scheduler.ts";
 
 /** A store that refuses writes while `failing` is set and records every batch it accepts. */
 function harness() {

@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { ManualClock } from "../../src/lib/clock.ts";
+import type { Scheduler } from "../../src/lib/scheduler.ts";
 import {
-  type Every,
   MemoryQuotaStore,
   QuotaCounters,
   type QuotaStore,
@@ -10,14 +10,19 @@ import {
 } from "../../src/policies/limits/index.ts";
 import { limit, quota, T0 } from "./helpers.ts";
 
-/** A scheduler the test drives by hand. */
+/** A scheduler the test drives by hand: `fire(ms)` runs the periodic task of that period. */
 function manualTimers() {
-  const timers = new Map<number, () => void>();
-  const every: Every = (ms, fn) => {
-    timers.set(ms, fn);
-    return () => timers.delete(ms);
+  const timers = new Map<number, () => unknown>();
+  const scheduler: Scheduler = {
+    every: (ms, fn) => {
+      timers.set(ms, fn);
+      return () => timers.delete(ms);
+    },
+    after: () => {
+      throw new Error("maintenance only uses periodic timers");
+    },
   };
-  return { every, fire: (ms: number) => timers.get(ms)?.(), timers };
+  return { scheduler, fire: (ms: number) => timers.get(ms)?.(), timers };
 }
 
 test("flushes and sweeps on their timers, and flushes once more on stop", () => {
@@ -32,7 +37,7 @@ test("flushes and sweeps on their timers, and flushes once more on stop", () => 
     quotas,
     flushEveryMs: 500,
     sweepEveryMs: 30_000,
-    every: t.every,
+    scheduler: t.scheduler,
   });
 
   quotas.add(quotas.counter(quota(10, "hour"), "acme", T0), 2);
@@ -66,7 +71,7 @@ test("a failing flush is reported, not thrown from the timer", () => {
     clock,
     windows: new SlidingWindows(),
     quotas,
-    every: t.every,
+    scheduler: t.scheduler,
     onError: (e) => errors.push(e),
   });
   quotas.add(quotas.counter(quota(10, "hour"), "acme", T0), 1);

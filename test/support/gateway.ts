@@ -15,7 +15,13 @@ export interface TestGateway extends RunningGateway {
 
 export function startTestGateway(
   yaml: string,
-  opts: { clock?: Clock; env?: Record<string, string>; db?: string } = {},
+  opts: {
+    clock?: Clock;
+    env?: Record<string, string>;
+    db?: string;
+    /** Test mode: the clock frozen at this epoch ms, moved through the control API's /clock. */
+    testClockStart?: number;
+  } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), "gatehouse-test-"));
   const configPath = join(dir, "gateway.yaml");
@@ -27,6 +33,7 @@ export function startTestGateway(
     admin: "127.0.0.1:0",
     env: opts.env ?? {},
     clock: opts.clock,
+    ...(opts.testClockStart !== undefined ? { testMode: { clockStart: opts.testClockStart } } : {}),
     log: silentLog,
   });
   const close = async () => {

@@ -1,8 +1,8 @@
 import { type OpenDb, openDb } from "../../src/db/open.ts";
 import { ManualClock } from "../../src/lib/clock.ts";
 import { silentLog } from "../../src/lib/log.ts";
+import { ManualScheduler } from "../../src/lib/scheduler.ts";
 import { isError, type UsageRow } from "../../src/usage/row.ts";
-import { ManualScheduler } from "../../src/usage/scheduler.ts";
 import { createBatchWriter } from "../../src/usage/store.ts";
 import { UsageWriter } from "../../src/usage/writer.ts";
 

@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
-import { parseInstant } from "../../src/admin/usage/instant.ts";
 import { usagePlugin } from "../../src/admin/usage/plugin.ts";
 import { openDb } from "../../src/db/open.ts";
 import { ManualClock } from "../../src/lib/clock.ts";
+import { parseInstant } from "../../src/lib/instant.ts";
 import { createUsageService } from "../../src/usage/service.ts";
 import { HOUR, row, store, T0 } from "./helpers.ts";
 

@@ -2,8 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { openDb } from "../../src/db/open.ts";
 import { ManualClock } from "../../src/lib/clock.ts";
 import { silentLog } from "../../src/lib/log.ts";
+import { ManualScheduler } from "../../src/lib/scheduler.ts";
 import { UsageRetention } from "../../src/usage/retention.ts";
-import { ManualScheduler } from "../../src/usage/scheduler.ts";
 import { HOUR, MIN, row, store, T0 } from "./helpers.ts";
 
 const DAY = 24 * HOUR;

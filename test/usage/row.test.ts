@@ -6,6 +6,7 @@ import type { CompiledRoute, KeyView, Snapshot, TenantView } from "../../src/gat
 import { GatewayState } from "../../src/gateway/state.ts";
 import { ManualClock } from "../../src/lib/clock.ts";
 import { silentLog } from "../../src/lib/log.ts";
+import { timerScheduler } from "../../src/lib/scheduler.ts";
 import { createAuthPolicy } from "../../src/policies/auth/index.ts";
 import type { RequestContext, RequestOutcome } from "../../src/policies/policy.ts";
 import { createRoutePolicy } from "../../src/policies/route/index.ts";
@@ -137,7 +138,7 @@ tenants:
       clock,
       snapshot: () => state.snapshot,
       policies: [createAuthPolicy({ clock }), createRoutePolicy(), createRulesPolicy()],
-      proxy: { fetch, maxBodyBytes: 1024, now: () => performance.now() },
+      proxy: { fetch, maxBodyBytes: 1024, now: () => performance.now(), scheduler: timerScheduler },
       observe: usage.observe,
     });
     const send = async (path: string, headers: Record<string, string>, method = "GET") => {

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { ManualClock } from "../../src/lib/clock.ts";
 import type { Log } from "../../src/lib/log.ts";
+import { ManualScheduler } from "../../src/lib/scheduler.ts";
 import type { UsageRow } from "../../src/usage/row.ts";
-import { ManualScheduler } from "../../src/usage/scheduler.ts";
 import { UsageWriter } from "../../src/usage/writer.ts";
 import { countRows, harness, row, T0 } from "./helpers.ts";
 

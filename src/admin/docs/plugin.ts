@@ -13,8 +13,14 @@ export const DOCS_PATH = "/docs";
 export const SPEC_PATH = "/openapi.json";
 export const SCALAR_PATH = "/docs/scalar.js";
 
-/** `withUsage`: whether the usage routes are mounted, so the UI shows no empty "usage" section. */
-export const docsPlugin = (withUsage: boolean) =>
+/** Which optional route groups are mounted, so the UI shows no empty section. */
+export interface MountedGroups {
+  usage: boolean;
+  /** GET and POST /clock, in test mode. */
+  clock: boolean;
+}
+
+export const docsPlugin = (mounted: MountedGroups) =>
   new Elysia({ normalize: false })
     .onAfterHandle(({ path, responseValue }) => {
       if (path === SPEC_PATH && responseValue && typeof responseValue === "object") {
@@ -39,9 +45,12 @@ export const docsPlugin = (withUsage: boolean) =>
             { name: "tenants", description: "Tenants created here persist across restarts and reloads." },
             { name: "keys", description: "API keys: secrets are shown once, stored as hashes." },
             { name: "config", description: "The configuration in force, reloads and export." },
-            ...(withUsage ? [{ name: "usage", description: "Usage reports and raw exports." }] : []),
+            ...(mounted.usage ? [{ name: "usage", description: "Usage reports and raw exports." }] : []),
             { name: "audit", description: "Every change made through this API." },
             { name: "operations", description: "Health, readiness and metrics." },
+            ...(mounted.clock
+              ? [{ name: "test mode", description: "The frozen clock of `gatehouse serve --test-mode`." }]
+              : []),
           ],
           components: {
             securitySchemes: {

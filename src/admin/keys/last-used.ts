@@ -6,6 +6,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { RetriedWrites } from "../../db/retried-writes.ts";
+import { type Cancel, type Scheduler, timerScheduler } from "../../lib/scheduler.ts";
 
 /** Writes a batch of key id → last-used time (epoch ms); throws when the database refuses. */
 export type WriteLastUsed = (batch: ReadonlyMap<string, number>) => void;
@@ -23,15 +24,22 @@ export function sqliteLastUsedWriter(sqlite: Database): WriteLastUsed {
 
 export class LastUsedTracker {
   private readonly writes: RetriedWrites<number>;
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private stopTimer: Cancel | undefined;
 
   constructor(
     write: WriteLastUsed,
     onError: (err: unknown) => void = (err) => console.error("last-used write failed:", err),
     private readonly intervalMs = 5_000,
+    private readonly scheduler: Scheduler = timerScheduler,
   ) {
     // A refused batch waits for the next interval, merged with what was recorded meanwhile.
-    this.writes = new RetriedWrites(write, (held, next) => Math.max(held, next), onError, intervalMs);
+    this.writes = new RetriedWrites(
+      write,
+      (held, next) => Math.max(held, next),
+      onError,
+      intervalMs,
+      scheduler,
+    );
   }
 
   /** The auth policy's onUse hook: cheap, in memory. */
@@ -44,15 +52,13 @@ export class LastUsedTracker {
   }
 
   start(): void {
-    this.timer ??= setInterval(() => this.flush(), this.intervalMs);
-    // Never the reason the process stays alive.
-    (this.timer as { unref?: () => void }).unref?.();
+    this.stopTimer ??= this.scheduler.every(this.intervalMs, () => this.flush());
   }
 
   /** Stops the timer and writes what is left; call before closing the database. */
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.stopTimer?.();
+    this.stopTimer = undefined;
     this.flush();
     // No retry may touch the database once it is closed.
     this.writes.stop();

@@ -1,9 +1,9 @@
 /** Query and response schemas of the usage routes; the OpenAPI document derives from these. */
 import { t } from "elysia";
+import { INSTANT_PATTERN } from "../../lib/instant.ts";
 import { GRANULARITIES } from "../../usage/export.ts";
 import { EXPORT_FORMATS } from "../../usage/format.ts";
 import { GROUP_BYS } from "../../usage/query.ts";
-import { INSTANT_PATTERN } from "./instant.ts";
 
 const strict = { additionalProperties: false } as const;
 

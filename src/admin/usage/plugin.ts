@@ -5,11 +5,11 @@
  */
 import { Elysia, type Static } from "elysia";
 import { problemType } from "../../gateway/problem.ts";
+import { parseInstant } from "../../lib/instant.ts";
 import type { Log } from "../../lib/log.ts";
 import { contentTypes } from "../../usage/format.ts";
 import { UsageQueryError } from "../../usage/query.ts";
 import type { UsageService } from "../../usage/service.ts";
-import { parseInstant } from "./instant.ts";
 import {
   ErrorResponses,
   ExportBody,

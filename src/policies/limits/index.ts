@@ -1,5 +1,5 @@
 export { ConcurrencyGate } from "./concurrency.ts";
-export { type Every, type MaintenanceOptions, startLimitsMaintenance } from "./maintenance.ts";
+export { type MaintenanceOptions, startLimitsMaintenance } from "./maintenance.ts";
 export { isValidTimeZone, type Period, type PeriodSpec, periodOf } from "./periods.ts";
 export { createLimitsPolicy, type LimitsDeps } from "./policy.ts";
 export { type QuotaCounter, QuotaCounters } from "./quota-counters.ts";

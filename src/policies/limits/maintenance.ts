@@ -1,16 +1,7 @@
 import type { Clock } from "../../lib/clock.ts";
+import { type Scheduler, timerScheduler } from "../../lib/scheduler.ts";
 import type { QuotaCounters } from "./quota-counters.ts";
 import type { SlidingWindows } from "./sliding-windows.ts";
-
-/** Runs `fn` every `ms` until the returned function is called. */
-export type Every = (ms: number, fn: () => void) => () => void;
-
-/** setInterval, unref'd: maintenance never keeps the process alive on its own. */
-const every: Every = (ms, fn) => {
-  const timer = setInterval(fn, ms);
-  timer.unref();
-  return () => clearInterval(timer);
-};
 
 export interface MaintenanceOptions {
   readonly clock: Clock;
@@ -22,7 +13,8 @@ export interface MaintenanceOptions {
   readonly sweepEveryMs?: number;
   /** A failed flush keeps its rows for the next one; report it here (default: console.error). */
   readonly onError?: (err: unknown) => void;
-  readonly every?: Every;
+  /** Runs the timers (default: real, unref'd timers that never keep the process alive). */
+  readonly scheduler?: Scheduler;
 }
 
 /**
@@ -32,7 +24,7 @@ export interface MaintenanceOptions {
 export function startLimitsMaintenance(opts: MaintenanceOptions): { stop(): void } {
   const { clock, windows, quotas } = opts;
   const onError = opts.onError ?? ((err: unknown) => console.error("quota flush failed:", err));
-  const schedule = opts.every ?? every;
+  const scheduler = opts.scheduler ?? timerScheduler;
   const flush = () => {
     try {
       quotas.flush(clock.now());
@@ -40,8 +32,8 @@ export function startLimitsMaintenance(opts: MaintenanceOptions): { stop(): void
       onError(err);
     }
   };
-  const stopFlush = schedule(opts.flushEveryMs ?? 1000, flush);
-  const stopSweep = schedule(opts.sweepEveryMs ?? 60_000, () => {
+  const stopFlush = scheduler.every(opts.flushEveryMs ?? 1000, flush);
+  const stopSweep = scheduler.every(opts.sweepEveryMs ?? 60_000, () => {
     const now = clock.now();
     windows.sweep(now);
     quotas.sweep(now);
