@@ -13,6 +13,7 @@ import { usagePlugin } from "../src/admin/usage/plugin.ts";
 import { openDb } from "../src/db/open.ts";
 import { ManualClock } from "../src/lib/clock.ts";
 import { silentLog } from "../src/lib/log.ts";
+import { prng } from "../src/lib/prng.ts";
 import type { Scheduler } from "../src/lib/scheduler.ts";
 import { GROUP_BYS } from "../src/usage/query.ts";
 import { UsageRetention } from "../src/usage/retention.ts";
@@ -20,7 +21,6 @@ import type { UsageRow } from "../src/usage/row.ts";
 import { createUsageService } from "../src/usage/service.ts";
 import { createBatchWriter } from "../src/usage/store.ts";
 import { UsageWriter } from "../src/usage/writer.ts";
-import { prng } from "../test/support/prng.ts";
 
 const N = Number(process.argv[2] ?? 1_000_000);
 const HOURS = 24;

@@ -1,17 +1,19 @@
 /**
- * Writes the generated files that are committed: gateway.schema.json (for editors) and
- * src/db/migrations.gen.ts (drizzle's SQL migrations embedded so the binary needs no folder).
+ * Writes the generated files that are committed: gateway.schema.json and scenario.schema.json (for
+ * editors) and src/db/migrations.gen.ts (drizzle's SQL migrations embedded so the binary needs no folder).
  * `bun scripts/gen.ts --check` exits 1 when a committed file is stale.
  */
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { TSchema } from "@sinclair/typebox";
 import { GatewayConfig } from "../src/config/schema.ts";
+import { Scenario } from "../src/scenario/schema.ts";
 
 const root = join(import.meta.dir, "..");
 
-function schemaJson(): string {
-  return `${JSON.stringify({ $schema: "http://json-schema.org/draft-07/schema#", ...GatewayConfig }, null, 2)}\n`;
+function schemaJson(schema: TSchema): string {
+  return `${JSON.stringify({ $schema: "http://json-schema.org/draft-07/schema#", ...schema }, null, 2)}\n`;
 }
 
 function migrationsModule(): string {
@@ -39,7 +41,8 @@ function migrationsModule(): string {
 }
 
 const outputs: [string, () => string][] = [
-  ["gateway.schema.json", schemaJson],
+  ["gateway.schema.json", () => schemaJson(GatewayConfig)],
+  ["scenario.schema.json", () => schemaJson(Scenario)],
   ["src/db/migrations.gen.ts", migrationsModule],
 ];
 

@@ -19,12 +19,13 @@ import { lastSyncedHash } from "./db/sync.ts";
 import { WriterThread } from "./db/writer-thread.ts";
 import { createGateway } from "./gateway/pipeline.ts";
 import { problemResponse } from "./gateway/problem.ts";
+import type { Forwarded } from "./gateway/proxy.ts";
 import { Refusal } from "./gateway/refusal.ts";
 import { GatewayState } from "./gateway/state.ts";
 import { type Clock, systemClock } from "./lib/clock.ts";
 import { formatUrl, parseListen } from "./lib/listen-address.ts";
 import { jsonLog, type Log } from "./lib/log.ts";
-import { type Scheduler, timerScheduler } from "./lib/scheduler.ts";
+import { type Cancel, type Scheduler, timerScheduler } from "./lib/scheduler.ts";
 import { createMetrics } from "./metrics/index.ts";
 import { createAuthPolicy, KeyCache } from "./policies/auth/index.ts";
 import { createBodySizePolicy } from "./policies/body-size/index.ts";
@@ -58,6 +59,10 @@ export interface GatewayOptions {
    * the clock runs the flushes that fall due. Overrides `clock` and `scheduler`.
    */
   testMode?: { clockStart?: number };
+  /** Reload when the config file changes (default true). */
+  watchConfig?: boolean;
+  /** Hears every request just before it goes upstream (the scenario runner records them). */
+  onForward?: (forwarded: Forwarded) => void;
   fetch?: typeof fetch;
   log?: Log;
 }
@@ -186,6 +191,8 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       maxBodyBytes,
       now: () => performance.now(),
       scheduler: testClock?.requests ?? scheduler,
+      ...(testClock ? { waits: testClock } : {}),
+      ...(options.onForward ? { onForward: options.onForward } : {}),
     },
     observe: (ctx, outcome) => {
       metrics.observe(ctx, outcome);
@@ -259,18 +266,17 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     void usage.close().finally(() => database.close());
     throw listenError(err, listenAt, adminAt);
   }
-  let reloadWhenWritable: ReturnType<typeof setInterval> | undefined;
+  let stopReloadRetry: Cancel | undefined;
   const reload = () => {
     if (!store.writable()) {
-      if (!reloadWhenWritable) {
+      if (!stopReloadRetry) {
         log("warn", "config change seen while the database refuses writes; it is applied once they recover");
-        reloadWhenWritable = setInterval(() => {
+        stopReloadRetry = scheduler.every(1_000, () => {
           if (!store.writable()) return;
-          clearInterval(reloadWhenWritable);
-          reloadWhenWritable = undefined;
+          stopReloadRetry?.();
+          stopReloadRetry = undefined;
           reload();
-        }, 1_000);
-        reloadWhenWritable.unref();
+        });
       }
       return;
     }
@@ -278,7 +284,8 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     if (result.ok) log("info", "config reloaded", { version: result.version, changed: result.changed });
     else log("warn", "config reload refused; the running config keeps serving", { errors: result.errors });
   };
-  const stopWatching = startConfigWatch(options.configPath, reload);
+  const stopWatching =
+    options.watchConfig === false ? () => {} : startConfigWatch(options.configPath, reload);
   const [dataServer, adminServer] = servers as [Server<undefined>, Server<undefined>];
   const drainMs = parseDuration(server.drainTimeout ?? "30s");
 
@@ -292,7 +299,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       stopping ??= (async () => {
         draining = true;
         stopWatching();
-        clearInterval(reloadWhenWritable);
+        stopReloadRetry?.();
         const drained = Promise.all(servers.map((s) => s.stop(false)));
         let timer: ReturnType<typeof setTimeout> | undefined;
         const timeout = new Promise<"timeout">((r) => {

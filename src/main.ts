@@ -16,6 +16,8 @@ usage:
   gatehouse serve    [--config gateway.yaml] [--db PATH|:memory:] [--listen HOST:PORT] [--admin HOST:PORT]
                      [--test-mode [--clock-start ISO]]   a frozen clock moved by POST /clock; loopback only
   gatehouse validate [--config gateway.yaml]
+  gatehouse test     FILE... [--junit FILE] [--seed N] [--target URL --admin URL [--admin-token T]]
+                     run scenario files, each on a fresh test-mode gateway (or against --target)
   gatehouse export   [--config gateway.yaml] [--db PATH]   print API-made tenants and keys as gateway.yaml (hashes only)
   gatehouse hash-key [SECRET]     print the sha256:<hex> form of a key for gateway.yaml (reads stdin without SECRET)
   gatehouse version
@@ -28,6 +30,10 @@ const options = {
   admin: { type: "string" },
   "test-mode": { type: "boolean" },
   "clock-start": { type: "string" },
+  junit: { type: "string" },
+  seed: { type: "string" },
+  target: { type: "string" },
+  "admin-token": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -80,11 +86,39 @@ async function main(argv: string[]): Promise<void> {
         fail(`gatehouse export: ${(err as Error).message}`);
       }
       return;
+    case "test":
+      return test(rest, values);
     case "serve":
       return serve(values);
     default:
       fail(`gatehouse: unknown command "${command}"\n\n${usage}`, 2);
   }
+}
+
+async function test(
+  files: string[],
+  values: { junit?: string; seed?: string; target?: string; admin?: string; "admin-token"?: string },
+): Promise<void> {
+  if (files.length === 0) fail("gatehouse test: give at least one scenario file", 2);
+  if ((values.target === undefined) !== (values.admin === undefined)) {
+    fail("gatehouse test: --target and --admin go together: the data plane's URL and the control API's", 2);
+  }
+  const seed = values.seed === undefined ? undefined : Number(values.seed);
+  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32)) {
+    fail(`gatehouse test: --seed "${values.seed}" is not a whole number from 0 to 4294967295`, 2);
+  }
+  // Loaded only for this command, like export.
+  const { runTestCommand } = await import("./cli/test.ts");
+  const { report, ok } = await runTestCommand({
+    files,
+    junit: values.junit,
+    seed,
+    target: values.target,
+    admin: values.admin,
+    adminToken: values["admin-token"],
+  });
+  process.stdout.write(report);
+  process.exit(ok ? 0 : 1);
 }
 
 interface ServeFlags {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 
 const root = join(import.meta.dir, "..");
 
-test("gateway.schema.json and the embedded migrations match their sources", () => {
+test("the JSON Schemas and the embedded migrations match their sources", () => {
   const r = Bun.spawnSync([process.execPath, "scripts/gen.ts", "--check"], { cwd: root });
   expect(r.stderr.toString()).toBe("");
   expect(r.exitCode).toBe(0);

@@ -17,6 +17,16 @@ export type MockBehaviour =
       delayMs: number;
     };
 
+/**
+ * Counts mock upstreams waiting on the clock (a delay, a hang, a stalled body). Test mode's scenario
+ * runner moves time forward only when every request it has in flight is waiting so: nothing else
+ * could answer it, so skipping ahead cannot change the outcome.
+ */
+export interface WaitTracker {
+  /** Marks the start of a wait; call the returned function once when it ends. */
+  begin(): () => void;
+}
+
 export interface MockRequest {
   upstream: string;
   method: string;
@@ -25,6 +35,18 @@ export interface MockRequest {
   body: ReadableStream<Uint8Array> | null;
   signal: AbortSignal;
   scheduler: Scheduler;
+  waits?: WaitTracker | undefined;
+}
+
+/** Calls `end` once, however many times the returned function runs. */
+function once(end: () => void): () => void {
+  let done = false;
+  return () => {
+    if (!done) {
+      done = true;
+      end();
+    }
+  };
 }
 
 /** What a dropped connection looks like to the proxy: the same kind of error fetch throws. */
@@ -35,18 +57,35 @@ export class MockConnectionClosed extends TypeError {
 }
 
 /** Resolves after `ms` on the scheduler, or rejects when the request is aborted first. */
-function wait(ms: number, signal: AbortSignal, scheduler: Scheduler): Promise<void> {
+function wait(ms: number, req: MockRequest): Promise<void> {
+  const { signal } = req;
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
+    const end = once(req.waits?.begin() ?? (() => {}));
     const onAbort = () => {
       cancel();
+      end();
       reject(signal.reason);
     };
-    const cancel = scheduler.after(ms, () => {
+    const cancel = req.scheduler.after(ms, () => {
       signal.removeEventListener("abort", onAbort);
+      end();
       resolve();
     });
     signal.addEventListener("abort", onAbort);
+  });
+}
+
+/** Never resolves; rejects when the request ends (its deadline, or the client leaving). */
+function waitForever(req: MockRequest): Promise<never> {
+  const { signal } = req;
+  return new Promise((_, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const end = once(req.waits?.begin() ?? (() => {}));
+    signal.addEventListener("abort", () => {
+      end();
+      reject(signal.reason);
+    });
   });
 }
 
@@ -58,15 +97,11 @@ export async function answerMock(mock: MockBehaviour, req: MockRequest): Promise
       await req.body?.cancel();
       throw new MockConnectionClosed();
     case "hang":
-      // Only the request's end (its deadline, or the client leaving) ends the wait.
-      return new Promise((_, reject) => {
-        if (req.signal.aborted) reject(req.signal.reason);
-        req.signal.addEventListener("abort", () => reject(req.signal.reason));
-      });
+      return waitForever(req);
     case "stall":
       return stalled(req);
     case "answer":
-      if (mock.delayMs > 0) await wait(mock.delayMs, req.signal, req.scheduler);
+      if (mock.delayMs > 0) await wait(mock.delayMs, req);
       if (mock.fixed === null) return echo(req);
       await req.body?.cancel();
       return new Response(mock.fixed.body, {
@@ -93,11 +128,11 @@ async function echo(req: MockRequest): Promise<Response> {
 /** Headers and the first part of a JSON body at once, then nothing until the request is aborted. */
 async function stalled(req: MockRequest): Promise<Response> {
   await req.body?.cancel();
-  const { signal } = req;
+  const rest = waitForever(req);
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(new TextEncoder().encode('{"items": ['));
-      signal.addEventListener("abort", () => controller.error(signal.reason));
+      rest.catch((reason) => controller.error(reason));
     },
   });
   return new Response(body, { headers: { "content-type": "application/json" } });

@@ -12,7 +12,7 @@ import type { Cancel, Scheduler } from "../lib/scheduler.ts";
 import type { RequestContext, RequestOutcome } from "../policies/policy.ts";
 import { BodyTooLarge, limitBody, relayBody } from "./body.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
-import { answerMock } from "./mock-upstream.ts";
+import { answerMock, type WaitTracker } from "./mock-upstream.ts";
 import { Refusal } from "./refusal.ts";
 
 const READ_WHOLE_LIMIT = 256 * 1024;
@@ -23,6 +23,19 @@ export interface ProxyDeps {
   now: () => number;
   /** Runs the upstream deadlines: real timers, or test mode's virtual clock. */
   scheduler: Scheduler;
+  /** Told when a built-in upstream starts waiting on the clock (test mode's runner skips time then). */
+  waits?: WaitTracker;
+  /** Hears every request just before it goes upstream, exactly as it goes (the scenario runner). */
+  onForward?: (forwarded: Forwarded) => void;
+}
+
+/** A request as gatehouse sends it upstream. */
+export interface Forwarded {
+  readonly requestId: string;
+  readonly upstream: string;
+  readonly method: string;
+  readonly pathAndQuery: string;
+  readonly headers: Headers;
 }
 
 /** What the proxy learned, for the usage row; `end` fills in the rest when the body is done. */
@@ -51,6 +64,13 @@ export async function forward(
     });
   }
   const pathAndQuery = query ? `${ctx.path}?${query}` : ctx.path;
+  deps.onForward?.({
+    requestId: ctx.requestId,
+    upstream: target.name,
+    method: ctx.method,
+    pathAndQuery,
+    headers,
+  });
 
   const started = deps.now();
   const controller = new AbortController();
@@ -102,6 +122,7 @@ export async function forward(
           body,
           signal: controller.signal,
           scheduler: deps.scheduler,
+          waits: deps.waits,
         })
       : await deps.fetch(target.baseUrl + pathAndQuery, {
           method: ctx.method,

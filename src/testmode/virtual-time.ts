@@ -7,6 +7,7 @@
  * have run by a given time, so between two one-shot tasks each periodic task runs once, at the last
  * of its due times: a 31-day jump runs a 1-second flush a handful of times, not 2.7 million.
  */
+import type { WaitTracker } from "../gateway/mock-upstream.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Cancel, Scheduler, Task } from "../lib/scheduler.ts";
 
@@ -22,7 +23,7 @@ interface Entry {
 
 export class ClockMovedBackwards extends Error {}
 
-export class VirtualTime implements Clock, Scheduler {
+export class VirtualTime implements Clock, Scheduler, WaitTracker {
   private t: number;
   private entries: Entry[] = [];
   private seq = 0;
@@ -58,6 +59,24 @@ export class VirtualTime implements Clock, Scheduler {
     after: (ms, fn) => this.add(this.t + Math.max(0, ms), 0, fn, true),
     every: (ms, fn) => this.add(this.t + Math.max(1, ms), Math.max(1, ms), fn, true),
   };
+
+  private waiting = 0;
+
+  /** Built-in upstreams waiting on this clock (see WaitTracker). */
+  get waitingUpstreams(): number {
+    return this.waiting;
+  }
+
+  begin(): () => void {
+    this.waiting++;
+    let ended = false;
+    return () => {
+      if (!ended) {
+        ended = true;
+        this.waiting--;
+      }
+    };
+  }
 
   /** Timers of requests in flight. */
   get requestTimers(): number {

@@ -6,6 +6,7 @@ import type {
   TenantView,
 } from "../../src/gateway/snapshot.ts";
 import { ManualClock } from "../../src/lib/clock.ts";
+import { prng } from "../../src/lib/prng.ts";
 import {
   ConcurrencyGate,
   createLimitsPolicy,
@@ -14,8 +15,6 @@ import {
   SlidingWindows,
 } from "../../src/policies/limits/index.ts";
 import type { RequestContext, RequestOutcome } from "../../src/policies/policy.ts";
-
-import { prng } from "../support/prng.ts";
 
 export { prng };
 

@@ -10,7 +10,7 @@ export const T0 = Date.UTC(2026, 0, 1);
 export const MIN = 60_000;
 export const HOUR = 3_600_000;
 
-import { prng } from "../support/prng.ts";
+import { prng } from "../../src/lib/prng.ts";
 
 export { prng };
 
