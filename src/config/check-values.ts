@@ -40,6 +40,7 @@ const bounds = {
     why: "Bun closes idle connections after at most 255 seconds",
   },
   retention: { max: "3650d", why: "0d keeps rows forever" },
+  mockDelay: timer(),
 } satisfies Record<string, DurationBound>;
 
 const MAX_BODY_SIZE = "1024gb";
@@ -104,10 +105,13 @@ export function checkValues(c: GatewayConfig): ReferenceIssue[] {
   }
 
   for (const [name, u] of Object.entries(c.upstreams)) {
-    if (!("url" in u)) continue;
     duration(["upstreams", name, "timeout"], u.timeout, bounds.upstreamTimeout);
     duration(["upstreams", name, "idleTimeout"], u.idleTimeout, bounds.upstreamIdleTimeout);
-    issues.push(...headerIssues(["upstreams", name, "headers"], u.headers ?? {}));
+    if ("url" in u) issues.push(...headerIssues(["upstreams", name, "headers"], u.headers ?? {}));
+    else if (typeof u.mock === "object") {
+      duration(["upstreams", name, "mock", "delay"], u.mock.delay, bounds.mockDelay);
+      issues.push(...mockHeaderIssues(["upstreams", name, "mock", "headers"], u.mock.headers ?? {}));
+    }
   }
 
   const server = c.server ?? {};
@@ -134,6 +138,21 @@ function countsPerKey(path: Path): ReferenceIssue {
     message: "a key's limits and quota always count that key alone",
     hint: "remove by: tenant, or declare the limit on the tenant to share it among its keys",
   };
+}
+
+/** A built-in upstream's answer headers: any name, but values a response can carry. */
+function mockHeaderIssues(path: Path, headers: Record<string, string>): ReferenceIssue[] {
+  const issues: ReferenceIssue[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if ([...value].some(isControl) || [...value].some((ch) => ch.charCodeAt(0) > 0xff)) {
+      issues.push({
+        path: [...path, name],
+        message: "the value contains a control character or a character beyond Latin-1",
+        hint: "header values are one line of Latin-1 text; check the YAML escapes",
+      });
+    }
+  }
+  return issues;
 }
 
 /** Control characters other than the tab, which header values may hold. */

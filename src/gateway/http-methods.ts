@@ -45,5 +45,8 @@ export const HTTP_METHODS: readonly string[] = [
   "VERSION-CONTROL",
 ];
 
-/** Registered, but the data plane refuses them: a pattern naming one could never match. */
+/**
+ * Registered, but the data plane refuses them (see pipeline.ts): a pattern naming one could never
+ * match, so patterns refuse them too.
+ */
 export const NEVER_FORWARDED: readonly string[] = ["CONNECT", "TRACE"];

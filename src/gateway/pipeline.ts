@@ -7,6 +7,7 @@ import type { Clock } from "../lib/clock.ts";
 import { presentedKey } from "../policies/auth/index.ts";
 import type { Policy, RequestContext, RequestOutcome } from "../policies/policy.ts";
 import { canonicalize } from "./canonical-path.ts";
+import { NEVER_FORWARDED } from "./http-methods.ts";
 import { problemResponse } from "./problem.ts";
 import { forward, type ProxyDeps } from "./proxy.ts";
 import { forwardedQuery } from "./query.ts";
@@ -34,7 +35,7 @@ const upstreamFailures = new Set(["bad_gateway", "gateway_timeout"]);
  * has no Allow header: which methods a path takes depends on the tenant's rules and the upstream,
  * which gatehouse does not reveal before authentication (nor know), and a guessed list would be wrong.
  */
-const neverForwarded = new Set(["TRACE", "CONNECT"]);
+const neverForwarded = new Set(NEVER_FORWARDED);
 
 export function createGateway(deps: GatewayDeps): Handler {
   const { clock } = deps;

@@ -3,7 +3,7 @@
  * (Origin, Sec-Fetch-Site) and bodies a browser sends without a preflight (non-JSON types).
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { prng } from "../support/prng.ts";
+import { prng } from "../../src/lib/prng.ts";
 import { type AdminFixture, adminFixture, dumpState, expectProblem, TOKEN } from "./helpers.ts";
 
 /** Tokenless, as with the shipped gateway.yaml: loopback is the only protection. */

@@ -183,3 +183,28 @@ describe("upstream headers", () => {
     );
   });
 });
+
+describe("built-in upstreams", () => {
+  const withMock = (mock: string) =>
+    config().replace('  api: { url: "http://127.0.0.1:9000"  }', `  api: ${mock}`);
+
+  test.each([
+    ["{ mock: hang, timeout: 25d }", "upstreams.api.timeout: must be at most 24d"],
+    ["{ mock: stall, idleTimeout: 0s }", "upstreams.api.idleTimeout: must be longer than 0"],
+    ["{ mock: { delay: 30d } }", "upstreams.api.mock.delay: must be at most 24d"],
+    [
+      '{ mock: { status: 200, headers: { x-note: "a\\r\\nset-cookie: x=1" } } }',
+      "upstreams.api.mock.headers.x-note: the value contains a control character or a character beyond Latin-1",
+    ],
+  ])("%s", (mock, problem) => {
+    expect(problems(withMock(mock))).toEqual([problem]);
+  });
+
+  test("their edges are valid", () => {
+    expect(
+      problems(
+        withMock("{ mock: { delay: 24d, status: 503, headers: { retry-after: '5' } }, timeout: 24d }"),
+      ),
+    ).toEqual([]);
+  });
+});
