@@ -21,6 +21,7 @@ const ids = Array.from({ length: IDENTITIES }, (_, i) => `tenant-${i}`);
 // Realistic sizes (the bench never reaches them: ~16 requests/s per tenant of simulated time).
 const perSecond: CompiledLimit = {
   name: "1000-per-1s",
+  declaredAt: "plans.bench.1000-per-1s",
   counter: "plan:1000-per-1s",
   limit: 1000,
   windowMs: 1000,
@@ -28,6 +29,7 @@ const perSecond: CompiledLimit = {
 };
 const perMinute: CompiledLimit = {
   name: "20000-per-1m",
+  declaredAt: "plans.bench.20000-per-1m",
   counter: "plan:20000-per-1m",
   limit: 20_000,
   windowMs: 60_000,
@@ -35,6 +37,7 @@ const perMinute: CompiledLimit = {
 };
 const perKey: CompiledLimit = {
   name: "500-per-1s-by-key",
+  declaredAt: "plans.bench.500-per-1s-by-key",
   counter: "plan:500-per-1s-by-key",
   limit: 500,
   windowMs: 1000,
@@ -42,6 +45,7 @@ const perKey: CompiledLimit = {
 };
 const monthly: CompiledQuota = {
   name: "quota-month",
+  declaredAt: "plans.bench.quota-month",
   counter: "plan:quota-month",
   limit: 1_000_000_000,
   period: "month",

@@ -17,6 +17,7 @@ import { startConfigWatch } from "./config/watch.ts";
 import { type OpenDb, openDb } from "./db/open.ts";
 import { lastSyncedHash } from "./db/sync.ts";
 import { WriterThread } from "./db/writer-thread.ts";
+import { withDebugHeader } from "./explain/debug-header.ts";
 import { createGateway } from "./gateway/pipeline.ts";
 import { problemResponse } from "./gateway/problem.ts";
 import type { Forwarded } from "./gateway/proxy.ts";
@@ -176,15 +177,22 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   let draining = false;
   const keyCache = new KeyCache();
   state.onSwap(() => keyCache.clear());
-  const handle = createGateway({
+  // Named, because explain judges requests with these very objects.
+  const policies = {
+    route: createRoutePolicy(),
+    rules: createRulesPolicy(),
+    bodySize: createBodySizePolicy(maxBodyBytes),
+    limits: createLimitsPolicy({ clock, windows, quotas, concurrency: new ConcurrencyGate() }),
+  };
+  const gateway = createGateway({
     clock,
     snapshot: () => state.snapshot,
     policies: [
       createAuthPolicy({ clock, onUse: lastUsed.record, cache: keyCache }),
-      createRoutePolicy(),
-      createRulesPolicy(),
-      createBodySizePolicy(maxBodyBytes),
-      createLimitsPolicy({ clock, windows, quotas, concurrency: new ConcurrencyGate() }),
+      policies.route,
+      policies.rules,
+      policies.bodySize,
+      policies.limits,
     ],
     proxy: {
       fetch: options.fetch ?? fetch,
@@ -200,6 +208,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     },
     log: (msg, fields) => log("error", msg, fields),
   });
+  const handle = testClock ? withDebugHeader(gateway, () => state.snapshot, clock, policies) : gateway;
 
   // Validation keeps it within 1..255 s. It also bounds a request body that trickles in: Bun closes
   // such a connection about 2 s after it (0 would switch that off, which validation refuses).
@@ -241,6 +250,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       store,
       draining: () => draining,
       log,
+      explain: policies,
       ...(testClock ? { testClock } : {}),
     };
     let adminApp: Promise<ReturnType<typeof createAdminApp>> | undefined;

@@ -7,6 +7,7 @@
 import { Elysia } from "elysia";
 import type { OpenDb } from "../db/open.ts";
 import { describeStoreStatus, healthyStatus, type StoreStatus } from "../db/store-health.ts";
+import type { ExplainPolicies } from "../explain/explain.ts";
 import type { GatewayState } from "../gateway/state.ts";
 import type { Clock } from "../lib/clock.ts";
 import { jsonLog, type Log } from "../lib/log.ts";
@@ -22,6 +23,8 @@ import { configPlugin } from "./config/plugin.ts";
 import { ConfigService } from "./config/service.ts";
 import { docsPlugin } from "./docs/plugin.ts";
 import { mapError, refuseControlChars, refuseDeepNesting } from "./errors.ts";
+import { explainPlugin } from "./explain/plugin.ts";
+import { ExplainService } from "./explain/service.ts";
 import { createGuard } from "./guard.ts";
 import { keysPlugin } from "./keys/plugin.ts";
 import { KeyService } from "./keys/service.ts";
@@ -57,6 +60,8 @@ export interface AdminDeps {
   log?: Log;
   /** Test mode's clock: mounts GET and POST /clock. */
   testClock?: VirtualTime;
+  /** The data plane's policies, which POST /explain judges requests with; without them it is not mounted. */
+  explain?: ExplainPolicies;
 }
 
 export interface StoreState {
@@ -86,7 +91,13 @@ export function createAdminApp(deps: AdminDeps) {
     .onTransform(({ body, query }) => refuseDeepNesting(body, query))
     .onBeforeHandle(({ body, query }) => refuseControlChars(body, query))
     .onBeforeHandle(({ request }) => refuseWritesWhileStoreFails(request, storeState))
-    .use(docsPlugin({ usage: deps.usage !== undefined, clock: deps.testClock !== undefined }))
+    .use(
+      docsPlugin({
+        usage: deps.usage !== undefined,
+        clock: deps.testClock !== undefined,
+        explain: deps.explain !== undefined,
+      }),
+    )
     .use(
       operationsPlugin({
         database: deps.database,
@@ -100,7 +111,12 @@ export function createAdminApp(deps: AdminDeps) {
     .use(configPlugin(new ConfigService(store), deps.database, deps.clock))
     .use(auditPlugin(audit))
     .use(deps.usage ? usagePlugin({ usage: deps.usage, log }) : new Elysia({ name: "usage-unavailable" }))
-    .use(deps.testClock ? clockPlugin(deps.testClock) : new Elysia({ name: "clock-unavailable" }));
+    .use(deps.testClock ? clockPlugin(deps.testClock) : new Elysia({ name: "clock-unavailable" }))
+    .use(
+      deps.explain
+        ? explainPlugin(new ExplainService(store, deps.explain))
+        : new Elysia({ name: "explain-unavailable" }),
+    );
 }
 
 /** Every control-API route that is not a GET changes state. */

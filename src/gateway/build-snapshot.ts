@@ -67,9 +67,9 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
   const plans = new Map<string, CompiledPlan>();
   for (const [name, p] of Object.entries(config.plans)) {
     plans.set(name, {
-      rules: (p.rules ?? []).map(compileRule),
-      limits: (p.limits ?? []).map((l) => compileLimit(l, "plan")),
-      quotas: p.quota ? [compileQuota(p.quota, "plan")] : none,
+      rules: (p.rules ?? []).map((r, i) => compileRule(r, `plans.${name}.rules[${i}]`)),
+      limits: (p.limits ?? []).map((l, i) => compileLimit(l, "plan", `plans.${name}.limits[${i}]`)),
+      quotas: p.quota ? [compileQuota(p.quota, "plan", `plans.${name}.quota`)] : none,
       concurrency: p.concurrency ?? null,
     });
   }
@@ -113,11 +113,18 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
       name,
       plan: planName,
       disabled: Boolean(disabled),
-      rules: own.rules?.length ? [...plan.rules, ...own.rules.map(compileRule)] : plan.rules,
+      rules: own.rules?.length
+        ? [...plan.rules, ...own.rules.map((r, i) => compileRule(r, `tenants.${id}.rules[${i}]`))]
+        : plan.rules,
       limits: own.limits?.length
-        ? [...plan.limits, ...own.limits.map((l) => compileLimit(l, "tenant"))]
+        ? [
+            ...plan.limits,
+            ...own.limits.map((l, i) => compileLimit(l, "tenant", `tenants.${id}.limits[${i}]`)),
+          ]
         : plan.limits,
-      quotas: own.quota ? [...plan.quotas, compileQuota(own.quota, "tenant")] : plan.quotas,
+      quotas: own.quota
+        ? [...plan.quotas, compileQuota(own.quota, "tenant", `tenants.${id}.quota`)]
+        : plan.quotas,
       concurrency: own.concurrency ?? plan.concurrency,
       upstreams: overrides,
     });
@@ -160,11 +167,29 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
       expiresAt,
       disabled: Boolean(disabled),
       graceUntil: null,
-      limits: limits === "[]" ? none : (JSON.parse(limits) as LimitDecl[]).map((l) => compileLimit(l, "key")),
-      rules: rules === "[]" ? none : (JSON.parse(rules) as RuleDecl[]).map(compileRule),
+      limits:
+        limits === "[]"
+          ? none
+          : (JSON.parse(limits) as LimitDecl[]).map((l, i) =>
+              compileLimit(l, "key", `tenants.${tenantId}.keys[${id}].limits[${i}]`),
+            ),
+      rules:
+        rules === "[]"
+          ? none
+          : (JSON.parse(rules) as RuleDecl[]).map((r, i) =>
+              compileRule(r, `tenants.${tenantId}.keys[${id}].rules[${i}]`),
+            ),
       // A key's own quota counts that key alone, whatever its `by` says (as its limits do).
       quotas:
-        quota === null ? none : [compileQuota({ ...(JSON.parse(quota) as QuotaDecl), by: "key" }, "key")],
+        quota === null
+          ? none
+          : [
+              compileQuota(
+                { ...(JSON.parse(quota) as QuotaDecl), by: "key" },
+                "key",
+                `tenants.${tenantId}.keys[${id}].quota`,
+              ),
+            ],
     };
     keysByHash.set(hash, view);
     if (previousHash && graceUntil !== null) keysByHash.set(previousHash, { ...view, graceUntil });

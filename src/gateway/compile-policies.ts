@@ -16,10 +16,15 @@ export function quotaName(d: QuotaDecl): string {
   return d.name ?? `quota-${d.period}${d.by === "key" ? "-by-key" : ""}`;
 }
 
-export function compileLimit(d: LimitDecl, origin: LimitOrigin): CompiledLimit {
+/**
+ * `declaredAt` says where the declaration lives, as a config path (`plans.free.limits[0]`,
+ * `tenants.acme.keys[acme-dev].rules[1]`), for explanations; it is built once per snapshot.
+ */
+export function compileLimit(d: LimitDecl, origin: LimitOrigin, declaredAt: string): CompiledLimit {
   const name = limitName(d);
   return {
     name,
+    declaredAt,
     counter: `${origin}:${name}`,
     limit: d.limit,
     windowMs: parseDuration(d.window),
@@ -27,10 +32,11 @@ export function compileLimit(d: LimitDecl, origin: LimitOrigin): CompiledLimit {
   };
 }
 
-export function compileQuota(d: QuotaDecl, origin: LimitOrigin): CompiledQuota {
+export function compileQuota(d: QuotaDecl, origin: LimitOrigin, declaredAt: string): CompiledQuota {
   const name = quotaName(d);
   return {
     name,
+    declaredAt,
     counter: `${origin}:${name}`,
     limit: d.limit,
     period: d.period,
@@ -41,10 +47,14 @@ export function compileQuota(d: QuotaDecl, origin: LimitOrigin): CompiledQuota {
 }
 
 /** A deny's literals are case-folded: it matches the request's lenient segments (see policies/rules). */
-export function compileRule(d: RuleDecl): CompiledRule {
+export function compileRule(d: RuleDecl, declaredAt: string): CompiledRule {
   return "allow" in d
-    ? { effect: "allow", pattern: parsePattern(d.allow) }
-    : { effect: "deny", pattern: withHeadForGet(foldedPattern(parsePattern(d.deny, { lenient: true }))) };
+    ? { effect: "allow", pattern: parsePattern(d.allow), declaredAt }
+    : {
+        effect: "deny",
+        pattern: withHeadForGet(foldedPattern(parsePattern(d.deny, { lenient: true }))),
+        declaredAt,
+      };
 }
 
 /**

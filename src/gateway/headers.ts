@@ -34,6 +34,8 @@ const dropFromRequest = new Set([
   ...setByGateway,
   "host",
   "expect",
+  // Test mode's request for an explanation is the gateway's business alone.
+  "gatehouse-debug",
   "proxy-authorization",
   // The client's key: the upstream gets the gateway's identity headers instead.
   "authorization",

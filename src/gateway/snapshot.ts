@@ -11,6 +11,8 @@ export type LimitOrigin = "plan" | "tenant" | "key";
 export interface CompiledLimit {
   /** Name shown in RateLimit headers, unique within a tenant's effective policy. */
   readonly name: string;
+  /** Where it is declared, as a config path: `plans.free.limits[0]`, `tenants.acme.keys[acme-dev].limits[1]`. */
+  readonly declaredAt: string;
   /**
    * `<origin>:<name>`, built once here: with the counted tenant's or key's uid it keys the counter, so
    * two declarations never share one, while a changed value keeps counting in the same one.
@@ -23,6 +25,8 @@ export interface CompiledLimit {
 
 export interface CompiledQuota {
   readonly name: string;
+  /** Where it is declared, as for limits. */
+  readonly declaredAt: string;
   /** `<origin>:<name>`, as for limits. */
   readonly counter: string;
   readonly limit: number;
@@ -36,6 +40,8 @@ export interface CompiledQuota {
 export interface CompiledRule {
   readonly effect: "allow" | "deny";
   readonly pattern: PathPattern;
+  /** Where it is declared, as for limits. */
+  readonly declaredAt: string;
 }
 
 export interface CompiledRoute {

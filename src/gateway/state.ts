@@ -74,6 +74,21 @@ export class GatewayState {
     return this.failure;
   }
 
+  /**
+   * The config in force, read back from its file to locate declarations (explain's file:line), or
+   * null once the file no longer holds it. Not kept between calls: it holds every declared secret.
+   */
+  rereadInForce(): LoadedConfig | null {
+    try {
+      const loaded = loadConfigFile(this.configPath, this.env, {
+        trust: ({ hash }) => hash === this.cfg.hash,
+      });
+      return loaded.hash === this.cfg.hash ? loaded : null;
+    } catch {
+      return null;
+    }
+  }
+
   /** Runs after every swap, e.g. to drop state of deleted keys. */
   onSwap(fn: (s: Snapshot) => void): void {
     this.listeners.push(fn);

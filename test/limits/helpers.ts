@@ -23,7 +23,15 @@ export const T0 = Date.UTC(2026, 0, 1);
 /** A plan's limit unless `extra.counter` says otherwise; its counter follows its name. */
 export function limit(n: number, windowMs: number, extra: Partial<CompiledLimit> = {}): CompiledLimit {
   const name = extra.name ?? `${n}-per-${windowMs}ms`;
-  return { name, counter: `plan:${name}`, limit: n, windowMs, by: "tenant", ...extra };
+  return {
+    name,
+    declaredAt: `plans.test.limits[${name}]`,
+    counter: `plan:${name}`,
+    limit: n,
+    windowMs,
+    by: "tenant",
+    ...extra,
+  };
 }
 
 export function quota(
@@ -34,6 +42,7 @@ export function quota(
   const name = extra.name ?? `quota-${period}`;
   return {
     name,
+    declaredAt: "plans.test.quota",
     counter: `plan:${name}`,
     limit: n,
     period,

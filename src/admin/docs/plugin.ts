@@ -18,6 +18,8 @@ export interface MountedGroups {
   usage: boolean;
   /** GET and POST /clock, in test mode. */
   clock: boolean;
+  /** POST /explain. */
+  explain: boolean;
 }
 
 export const docsPlugin = (mounted: MountedGroups) =>
@@ -47,6 +49,9 @@ export const docsPlugin = (mounted: MountedGroups) =>
             { name: "config", description: "The configuration in force, reloads and export." },
             ...(mounted.usage ? [{ name: "usage", description: "Usage reports and raw exports." }] : []),
             { name: "audit", description: "Every change made through this API." },
+            ...(mounted.explain
+              ? [{ name: "explain", description: "What the data plane would do with a request, and why." }]
+              : []),
             { name: "operations", description: "Health, readiness and metrics." },
             ...(mounted.clock
               ? [{ name: "test mode", description: "The frozen clock of `gatehouse serve --test-mode`." }]

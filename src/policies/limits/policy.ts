@@ -14,6 +14,51 @@ export interface LimitsDeps {
   readonly concurrency: ConcurrencyGate;
 }
 
+/** One limit or quota as a request would find it, for explain. */
+export interface CounterState {
+  readonly kind: "window" | "quota";
+  readonly name: string;
+  /** Where it is declared, e.g. plans.free.limits[0]. */
+  readonly declaredAt: string;
+  readonly limit: number;
+  /** Window length in ms, or the quota's period. */
+  readonly per: number | "hour" | "day" | "month";
+  readonly by: "tenant" | "key";
+  /** Cost units counted now. */
+  readonly used: number;
+  /** What this request would add (0 when refused). */
+  readonly adds: number;
+  /** Whether this limit or quota alone would refuse it. */
+  readonly refuses: boolean;
+  /** When it would admit the request if nothing else came first, in ms from now; 0 if now, null if never. */
+  readonly fitsInMs: number | null;
+  /** For a quota: when its current period ends (epoch ms). */
+  readonly resetsAt: number | null;
+}
+
+/** What the limits policy would decide, without counting anything or taking a concurrency slot. */
+export interface LimitsExplanation {
+  readonly refusal: Refusal | undefined;
+  readonly counters: CounterState[];
+  readonly concurrency: {
+    readonly limit: number;
+    readonly inFlight: number;
+    readonly refuses: boolean;
+  } | null;
+}
+
+export interface LimitsPolicy extends Policy {
+  explain(tenant: TenantView, key: KeyView, cost: number): LimitsExplanation;
+}
+
+interface Verdict {
+  impossible?: { code: RefusalCode; detail: string };
+  /** The limit or quota that makes the client wait longest. */
+  code?: RefusalCode;
+  waitMs: number;
+  binding: string;
+}
+
 /**
  * Sliding-window limits (the tenant's, which hold the plan's and its own, then the key's), quotas and
  * the tenant's concurrency cap, decided in one synchronous step: judge every limit and quota, take a
@@ -26,7 +71,7 @@ export interface LimitsDeps {
  * longest wait among the refusing limits and quotas, rounded up to whole seconds; after it every one
  * of them admits the same request (counts only fall as time passes), unless other requests came first.
  */
-export function createLimitsPolicy(deps: LimitsDeps): Policy {
+export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
   const { clock, windows, quotas, concurrency } = deps;
   // Reused across requests: handles live only within one synchronous check.
   const slots: number[] = [];
@@ -64,18 +109,19 @@ export function createLimitsPolicy(deps: LimitsDeps): Policy {
   }
 
   function refuse(
-    ctx: RequestContext,
+    tenant: TenantView,
+    key: KeyView,
+    responseHeaders: Map<string, string>,
     code: RefusalCode,
     detail: string,
     retryMs: number | null,
     now: number,
   ): Refusal {
     const extra: Record<string, string> = {};
-    const { tenant, key } = ctx as { tenant: TenantView; key: KeyView };
     if (tenant.limits.length + key.limits.length + tenant.quotas.length + key.quotas.length > 0) {
       const [policy, state] = headers(tenant, key, now);
-      ctx.responseHeaders.set("ratelimit-policy", policy);
-      ctx.responseHeaders.set("ratelimit", state);
+      responseHeaders.set("ratelimit-policy", policy);
+      responseHeaders.set("ratelimit", state);
       extra["RateLimit-Policy"] = policy;
       extra.RateLimit = state;
     }
@@ -83,79 +129,108 @@ export function createLimitsPolicy(deps: LimitsDeps): Policy {
     return new Refusal(code, detail, extra);
   }
 
+  /** Judges every limit and quota, leaving their handles in `slots` and `counters`; counts nothing. */
+  function judge(tenant: TenantView, key: KeyView, cost: number, now: number): Verdict {
+    const nl = tenant.limits.length + key.limits.length;
+    const nq = tenant.quotas.length + key.quotas.length;
+    const v: Verdict = { waitMs: 0, binding: "" };
+
+    for (let i = 0; i < nl; i++) {
+      const limit = limitAt(tenant, key, i);
+      const perKey = i >= tenant.limits.length || limit.by === "key";
+      const s = windows.slot(limit, perKey ? key.uid : tenant.uid, now, perKey);
+      slots[i] = s;
+      if (cost === 0) continue;
+      const cap = capOf(limit);
+      if (cost > cap) {
+        v.impossible ??= {
+          code: "rate_limited",
+          detail: `This request costs ${cost} units, more than rate limit "${limit.name}" allows (${limit.limit} per ${formatWindow(limit.windowMs)}); it can never be admitted.`,
+        };
+      } else if (windows.used(s, now) + cost > cap) {
+        const ms = windows.msUntilFits(s, cap, cost, now);
+        if (ms >= v.waitMs) {
+          v.code = "rate_limited";
+          v.waitMs = ms;
+          v.binding = `Rate limit "${limit.name}" (${limit.limit} per ${formatWindow(limit.windowMs)}) reached`;
+        }
+      }
+    }
+
+    for (let j = 0; j < nq; j++) {
+      const q = quotaAt(tenant, key, j);
+      const c = quotas.counter(q, q.by === "key" ? key.uid : tenant.uid, now);
+      counters[j] = c;
+      if (cost === 0) continue;
+      if (cost > q.limit) {
+        v.impossible ??= {
+          code: "quota_exhausted",
+          detail: `This request costs ${cost} units, more than quota "${q.name}" allows (${q.limit} per ${q.period}); it can never be admitted.`,
+        };
+      } else if (c.used + cost > q.limit) {
+        const ms = c.periodEnd - now;
+        if (ms >= v.waitMs) {
+          v.code = "quota_exhausted";
+          v.waitMs = ms;
+          v.binding = `Quota "${q.name}" (${q.limit} per ${q.period}) used up`;
+        }
+      }
+    }
+    return v;
+  }
+
+  /** The refusal a verdict makes, if any; the concurrency cap is not part of it. */
+  function refusalOf(
+    v: Verdict,
+    tenant: TenantView,
+    key: KeyView,
+    responseHeaders: Map<string, string>,
+    now: number,
+  ): Refusal | undefined {
+    if (v.impossible !== undefined) {
+      return refuse(tenant, key, responseHeaders, v.impossible.code, v.impossible.detail, null, now);
+    }
+    if (v.code !== undefined) {
+      return refuse(
+        tenant,
+        key,
+        responseHeaders,
+        v.code,
+        `${v.binding}; retry in ${ceilSeconds(v.waitMs)} s.`,
+        v.waitMs,
+        now,
+      );
+    }
+    return undefined;
+  }
+
+  const concurrencyRefusal = (tenant: TenantView, key: KeyView, headers: Map<string, string>, now: number) =>
+    refuse(
+      tenant,
+      key,
+      headers,
+      "concurrency_limited",
+      `At most ${tenant.concurrency} requests may be in flight at once.`,
+      null,
+      now,
+    );
+
   return {
     name: "limits",
     check(ctx: RequestContext): Refusal | undefined {
       const tenant = ctx.tenant!;
       const key = ctx.key!;
-      // Costs are whole units; anything else (negative, NaN) must not un-count or slip through.
-      const cost = ctx.cost > 0 ? Math.ceil(ctx.cost) : 0;
+      const cost = wholeUnits(ctx.cost);
       const now = clock.now();
       const nl = tenant.limits.length + key.limits.length;
       const nq = tenant.quotas.length + key.quotas.length;
 
-      let impossible: { code: RefusalCode; detail: string } | undefined;
-      // The refusal names the limit or quota that makes the client wait longest.
-      let code: RefusalCode | undefined;
-      let waitMs = 0;
-      let binding = "";
-
-      for (let i = 0; i < nl; i++) {
-        const limit = limitAt(tenant, key, i);
-        const perKey = i >= tenant.limits.length || limit.by === "key";
-        const s = windows.slot(limit, perKey ? key.uid : tenant.uid, now, perKey);
-        slots[i] = s;
-        if (cost === 0) continue;
-        const cap = capOf(limit);
-        if (cost > cap) {
-          impossible ??= {
-            code: "rate_limited",
-            detail: `This request costs ${cost} units, more than rate limit "${limit.name}" allows (${limit.limit} per ${formatWindow(limit.windowMs)}); it can never be admitted.`,
-          };
-        } else if (windows.used(s, now) + cost > cap) {
-          const ms = windows.msUntilFits(s, cap, cost, now);
-          if (ms >= waitMs) {
-            code = "rate_limited";
-            waitMs = ms;
-            binding = `Rate limit "${limit.name}" (${limit.limit} per ${formatWindow(limit.windowMs)}) reached`;
-          }
-        }
-      }
-
-      for (let j = 0; j < nq; j++) {
-        const q = quotaAt(tenant, key, j);
-        const c = quotas.counter(q, q.by === "key" ? key.uid : tenant.uid, now);
-        counters[j] = c;
-        if (cost === 0) continue;
-        if (cost > q.limit) {
-          impossible ??= {
-            code: "quota_exhausted",
-            detail: `This request costs ${cost} units, more than quota "${q.name}" allows (${q.limit} per ${q.period}); it can never be admitted.`,
-          };
-        } else if (c.used + cost > q.limit) {
-          const ms = c.periodEnd - now;
-          if (ms >= waitMs) {
-            code = "quota_exhausted";
-            waitMs = ms;
-            binding = `Quota "${q.name}" (${q.limit} per ${q.period}) used up`;
-          }
-        }
-      }
-
-      if (impossible !== undefined) return refuse(ctx, impossible.code, impossible.detail, null, now);
-      if (code !== undefined) {
-        return refuse(ctx, code, `${binding}; retry in ${ceilSeconds(waitMs)} s.`, waitMs, now);
-      }
+      const refusal = refusalOf(judge(tenant, key, cost, now), tenant, key, ctx.responseHeaders, now);
+      if (refusal) return refusal;
 
       if (tenant.concurrency !== null) {
         if (!concurrency.tryAcquire(tenant.uid, tenant.concurrency)) {
-          return refuse(
-            ctx,
-            "concurrency_limited",
-            `At most ${tenant.concurrency} requests may be in flight at once.`,
-            null,
-            now,
-          );
+          return concurrencyRefusal(tenant, key, ctx.responseHeaders, now);
         }
         ctx.onDone(concurrency.releaseOnce(tenant.uid));
       }
@@ -172,8 +247,64 @@ export function createLimitsPolicy(deps: LimitsDeps): Policy {
       }
       return undefined;
     },
+
+    explain(tenant: TenantView, key: KeyView, requestCost: number): LimitsExplanation {
+      const cost = wholeUnits(requestCost);
+      const now = clock.now();
+      const verdict = judge(tenant, key, cost, now);
+      let refusal = refusalOf(verdict, tenant, key, new Map(), now);
+      const inFlight = concurrency.count(tenant.uid);
+      const capped = tenant.concurrency !== null && inFlight >= tenant.concurrency;
+      if (!refusal && capped) refusal = concurrencyRefusal(tenant, key, new Map(), now);
+      const admitted = refusal === undefined;
+      const states: CounterState[] = [];
+      const nl = tenant.limits.length + key.limits.length;
+      for (let i = 0; i < nl; i++) {
+        const limit = limitAt(tenant, key, i);
+        const s = slots[i]!;
+        const cap = capOf(limit);
+        const fits = cost > cap ? null : windows.msUntilFits(s, cap, cost, now);
+        states.push({
+          kind: "window",
+          name: limit.name,
+          declaredAt: limit.declaredAt,
+          limit: limit.limit,
+          per: limit.windowMs,
+          by: i >= tenant.limits.length ? "key" : limit.by,
+          used: windows.used(s, now),
+          adds: admitted ? cost : 0,
+          refuses: fits !== 0,
+          fitsInMs: fits,
+          resetsAt: null,
+        });
+      }
+      for (let j = 0; j < tenant.quotas.length + key.quotas.length; j++) {
+        const q = quotaAt(tenant, key, j);
+        const c = counters[j]!;
+        const fits = cost > q.limit ? null : c.used + cost > q.limit ? c.periodEnd - now : 0;
+        states.push({
+          kind: "quota",
+          name: q.name,
+          declaredAt: q.declaredAt,
+          limit: q.limit,
+          per: q.period,
+          by: j >= tenant.quotas.length ? "key" : q.by,
+          used: c.used,
+          adds: admitted ? cost : 0,
+          refuses: fits !== 0,
+          fitsInMs: fits,
+          resetsAt: c.periodEnd,
+        });
+      }
+      const cap =
+        tenant.concurrency === null ? null : { limit: tenant.concurrency, inFlight, refuses: capped };
+      return { refusal, counters: states, concurrency: cap };
+    },
   };
 }
+
+/** Costs are whole units; anything else (negative, NaN) must not un-count or slip through. */
+const wholeUnits = (cost: number) => (cost > 0 ? Math.ceil(cost) : 0);
 
 /** Two limits with one counter and identity (views built by hand, not by a checked config) share one counter: count the request in it once. */
 function firstOf<T>(xs: readonly T[], i: number): boolean {

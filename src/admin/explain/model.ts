@@ -1,0 +1,118 @@
+import { Type as T } from "@sinclair/typebox";
+import { Identifier } from "../../config/schema.ts";
+
+const strict = { additionalProperties: false } as const;
+const Nullable = <S extends ReturnType<typeof T.String>>(s: S) => T.Union([s, T.Null()]);
+const Source = T.Union([T.String(), T.Null()], {
+  description:
+    '"gateway.yaml:15" for a declaration in the file in force, "control API" for one made there, null ' +
+    "when the file changed since it was loaded.",
+});
+
+export const ExplainBody = T.Object(
+  {
+    key: T.Optional({ ...Identifier, description: "Explain as this key (its id)." }),
+    tenant: T.Optional({
+      ...Identifier,
+      description: "Or as a new key of this tenant: no policies of its own, per-key counts at zero.",
+    }),
+    method: T.String({ pattern: "^[A-Za-z][A-Za-z-]{0,31}$", examples: ["GET"] }),
+    path: T.String({
+      pattern: "^/",
+      maxLength: 8192,
+      description: "Path and query.",
+      examples: ["/v1/items"],
+    }),
+    headers: T.Optional(
+      T.Record(T.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }), T.String({ maxLength: 8192 }), {
+        description: "Request headers, e.g. content-length for the body-size check.",
+      }),
+    ),
+  },
+  {
+    ...strict,
+    description:
+      "A request to judge as the data plane would, without forwarding or counting it. Give key or tenant.",
+  },
+);
+
+const Counter = T.Object(
+  {
+    kind: T.Union([T.Literal("window"), T.Literal("quota")]),
+    name: T.String(),
+    declaredAt: T.String({ examples: ["plans.free.limits[0]"] }),
+    source: Source,
+    limit: T.Integer(),
+    per: T.Union([
+      T.Integer({ description: "Window length in ms." }),
+      T.String({ description: "Quota period." }),
+    ]),
+    by: T.Union([T.Literal("tenant"), T.Literal("key")]),
+    used: T.Integer({ description: "Cost units counted now." }),
+    adds: T.Integer({ description: "What this request would add (0 when it would be refused)." }),
+    refuses: T.Boolean({ description: "Whether this limit or quota alone would refuse the request." }),
+    fitsInMs: T.Union([T.Number(), T.Null()], {
+      description: "When it would admit the request if nothing else came first (0: now; null: never).",
+    }),
+    retryAfter: T.Union([T.Integer(), T.Null()], { description: "Retry-After it would give, in seconds." }),
+    resetsAt: T.Union([T.Number(), T.Null()], { description: "A quota's period end, epoch ms." }),
+  },
+  strict,
+);
+
+export const Explanation = T.Object(
+  {
+    outcome: T.Union([T.Literal("forwarded"), T.Literal("refused")]),
+    status: T.Union([T.Integer(), T.Null()], { description: "The refusal's status; null when forwarded." }),
+    problem: Nullable(T.String({ description: "The refusal's problem type." })),
+    detail: Nullable(T.String()),
+    refusedBy: T.Union(
+      [
+        ...["method", "path", "auth", "route", "rules", "body-size", "limits"].map((s) => T.Literal(s)),
+        T.Null(),
+      ],
+      { description: "The first step of the chain that refuses." },
+    ),
+    request: T.Object(
+      {
+        method: T.String(),
+        path: Nullable(T.String({ description: "The canonical path." })),
+        query: T.String(),
+      },
+      strict,
+    ),
+    tenant: T.Union([T.Object({ id: T.String(), plan: T.String() }, strict), T.Null()]),
+    key: T.Union([T.Object({ id: T.String() }, strict), T.Null()]),
+    route: T.Union([
+      T.Object(
+        {
+          match: T.String(),
+          declaredAt: T.String(),
+          source: Source,
+          upstream: T.String(),
+          cost: T.Integer(),
+        },
+        strict,
+      ),
+      T.Null(),
+    ]),
+    rules: T.Array(
+      T.Object(
+        {
+          effect: T.Union([T.Literal("allow"), T.Literal("deny")]),
+          pattern: T.String(),
+          declaredAt: T.String(),
+          source: Source,
+        },
+        strict,
+      ),
+      { description: "Every rule that matched, in the order they are judged." },
+    ),
+    limits: T.Array(Counter, { description: "Every limit and quota in force, with its count." }),
+    concurrency: T.Union([
+      T.Object({ limit: T.Integer(), inFlight: T.Integer(), refuses: T.Boolean() }, strict),
+      T.Null(),
+    ]),
+  },
+  { ...strict, description: "The whole decision, at the moment of the call." },
+);

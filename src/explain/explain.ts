@@ -1,0 +1,209 @@
+/**
+ * What the data plane would do with a request, and why, without proxying or counting it: the
+ * canonical path, the tenant and key, the route, every rule that matched, every limit and quota with
+ * its count and what this request would do to it, and the outcome with its problem type.
+ *
+ * It runs the data plane's own policy objects in the data plane's order (the limits policy through
+ * its counting-free `explain`), so its outcome is the one a real request would get at this moment.
+ * Unlike the data plane it says why a credential fails: its readers are operators, not clients.
+ */
+import { canonicalize } from "../gateway/canonical-path.ts";
+import { NEVER_FORWARDED } from "../gateway/http-methods.ts";
+import { matches } from "../gateway/pattern.ts";
+import { problemType } from "../gateway/problem.ts";
+import { Refusal } from "../gateway/refusal.ts";
+import type { KeyView, Snapshot, TenantView } from "../gateway/snapshot.ts";
+import type { Clock } from "../lib/clock.ts";
+import type { CounterState, LimitsPolicy } from "../policies/limits/policy.ts";
+import type { Policy, RequestContext } from "../policies/policy.ts";
+
+export interface ExplainPolicies {
+  route: Policy;
+  rules: Policy;
+  bodySize: Policy;
+  limits: LimitsPolicy;
+}
+
+/** Who the request is made as: a tenant and key, or why no credential would pass. */
+export type Identity =
+  | { tenant: TenantView; key: KeyView; keyGiven: boolean }
+  | { unauthorized: string; tenant?: TenantView; key?: KeyView };
+
+export interface ExplainInput {
+  method: string;
+  /** Path and query, as a client would send them. */
+  target: string;
+  headers: Headers;
+  identity: Identity;
+}
+
+export type Stage = "method" | "path" | "auth" | "route" | "rules" | "body-size" | "limits";
+
+export interface Explanation {
+  outcome: "forwarded" | "refused";
+  /** The status a refusal gets; null when the request would be forwarded (the upstream decides). */
+  status: number | null;
+  /** urn:gatehouse:problem:<code> of a refusal. */
+  problem: string | null;
+  detail: string | null;
+  refusedBy: Stage | null;
+  request: { method: string; path: string | null; query: string };
+  tenant: { id: string; plan: string } | null;
+  key: { id: string } | null;
+  route: { match: string; declaredAt: string; upstream: string; cost: number } | null;
+  rules: { effect: "allow" | "deny"; pattern: string; declaredAt: string }[];
+  limits: (CounterState & { retryAfter: number | null })[];
+  concurrency: { limit: number; inFlight: number; refuses: boolean } | null;
+}
+
+export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolicies, input: ExplainInput) {
+  const method = input.method.toUpperCase();
+  const out: Explanation = {
+    outcome: "forwarded",
+    status: null,
+    problem: null,
+    detail: null,
+    refusedBy: null,
+    request: { method, path: null, query: "" },
+    tenant: null,
+    key: null,
+    route: null,
+    rules: [],
+    limits: [],
+    concurrency: null,
+  };
+  const refuse = (stage: Stage, r: Refusal) => {
+    if (out.refusedBy !== null) return;
+    out.outcome = "refused";
+    out.status = r.status;
+    out.problem = problemType(r.code);
+    out.detail = r.detail;
+    out.refusedBy = stage;
+  };
+
+  if (NEVER_FORWARDED.includes(method)) {
+    refuse("method", new Refusal("method_not_allowed", `${method} is never forwarded.`));
+  }
+  // The data plane sees the target as Bun.serve parsed it (a WHATWG URL: dot segments resolved, `\`
+  // read as `/`), so explain parses it the same way before making it canonical.
+  const url = URL.parse(input.target, "http://explain/");
+  const canonical = url
+    ? canonicalize(url.href)
+    : ({ ok: false, reason: "the request target is not a valid URL" } as const);
+  if (!canonical.ok) {
+    refuse("path", new Refusal("bad_request", `The request path was refused: ${canonical.reason}.`));
+    return out;
+  }
+  out.request.path = canonical.path;
+  out.request.query = canonical.query;
+
+  const id = input.identity;
+  if (id.tenant) out.tenant = { id: id.tenant.id, plan: id.tenant.plan };
+  if (id.key && !("keyGiven" in id && !id.keyGiven)) out.key = { id: id.key.id };
+  if ("unauthorized" in id) refuse("auth", new Refusal("unauthorized", id.unauthorized));
+
+  const ctx: RequestContext = {
+    requestId: "explain",
+    method,
+    path: canonical.path,
+    segments: canonical.segments,
+    startedAt: clock.now(),
+    headers: input.headers,
+    snapshot,
+    cost: 1,
+    responseHeaders: new Map(),
+    onDone: () => {},
+    ...(id.tenant ? { tenant: id.tenant } : {}),
+    ...(id.key ? { key: id.key } : {}),
+  };
+
+  const routed = p.route.check(ctx);
+  if (routed) refuse("route", routed);
+  else if (ctx.route) {
+    out.route = {
+      match: ctx.route.match,
+      declaredAt: `routes[${ctx.route.index}]`,
+      upstream: ctx.upstream!.name,
+      cost: ctx.cost,
+    };
+  }
+  if (!id.tenant || !id.key) return out;
+
+  for (const rule of [...id.tenant.rules, ...id.key.rules]) {
+    if (matches(rule.pattern, method, ctx.segments)) {
+      out.rules.push({ effect: rule.effect, pattern: rule.pattern.text, declaredAt: rule.declaredAt });
+    }
+  }
+  const ruled = p.rules.check(ctx);
+  if (ruled) refuse("rules", ruled);
+  const sized = p.bodySize.check(ctx);
+  if (sized) refuse("body-size", sized);
+
+  const limits = p.limits.explain(id.tenant, id.key, ctx.cost);
+  out.limits = limits.counters.map((c) => ({
+    ...c,
+    retryAfter: c.refuses && c.fitsInMs !== null ? Math.ceil(c.fitsInMs / 1000) : null,
+  }));
+  out.concurrency = limits.concurrency;
+  if (limits.refusal) refuse("limits", limits.refusal);
+  return out;
+}
+
+/**
+ * The key with id `keyId` as the data plane would judge it: present, enabled, unexpired, its tenant
+ * present and enabled; or why not.
+ */
+export function identityOfKey(snapshot: Snapshot, keyId: string, now: number): Identity | null {
+  let key: KeyView | undefined;
+  for (const k of snapshot.keysByHash.values()) {
+    // A rotated key appears twice during its grace period; the current secret's view has no graceUntil.
+    if (k.id === keyId && (key === undefined || k.graceUntil === null)) key = k;
+  }
+  if (!key) return null;
+  return judgeKey(snapshot, key, now, true);
+}
+
+/** The key a presented secret names, judged as the data plane would (for test mode's debug header). */
+export function identityOfSecret(snapshot: Snapshot, key: KeyView | undefined, now: number): Identity {
+  if (!key) return { unauthorized: "No key has this secret." };
+  return judgeKey(snapshot, key, now, true);
+}
+
+function judgeKey(snapshot: Snapshot, key: KeyView, now: number, keyGiven: boolean): Identity {
+  const tenant = snapshot.tenants.get(key.tenantId);
+  const why = key.disabled
+    ? "The key is disabled."
+    : key.expiresAt !== null && now >= key.expiresAt
+      ? `The key expired at ${new Date(key.expiresAt).toISOString()}.`
+      : key.graceUntil !== null && now >= key.graceUntil
+        ? "This is the key's previous secret, and its grace period has ended."
+        : !tenant
+          ? "The key's tenant is gone."
+          : tenant.disabled
+            ? "The key's tenant is disabled."
+            : null;
+  if (why !== null || !tenant) return { unauthorized: why ?? "", ...(tenant ? { tenant } : {}), key };
+  return { tenant, key, keyGiven };
+}
+
+/**
+ * A tenant explained as a key of its own with no policies of its own and no traffic yet would be:
+ * per-key limits count from zero.
+ */
+export function identityOfTenant(snapshot: Snapshot, tenantId: string): Identity | null {
+  const tenant = snapshot.tenants.get(tenantId);
+  if (!tenant) return null;
+  if (tenant.disabled) return { unauthorized: "The tenant is disabled.", tenant };
+  const key: KeyView = {
+    id: "(a new key)",
+    uid: "explain:no-key",
+    tenantId,
+    expiresAt: null,
+    disabled: false,
+    graceUntil: null,
+    limits: [],
+    rules: [],
+    quotas: [],
+  };
+  return { tenant, key, keyGiven: false };
+}
