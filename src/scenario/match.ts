@@ -176,6 +176,9 @@ export function checkAdmin(
   if (e?.problem !== undefined) checkProblem(e.problem, seen.text, out);
   if (e?.headers) checkHeaders(e.headers, seen.headers, "header ", out);
   if (e?.json !== undefined) checkJson(e.json, seen.text, out);
+  if (e?.text !== undefined && !textMatches(e.text, seen.text)) {
+    out.push({ at: "text", expected: describeMatch(e.text), actual: show(seen.text) });
+  }
   return out;
 }
 

@@ -111,6 +111,7 @@ const AdminExpectation = T.Object(
     problem: ResponseExpectation.properties.problem,
     headers: T.Optional(HeaderMatches),
     json: ResponseExpectation.properties.json,
+    text: ResponseExpectation.properties.text,
   },
   strict,
 );

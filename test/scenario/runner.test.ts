@@ -171,3 +171,36 @@ steps:
   expect((await runTestCommand({ files: [file], seed: 42 })).ok).toBe(true);
   expect((await runTestCommand({ files: [file], seed: 43 })).ok).toBe(false);
 });
+
+test("reload steps replace the config: a good one takes effect, a bad one is refused and changes nothing", async () => {
+  const gateway = (limit: number) => `version: 1
+upstreams: { echo: { mock: echo } }
+plans: { free: { limits: [{ limit: ${limit}, window: 1m, name: burst }], rules: [{ allow: "GET /v1/**" }] } }
+routes: [{ match: "* /v1/**", upstream: echo }]
+tenants: { acme: { plan: free, keys: [{ id: acme-dev, secret: demo-secret-0001 }] } }
+`;
+  writeFileSync(join(dir, "one.yaml"), gateway(1));
+  writeFileSync(join(dir, "three.yaml"), gateway(3));
+  writeFileSync(join(dir, "broken.yaml"), gateway(3).replace("window: 1m", "window: 1 minute"));
+  const file = join(dir, "reload.yaml");
+  writeFileSync(
+    file,
+    `name: reloads
+config: one.yaml
+steps:
+  - request: { as: acme-dev, path: /v1/a }
+    expect: { status: 200 }
+  - request: { as: acme-dev, path: /v1/a }
+    expect: { status: 429 }
+  - reload: { config: three.yaml }
+  - request: { as: acme-dev, path: /v1/a, repeat: 2 }
+    expect: { status: 200, headers: { ratelimit-policy: { contains: "q=3" } } }
+  - reload: { config: broken.yaml }
+    expect: { status: 422, problem: config-invalid, text: { contains: "plans.free.limits[0].window" } }
+  - request: { as: acme-dev, path: /v1/a }
+    expect: { status: 429, headers: { ratelimit-policy: { contains: "q=3" } } }
+`,
+  );
+  const r = await runTestCommand({ files: [file], seed: 1 });
+  expect(r.report).toContain("1 passed, 0 failed");
+});

@@ -2,7 +2,12 @@
  * `serve --test-mode` through its real listeners: the clock is frozen, /clock moves it, and every
  * timer-driven behaviour happens exactly when the clock passes its boundary.
  */
+
+import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { StartupError, startGateway } from "../../src/app.ts";
 import { silentLog } from "../../src/lib/log.ts";
 import { startTestGateway, type TestGateway } from "../support/gateway.ts";
@@ -227,4 +232,46 @@ test("test mode refuses to listen beyond loopback", () => {
       }),
     ).toThrow(StartupError);
   }
+});
+
+describe("writes that fall due on the test clock", () => {
+  test("quota counters reach the database when the clock passes the flush, last-used times after 5 s", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "gatehouse-testmode-db-"));
+    const db = join(dir, "gatehouse.db");
+    const file = startTestGateway(CONFIG, { testClockStart: START, db });
+    try {
+      const created = await fetch(`${file.adminUrl}/tenants/acme/keys`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ id: "acme-flush" }),
+      });
+      const { secret } = (await created.json()) as { secret: string };
+      expect((await fetch(`${file.dataUrl}/v1/a`, { headers: { "x-api-key": secret } })).status).toBe(200);
+      const reader = new Database(db, { readonly: true });
+      const quotaRows = () =>
+        (reader.query("select count(*) as n from quota_usage").get() as { n: number }).n;
+      const lastUsed = async () =>
+        ((await (await fetch(`${file.adminUrl}/keys/acme-flush`)).json()) as { lastUsedAt: string | null })
+          .lastUsedAt;
+      expect(quotaRows()).toBe(0);
+      expect(await lastUsed()).toBeNull();
+      const move = (advance: string) =>
+        fetch(`${file.adminUrl}/clock`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ advance }),
+        });
+      await move("999ms");
+      expect(quotaRows()).toBe(0);
+      await move("1ms");
+      expect(quotaRows()).toBe(1);
+      expect(await lastUsed()).toBeNull();
+      await move("4s");
+      expect(await lastUsed()).toBe("2027-03-15T03:50:00.000Z");
+      reader.close();
+    } finally {
+      await file.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
