@@ -119,9 +119,13 @@ export function createAdminApp(deps: AdminDeps) {
     );
 }
 
-/** Every control-API route that is not a GET changes state. */
+/** POSTs that only read: they must keep answering while the store refuses writes. */
+const READ_ONLY_POSTS = new Set(["/explain"]);
+
+/** Every other control-API route that is not a GET changes state. */
 function refuseWritesWhileStoreFails(request: Request, store: StoreState): Response | undefined {
   if (request.method === "GET" || request.method === "HEAD" || store.writable()) return undefined;
+  if (request.method === "POST" && READ_ONLY_POSTS.has(new URL(request.url).pathname)) return undefined;
   return problemResponse(storeUnavailable(describeStoreStatus(store.status())));
 }
 

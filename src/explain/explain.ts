@@ -9,13 +9,13 @@
  */
 import { canonicalize } from "../gateway/canonical-path.ts";
 import { NEVER_FORWARDED } from "../gateway/http-methods.ts";
-import { matches } from "../gateway/pattern.ts";
 import { problemType } from "../gateway/problem.ts";
 import { Refusal } from "../gateway/refusal.ts";
 import type { KeyView, Snapshot, TenantView } from "../gateway/snapshot.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { CounterState, LimitsPolicy } from "../policies/limits/policy.ts";
 import type { Policy, RequestContext } from "../policies/policy.ts";
+import { ruleMatches } from "../policies/rules/index.ts";
 
 export interface ExplainPolicies {
   route: Policy;
@@ -107,6 +107,7 @@ export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolic
     method,
     path: canonical.path,
     segments: canonical.segments,
+    lenientSegments: canonical.lenientSegments,
     startedAt: clock.now(),
     headers: input.headers,
     snapshot,
@@ -130,7 +131,7 @@ export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolic
   if (!id.tenant || !id.key) return out;
 
   for (const rule of [...id.tenant.rules, ...id.key.rules]) {
-    if (matches(rule.pattern, method, ctx.segments)) {
+    if (ruleMatches(rule, ctx)) {
       out.rules.push({ effect: rule.effect, pattern: rule.pattern.text, declaredAt: rule.declaredAt });
     }
   }

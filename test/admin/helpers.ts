@@ -19,6 +19,14 @@ import { silentLog } from "../../src/lib/log.ts";
 import { timerScheduler } from "../../src/lib/scheduler.ts";
 import { createMetrics } from "../../src/metrics/index.ts";
 import { createAuthPolicy } from "../../src/policies/auth/index.ts";
+import { createBodySizePolicy } from "../../src/policies/body-size/index.ts";
+import {
+  ConcurrencyGate,
+  createLimitsPolicy,
+  MemoryQuotaStore,
+  QuotaCounters,
+  SlidingWindows,
+} from "../../src/policies/limits/index.ts";
 import { createRoutePolicy } from "../../src/policies/route/index.ts";
 import { createRulesPolicy } from "../../src/policies/rules/index.ts";
 import { createUsageService } from "../../src/usage/service.ts";
@@ -82,6 +90,17 @@ export function adminFixture(
   let draining = false;
   let store = { status: healthyStatus, writable: true };
   const token = options.token === undefined ? TOKEN : options.token;
+  const policies = {
+    route: createRoutePolicy(),
+    rules: createRulesPolicy(),
+    bodySize: createBodySizePolicy(1024 * 1024),
+    limits: createLimitsPolicy({
+      clock,
+      windows: new SlidingWindows(),
+      quotas: new QuotaCounters(new MemoryQuotaStore(), clock),
+      concurrency: new ConcurrencyGate(),
+    }),
+  };
   const app = createAdminApp({
     token,
     hosts: options.hosts,
@@ -94,11 +113,12 @@ export function adminFixture(
     store: { status: () => store.status, writable: () => store.writable },
     usage: createUsageService({ sqlite: database.sqlite, clock }),
     log: silentLog,
+    explain: policies,
   });
   const gateway = createGateway({
     clock,
     snapshot: () => state.snapshot,
-    policies: [createAuthPolicy({ clock, onUse: tracker.record }), createRoutePolicy(), createRulesPolicy()],
+    policies: [createAuthPolicy({ clock, onUse: tracker.record }), policies.route, policies.rules],
     proxy: { fetch, maxBodyBytes: 1024 * 1024, now: () => performance.now(), scheduler: timerScheduler },
     observe: metrics.observe,
   });

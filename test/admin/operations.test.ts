@@ -62,6 +62,12 @@ describe("control-API writes while the database refuses them", () => {
     expect((await f.call("DELETE", "/tenants/acme")).status).toBe(503);
     expect(dumpState(f)).toBe(before);
     expect((await f.call("GET", "/tenants/acme")).status).toBe(200);
+    // A POST that only reads still answers.
+    const explained = await f.call("POST", "/explain", {
+      body: { key: "acme-dev", method: "GET", path: "/v1/x" },
+    });
+    expect(explained.status).toBe(200);
+    expect(explained.json.outcome).toBe("forwarded");
     f.setStore({ ...readOnly, healthy: true, fault: null });
     expect((await f.call("POST", "/tenants", { body: { id: "initech", plan: "free" } })).status).toBe(201);
   });

@@ -102,6 +102,7 @@ describe("explain", () => {
   test("each refusal names its step, status and problem type, as the request then gets", async () => {
     const cases: [string, string, string, string, number][] = [
       ["acme-dev", "DELETE", "/v1/admin/x", "rules", 403],
+      ["acme-dev", "DELETE", "/v1/ADMIN/x", "rules", 403],
       ["acme-ro", "POST", "/v1/items", "rules", 403],
       ["acme-dev", "GET", "/v2/items", "route", 404],
       ["acme-dev", "GET", "/v1/a%2Fb", "path", 400],

@@ -12,10 +12,10 @@ import { canonicalize } from "../../src/gateway/canonical-path.ts";
 import { compileRule } from "../../src/gateway/compile-policies.ts";
 import { matches, parsePattern } from "../../src/gateway/pattern.ts";
 import type { TenantView } from "../../src/gateway/snapshot.ts";
+import { prng } from "../../src/lib/prng.ts";
 import type { RequestContext } from "../../src/policies/policy.ts";
 import { createRulesPolicy } from "../../src/policies/rules/index.ts";
 import { readings, segmentsOf } from "../support/path-readings.ts";
-import { prng } from "../support/prng.ts";
 import { rawRequest } from "../support/raw-http.ts";
 
 const SEED = 0x9a7e;
@@ -91,7 +91,7 @@ const bunUrl = (target: Uint8Array, host = "h") =>
 const show = (target: Uint8Array) => JSON.stringify(Buffer.from(target).toString("latin1"));
 
 const rulesPolicy = createRulesPolicy();
-const tenant = { rules: RULES.map(compileRule) } as unknown as TenantView;
+const tenant = { rules: RULES.map((r, i) => compileRule(r, `rules[${i}]`)) } as unknown as TenantView;
 const readingRules = RULES.map((r) =>
   "allow" in r ? { allow: true, p: parsePattern(r.allow) } : { allow: false, p: parsePattern(r.deny) },
 );

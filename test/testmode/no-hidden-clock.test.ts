@@ -23,6 +23,9 @@ const allowed: Record<string, [string[], string][]> = {
   "src/db/writer-thread.ts": [
     [["setTimeout("], "batches rows for the writer thread, which test mode does not use"],
   ],
+  "src/db/writer-worker.ts": [
+    [["setInterval("], "the writer thread checks its file every second; test mode does not use it"],
+  ],
   "src/usage/retention.ts": [[["setImmediate("], "yields the event loop between delete batches"]],
   "src/testmode/virtual-time.ts": [[["setImmediate("], "lets a task's effects settle before the next"]],
   "src/cli/export.ts": [[["new Date()"], "the CLI stamps its export with the real time it ran"]],

@@ -12,9 +12,18 @@
 
 import { matches } from "../../gateway/pattern.ts";
 import { Refusal } from "../../gateway/refusal.ts";
+import type { CompiledRule } from "../../gateway/snapshot.ts";
 import type { Policy, RequestContext } from "../policy.ts";
 
 const forbidden = () => new Refusal("forbidden", "This key may not use this method and path.");
+
+/** Whether `rule` matches the request: a deny against its lenient segments, an allow exactly. */
+export function ruleMatches(
+  rule: CompiledRule,
+  ctx: Pick<RequestContext, "method" | "segments" | "lenientSegments">,
+) {
+  return matches(rule.pattern, ctx.method, rule.effect === "deny" ? ctx.lenientSegments : ctx.segments);
+}
 
 export function createRulesPolicy(): Policy {
   return {
@@ -24,8 +33,7 @@ export function createRulesPolicy(): Policy {
       let allowed = false;
       for (const rules of [ctx.tenant?.rules ?? [], ctx.key?.rules ?? []]) {
         for (const rule of rules) {
-          const segments = rule.effect === "deny" ? ctx.lenientSegments : ctx.segments;
-          if (!matches(rule.pattern, ctx.method, segments)) continue;
+          if (!ruleMatches(rule, ctx)) continue;
           if (rule.effect === "deny") return forbidden();
           allowed = true;
         }
