@@ -119,8 +119,9 @@ export function checkReferences(c: GatewayConfig, show: ShowValue = showWritten)
     name,
     fromEnv: [...derivedFrom, "by", "name"].some((k) => show.fromEnv([...path, k])),
   });
+  // flatMap, not map: it skips the holes `validate` leaves where a limit failed its schema (prune.ts).
   const named = (path: Path, limits: LimitDecl[] | undefined, q: QuotaDecl | undefined) => [
-    ...(limits ?? []).map((l, i) => entry([...path, "limits", i], limitName(l), ["limit", "window"])),
+    ...(limits ?? []).flatMap((l, i) => [entry([...path, "limits", i], limitName(l), ["limit", "window"])]),
     ...(q ? [entry([...path, "quota"], quotaName(q), ["period"])] : []),
   ];
 

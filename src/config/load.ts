@@ -13,9 +13,10 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import { checkReferences } from "./check-references.ts";
-import { ConfigError, type ConfigIssue, formatPath } from "./errors.ts";
+import { ConfigError, type ConfigIssue, formatIssue, formatPath } from "./errors.ts";
 import { type Env, interpolate, readsEnvironment } from "./interpolate.ts";
 import { Locator } from "./locator.ts";
+import { isWithin, withoutBroken } from "./prune.ts";
 import { GatewayConfig } from "./schema.ts";
 import { pathKey, showValues } from "./show-value.ts";
 import { validateSchema } from "./validate-schema.ts";
@@ -115,39 +116,60 @@ function strictParse(text: string, file: string, env: Env): LoadedConfig {
   }
 
   const issues: ConfigIssue[] = [];
+  // Values that could not be interpolated: no later check looks at them.
+  const broken: (string | number)[][] = [];
   // Interpolated scalars as written: messages about them name the variable, never its value.
   const written = new Map<string, string>();
   visit(doc, {
     Scalar(key, node, path) {
       if (key === "key" || typeof node.value !== "string") return;
-      if (readsEnvironment(node.value)) written.set(pathKey(pathOf(path, node)), node.value);
+      const at = pathOf(path, node);
+      if (readsEnvironment(node.value)) written.set(pathKey(at), node.value);
       const r = interpolate(node.value, env);
       if ("error" in r) {
         const { line, col } = lines.linePos(node.range?.[0] ?? 0);
-        issues.push({
-          file,
-          line,
-          col,
-          path: formatPath(pathOf(path, node)),
-          message: r.error,
-          hint: r.hint,
-        });
+        issues.push({ file, line, col, path: formatPath(at), message: r.error, hint: r.hint });
+        broken.push(at);
       } else node.value = r.value;
     },
   });
-  if (issues.length) throw new ConfigError(issues);
 
   const value = doc.toJS() ?? {};
   const show = showValues(written);
-  for (const s of validateSchema(GatewayConfig, value, show))
-    issues.push(issue(s.path, s.message, s.hint, s.atKey));
-  if (issues.length) throw new ConfigError(issues);
+  const schemaIssues = validateSchema(GatewayConfig, value, show).filter(
+    (s) => !broken.some((b) => isWithin(s.path, b)),
+  );
+  for (const s of schemaIssues) issues.push(issue(s.path, s.message, s.hint, s.atKey));
+
+  // The reference checks run on what passed the stages before, so every problem is reported at once
+  // and none that only follows from another.
+  const checkable =
+    issues.length === 0
+      ? { value, quiet: [] }
+      : withoutBroken(GatewayConfig, value, [...broken, ...schemaIssues.map((s) => s.path)]);
+  if (checkable !== undefined) {
+    for (const r of checkReferences(checkable.value as GatewayConfig, show)) {
+      if (checkable.quiet.some((q) => isWithin(r.path, q))) continue;
+      issues.push(issue(r.path, r.message, r.hint, r.atKey));
+    }
+  }
+  if (issues.length) throw new ConfigError(inFileOrder(issues));
 
   const config = value as GatewayConfig;
-  for (const r of checkReferences(config, show)) issues.push(issue(r.path, r.message, r.hint, r.atKey));
-  if (issues.length) throw new ConfigError(issues);
-
   return { file, config, hash: contentHash(text, config), ...locating(file, () => locator) };
+}
+
+/** Sorted by position (a stable sort keeps the order of issues at one place), each once. */
+function inFileOrder(issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  return issues
+    .filter((i) => {
+      const id = formatIssue(i);
+      if (seen.has(id)) return false;
+      seen.add(id);
+      return true;
+    })
+    .sort((a, b) => a.line - b.line || a.col - b.col);
 }
 
 function locating(file: string, locator: () => Locator): Pick<LoadedConfig, "sourceRef" | "issue"> {

@@ -40,18 +40,23 @@ const patternHints: Record<string, string> = {
 
 const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
 
+/** The schema's compiled check, compiled once. */
+export function compiledCheck(schema: TSchema): TypeCheck<TSchema> {
+  let check = compiled.get(schema);
+  if (!check) {
+    check = TypeCompiler.Compile(schema);
+    compiled.set(schema, check);
+  }
+  return check;
+}
+
 export function validateSchema(
   schema: TSchema,
   value: unknown,
   show: ShowValue = showWritten,
 ): SchemaIssue[] {
   // The compiled check is fast; the error walk, which explains, runs only when there is something to explain.
-  let check = compiled.get(schema);
-  if (!check) {
-    check = TypeCompiler.Compile(schema);
-    compiled.set(schema, check);
-  }
-  if (check.Check(value)) return [];
+  if (compiledCheck(schema).Check(value)) return [];
   const issues: SchemaIssue[] = [];
   const seen = new Set<string>();
   const visit = (errors: Iterable<ValueError>) => {
@@ -106,6 +111,8 @@ function unionIssue(e: ValueError, root: unknown, show: ShowValue): SchemaIssue 
   const target = lookup(root, splitPointer(e.path));
   const keys = [...new Set(variants.flatMap((v) => (v.required as string[] | undefined) ?? []))];
   const path = splitPointer(e.path);
+  const allowed = variants.filter((v) => typeof v.const === "string").map((v) => v.const as string);
+  if (allowed.length > 0 && !isObject(target)) return closedSetIssue(path, target, allowed, variants, show);
   if (!isObject(target) || keys.length === 0) {
     return {
       path,
@@ -125,6 +132,26 @@ function unionIssue(e: ValueError, root: unknown, show: ShowValue): SchemaIssue 
       : unknown.length
         ? `"${unknown[0]}" is not a key here`
         : undefined,
+  };
+}
+
+/** A value outside a closed set of words (period, by, mock, synchronous...): the hint lists them. */
+function closedSetIssue(
+  path: (string | number)[],
+  target: unknown,
+  allowed: string[],
+  variants: TSchema[],
+  show: ShowValue,
+): SchemaIssue {
+  const orMapping = variants.some((v) => v.type === "object") ? ", or a mapping" : "";
+  // A guess would hint at a value from the environment.
+  const guess = typeof target === "string" && !show.fromEnv(path) ? closest(target, allowed) : undefined;
+  const list = `${allowed.map((a) => `"${a}"`).join(", ")}${orMapping}`;
+  return {
+    path,
+    atKey: false,
+    message: `${typeof target === "string" ? show(path, target) : describe(target, path, show)} is not allowed here`,
+    hint: guess ? `did you mean "${guess}"? (one of ${list})` : `use one of ${list}`,
   };
 }
 
