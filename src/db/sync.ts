@@ -6,7 +6,7 @@
  * adopts an API object it declares exactly as `gatehouse export` prints it.
  */
 import { and, eq, notInArray } from "drizzle-orm";
-import { ConfigError } from "../config/errors.ts";
+import { ConfigError, type ConfigIssue } from "../config/errors.ts";
 import type { LoadedConfig } from "../config/load.ts";
 import type { KeyDecl, TenantDecl } from "../config/schema.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -16,6 +16,7 @@ import type { Db, OpenDb } from "./open.ts";
 import { apiKeys, auditLog, meta, tenants } from "./schema.ts";
 import { diffParts, type ObjectChanges, type Parts, partsOf, type SyncChanges } from "./sync-changes.ts";
 import {
+  type Adoptions,
   type DeclaredKey,
   type DeclaredTenant,
   guardApiObjects,
@@ -58,31 +59,17 @@ export function syncConfig(
 
   const now = clock.now();
   db.transaction((tx) => {
-    const stored = readStored(tx);
-    const tenantDecls: (DeclaredTenant & { row: TenantRow })[] = declared.map(([id, decl]) => ({
-      id,
-      decl,
-      row: tenantRow(id, decl, loaded.sourceRef(["tenants", id]), now),
-    }));
-    const keyDecls: (DeclaredKey & { row: KeyRow })[] = declared.flatMap(([tenantId, t]) =>
-      (t.keys ?? []).map((decl, index) => ({
-        tenantId,
-        index,
-        decl,
-        row: keyRow(tenantId, decl, loaded.sourceRef(["tenants", tenantId, "keys", index]), now),
-      })),
-    );
-    const { issues, adopted } = guardApiObjects(loaded, stored, tenantDecls, keyDecls);
-    if (issues.length) throw new ConfigError(issues);
+    const plan = planSync(tx, loaded, now);
+    if (plan.issues.length) throw new ConfigError(plan.issues);
+    const { tenants: tenantDecls, keys: keyDecls, adopted } = plan;
 
     const tenantIds = tenantDecls.map((t) => t.id);
     const keyIds = keyDecls.map((k) => k.row.id);
     // Stale keys first, so a key moved to a new id does not collide with its old row's hash.
-    const staleKeys = tx
-      .delete(apiKeys)
+    // (These deletes remove exactly what planSync listed as removed.)
+    tx.delete(apiKeys)
       .where(and(eq(apiKeys.source, "file"), notInArray(apiKeys.id, keyIds)))
-      .returning({ id: apiKeys.id })
-      .all();
+      .run();
     // Updates leave `uid` as it is: counters keep counting the same tenant or key.
     for (const { row } of tenantDecls) {
       tx.insert(tenants)
@@ -101,31 +88,10 @@ export function syncConfig(
     }
     // Stale tenants last, once the keys moved out of them are updated: the delete cascades to no key
     // (the guard made sure no API-made key still belongs to one).
-    const staleTenants = tx
-      .delete(tenants)
+    tx.delete(tenants)
       .where(and(eq(tenants.source, "file"), notInArray(tenants.id, tenantIds)))
-      .returning({ id: tenants.id })
-      .all();
+      .run();
 
-    const previousParts = tx.select({ value: meta.value }).from(meta).where(eq(meta.key, CONFIG_PARTS)).get();
-    const parts = partsOf(loaded.config);
-    const changes: SyncChanges = {
-      tenants: objectChanges(
-        tenantDecls.map((t) => [t.id, t.row]),
-        stored.tenants,
-        adopted.tenants,
-        staleTenants,
-        (a: StoredTenant, b) => tenantChanges(a, b),
-      ),
-      keys: objectChanges(
-        keyDecls.map((k) => [k.row.id, k.row]),
-        stored.keys,
-        adopted.keys,
-        staleKeys,
-        (a: StoredKey, b) => keyChanges(a, b),
-      ),
-      ...diffParts(previousParts && (JSON.parse(previousParts.value) as Parts), parts),
-    };
     tx.insert(auditLog)
       .values({
         ts: now,
@@ -133,12 +99,12 @@ export function syncConfig(
         action: "config.sync",
         objectType: "config",
         objectId: loaded.hash.slice(0, 12),
-        after: JSON.stringify(changes),
+        after: JSON.stringify(plan.changes),
       })
       .run();
     const facts: [string, string][] = [
       [CONFIG_HASH, loaded.hash],
-      [CONFIG_PARTS, JSON.stringify(parts)],
+      [CONFIG_PARTS, JSON.stringify(plan.parts)],
     ];
     for (const [key, value] of facts) {
       tx.insert(meta)
@@ -149,6 +115,59 @@ export function syncConfig(
     verify?.(tx);
   });
   return { changed: true, tenants: declared.length, keys: keyCount };
+}
+
+export interface SyncPlan {
+  tenants: (DeclaredTenant & { row: TenantRow })[];
+  keys: (DeclaredKey & { row: KeyRow })[];
+  adopted: Adoptions;
+  /** Why the sync is refused (it then writes nothing); empty when it may go ahead. */
+  issues: ConfigIssue[];
+  /** What the sync changes, for its audit entry and `gatehouse diff`. Never a secret. */
+  changes: SyncChanges;
+  parts: Parts;
+}
+
+/** What syncing `loaded` into the database would do, read without writing anything. */
+export function planSync(tx: Pick<Db, "select">, loaded: LoadedConfig, now: number): SyncPlan {
+  const declared = Object.entries(loaded.config.tenants ?? {});
+  const stored = readStored(tx);
+  const tenantDecls = declared.map(([id, decl]) => ({
+    id,
+    decl,
+    row: tenantRow(id, decl, loaded.sourceRef(["tenants", id]), now),
+  }));
+  const keyDecls = declared.flatMap(([tenantId, t]) =>
+    (t.keys ?? []).map((decl, index) => ({
+      tenantId,
+      index,
+      decl,
+      row: keyRow(tenantId, decl, loaded.sourceRef(["tenants", tenantId, "keys", index]), now),
+    })),
+  );
+  const { issues, adopted } = guardApiObjects(loaded, stored, tenantDecls, keyDecls);
+  const staleOf = <S extends { source: string }>(rows: ReadonlyMap<string, S>, declaredIds: Set<string>) =>
+    [...rows].filter(([id, r]) => r.source === "file" && !declaredIds.has(id)).map(([id]) => ({ id }));
+  const previousParts = tx.select({ value: meta.value }).from(meta).where(eq(meta.key, CONFIG_PARTS)).get();
+  const parts = partsOf(loaded.config);
+  const changes: SyncChanges = {
+    tenants: objectChanges(
+      tenantDecls.map((t) => [t.id, t.row]),
+      stored.tenants,
+      adopted.tenants,
+      staleOf(stored.tenants, new Set(tenantDecls.map((t) => t.id))),
+      (a: StoredTenant, b) => tenantChanges(a, b),
+    ),
+    keys: objectChanges(
+      keyDecls.map((k) => [k.row.id, k.row]),
+      stored.keys,
+      adopted.keys,
+      staleOf(stored.keys, new Set(keyDecls.map((k) => k.row.id))),
+      (a: StoredKey, b) => keyChanges(a, b),
+    ),
+    ...diffParts(previousParts && (JSON.parse(previousParts.value) as Parts), parts),
+  };
+  return { tenants: tenantDecls, keys: keyDecls, adopted, issues, changes, parts };
 }
 
 function readStored(tx: Pick<Db, "select">): Stored {
