@@ -6,15 +6,11 @@
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { TSchema } from "@sinclair/typebox";
 import { GatewayConfig } from "../src/config/schema.ts";
+import { schemaJson } from "../src/config/schema-json.ts";
 import { Scenario } from "../src/scenario/schema.ts";
 
 const root = join(import.meta.dir, "..");
-
-function schemaJson(schema: TSchema): string {
-  return `${JSON.stringify({ $schema: "http://json-schema.org/draft-07/schema#", ...schema }, null, 2)}\n`;
-}
 
 function migrationsModule(): string {
   const journal = JSON.parse(readFileSync(join(root, "drizzle/meta/_journal.json"), "utf8")) as {

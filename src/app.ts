@@ -27,6 +27,7 @@ import { type Clock, systemClock } from "./lib/clock.ts";
 import { formatUrl, parseListen } from "./lib/listen-address.ts";
 import { jsonLog, type Log } from "./lib/log.ts";
 import { type Cancel, type Scheduler, timerScheduler } from "./lib/scheduler.ts";
+import { StartupError } from "./lib/startup-error.ts";
 import { createMetrics } from "./metrics/index.ts";
 import { createAuthPolicy, KeyCache } from "./policies/auth/index.ts";
 import { createBodySizePolicy } from "./policies/body-size/index.ts";
@@ -47,9 +48,10 @@ export interface GatewayOptions {
   configPath: string;
   /** Overrides `database` from the config. */
   db?: string;
-  /** Override `server.listen` / `server.admin`. */
+  /** Override `server.listen` / `server.admin` / `server.adminToken`. */
   listen?: string;
   admin?: string;
+  adminToken?: string;
   env?: Env;
   clock?: Clock;
   /** Runs every timer (flushes, sweeps, retries, upstream deadlines); defaults to real timers. */
@@ -78,7 +80,7 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-export class StartupError extends Error {}
+export { StartupError };
 
 const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
 
@@ -112,7 +114,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       opened?.close();
       database = opened = openFor(loaded.config);
     }
-    checkAdminExposure(loaded.config, options.admin);
+    checkAdminExposure(loaded.config, options.admin, options.adminToken);
     if (testClock) checkTestModeListeners(loaded.config, options);
     state = new GatewayState(options.configPath, database, clock, env, loaded);
   } catch (err) {
@@ -123,7 +125,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   const server = config.server ?? {};
   const listenAt = options.listen ?? server.listen ?? "127.0.0.1:8080";
   const adminAt = options.admin ?? server.admin ?? "127.0.0.1:8081";
-  const token = server.adminToken ? server.adminToken : null;
+  const token = options.adminToken || server.adminToken || null;
 
   const maxBodyBytes = server.maxBodySize ? parseSize(server.maxBodySize) : DEFAULT_MAX_BODY;
   // With a database file, the writes traffic causes (usage rows, quota counters, last-used times)
@@ -214,6 +216,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   // such a connection about 2 s after it (0 would switch that off, which validation refuses).
   const idleSeconds = Math.ceil(parseDuration(server.idleTimeout ?? "30s") / 1000);
   const servers: Server<undefined>[] = [];
+  let binding = { what: "data plane", at: listenAt, flag: "--listen", key: "server.listen" };
   try {
     const data = parseListen(listenAt);
     servers.push(
@@ -236,6 +239,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
         },
       }),
     );
+    binding = { what: "control API", at: adminAt, flag: "--admin", key: "server.admin" };
     const admin = parseListen(adminAt);
     // Loaded and built on first use: the data plane never needs Elysia, the OpenAPI document or
     // prom-client, and loading them cost every start of the compiled binary about 7 ms.
@@ -274,7 +278,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     limits.stop();
     lastUsed.stop();
     void usage.close().finally(() => database.close());
-    throw listenError(err, listenAt, adminAt);
+    throw listenError(err, binding);
   }
   let stopReloadRetry: Cancel | undefined;
   const reload = () => {
@@ -334,17 +338,23 @@ export function startGateway(options: GatewayOptions): RunningGateway {
 }
 
 /** The control API is never exposed beyond loopback without a token, nor with a sample one. */
-function checkAdminExposure(config: GatewayConfig, adminOverride: string | undefined): void {
+function checkAdminExposure(
+  config: GatewayConfig,
+  adminOverride: string | undefined,
+  tokenOverride: string | undefined,
+): void {
   const adminAt = adminOverride ?? config.server?.admin ?? "127.0.0.1:8081";
-  const token = config.server?.adminToken || null;
+  const token = tokenOverride || config.server?.adminToken || null;
   if (token === null && !isLoopback(adminAt)) {
     throw new StartupError(
-      `refusing to start: the control API would listen on ${adminAt} without server.adminToken`,
+      `refusing to start: the control API would listen on ${adminAt} without a token; ` +
+        "set GATEHOUSE_ADMIN_TOKEN or server.adminToken, or listen on 127.0.0.1",
     );
   }
   const weak = token === null ? null : weakTokenReason(token);
   if (weak) {
-    throw new StartupError(`refusing to start: ${weak}; set server.adminToken to a long random value`);
+    const where = tokenOverride ? "GATEHOUSE_ADMIN_TOKEN" : "server.adminToken";
+    throw new StartupError(`refusing to start: ${weak}; set ${where} to a long random value`);
   }
 }
 
@@ -365,14 +375,19 @@ function checkTestModeListeners(config: GatewayConfig, options: GatewayOptions):
   }
 }
 
-function listenError(err: unknown, listen: string, admin: string): Error {
+function listenError(err: unknown, on: { what: string; at: string; flag: string; key: string }): Error {
   const code = (err as { code?: string }).code;
   const text = String((err as Error).message ?? err);
-  if (code === "EADDRINUSE" || /in use/i.test(text)) {
-    return new StartupError(
-      `cannot listen: the address is already in use (data plane ${listen}, control API ${admin}); ` +
-        "is another gatehouse running? Stop it or pass --listen/--admin",
-    );
-  }
-  return err instanceof Error ? err : new Error(text);
+  const another = `choose another address with ${on.flag} or ${on.key}`;
+  const reason =
+    code === "EADDRINUSE" || /in use/i.test(text)
+      ? `the address is already in use (is another gatehouse running?); stop that process, or ${another}`
+      : code === "EACCES"
+        ? `permission denied (ports below 1024 need privileges); ${another}`
+        : code === "EADDRNOTAVAIL"
+          ? `no network interface of this machine has that address; ${another}, e.g. 127.0.0.1 or 0.0.0.0`
+          : code === "EINVAL"
+            ? `the host is not an address of this machine (nor a name that resolves to one); ${another}`
+            : `${text}; ${another}`;
+  return new StartupError(`cannot listen on ${on.at} for the ${on.what}: ${reason}`, "unavailable");
 }

@@ -12,7 +12,12 @@ import { loadConfigFile } from "../config/load.ts";
 import type { KeyDecl, TenantDecl } from "../config/schema.ts";
 import { keyDecl, tenantDecl } from "../db/declarations.ts";
 import { type Db, openDb } from "../db/open.ts";
+import { DatabaseOpenError } from "../db/open-error.ts";
 import { apiKeys, tenants } from "../db/schema.ts";
+import type { Args, CommandSpec } from "./args.ts";
+import { configArg, configFile, configFlag } from "./command.ts";
+import { ExitCode } from "./errors.ts";
+import { resolveOverrides } from "./overrides.ts";
 
 type KeyRow = typeof apiKeys.$inferSelect;
 
@@ -75,12 +80,41 @@ function escapeStrings<T>(value: T): T {
 /** The CLI: reads the database the config names (or --db) without syncing or changing anything. */
 export function runExport(configPath: string, dbPath?: string): string {
   const path = dbPath ?? loadConfigFile(configPath).config.database ?? "./gatehouse.db";
-  if (path === ":memory:") throw new Error("an in-memory database has nothing to export; pass --db PATH");
-  if (!existsSync(path)) throw new Error(`no database at ${path}; pass --db PATH`);
+  if (path === ":memory:") {
+    throw new DatabaseOpenError(path, "an in-memory database has nothing to export; pass --db PATH");
+  }
+  if (!existsSync(path)) throw new DatabaseOpenError(path, "no database there; pass --db PATH");
   const database = openDb(path);
   try {
     return exportApiObjects(database.db);
   } finally {
     database.close();
   }
+}
+
+const flags = {
+  config: configFlag,
+  db: {
+    type: "string",
+    value: "PATH",
+    help: "the database to read (default: GATEHOUSE_DB, else database: in the config)",
+  },
+} as const;
+
+export const spec: CommandSpec<typeof flags> = {
+  name: "export",
+  usage: "[FILE] [--db PATH]",
+  description:
+    "Prints the tenants and keys created through the control API as gateway.yaml, to move them into\n" +
+    "the file. Keys appear as hash:, never as secrets. Reads the database the config names.",
+  args: configArg,
+  flags,
+  notes: ["exit codes: 0 printed, 2 usage error, 3 config invalid, 4 database missing or unopenable"],
+};
+
+export async function run(args: Args<typeof flags>): Promise<number> {
+  const file = configFile("export", args.flags.config, args.positionals);
+  const { db } = resolveOverrides("export", { db: args.flags.db }, process.env, ["db"]);
+  process.stdout.write(runExport(file, db?.value));
+  return ExitCode.ok;
 }

@@ -60,7 +60,7 @@ export function loadConfigFile(
         message: code === "ENOENT" ? "file not found" : `cannot read the file (${code ?? String(err)})`,
         hint:
           code === "ENOENT"
-            ? "pass --config PATH, or run from the directory that holds gateway.yaml"
+            ? "check the path (give it as FILE or --config FILE), or write a starter config with gatehouse init"
             : undefined,
       },
     ]);

@@ -1,7 +1,8 @@
-import { constants, Database } from "bun:sqlite";
+import { constants, Database, SQLiteError } from "bun:sqlite";
 import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
 import type { MigrationMeta } from "drizzle-orm/migrator";
 import { migrations } from "./migrations.gen.ts";
+import { DatabaseOpenError, databaseOpenError } from "./open-error.ts";
 import * as schema from "./schema.ts";
 
 export type Db = BunSQLiteDatabase<typeof schema>;
@@ -48,14 +49,50 @@ export function openDb(path: string, options: OpenOptions = {}): OpenDb {
 }
 
 function connect(path: string, options: OpenOptions): { sqlite: Database; db: Db } {
-  const sqlite = new Database(path, { create: true, strict: true });
-  if (path !== ":memory:") sqlite.exec("PRAGMA journal_mode = WAL");
-  sqlite.exec(`PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
-  sqlite.exec("PRAGMA foreign_keys = ON");
-  sqlite.exec("PRAGMA busy_timeout = 5000");
-  const db = drizzle({ client: sqlite, schema });
-  migrate(db, migrations);
-  return { sqlite, db };
+  let sqlite: Database | undefined;
+  try {
+    sqlite = new Database(path, { create: true, strict: true });
+    if (path !== ":memory:") sqlite.exec("PRAGMA journal_mode = WAL");
+    sqlite.exec(`PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
+    sqlite.exec("PRAGMA foreign_keys = ON");
+    sqlite.exec("PRAGMA busy_timeout = 5000");
+    const db = drizzle({ client: sqlite, schema });
+    migrate(db, migrations);
+    return { sqlite, db };
+  } catch (err) {
+    sqlite?.close();
+    throw err instanceof SQLiteError ? databaseOpenError(path, err) : err;
+  }
+}
+
+/**
+ * Opens an existing database file for reading only: nothing is created, migrated or written (not
+ * even the WAL mode). Refuses a database that an older gatehouse wrote and this one would migrate.
+ */
+export function openDbReadOnly(path: string): { sqlite: Database; db: Db; close(): void } {
+  let sqlite: Database | undefined;
+  try {
+    sqlite = new Database(path, { readonly: true, strict: true });
+    sqlite.exec("PRAGMA busy_timeout = 5000");
+    const applied = sqlite
+      .query("SELECT count(*) AS n FROM sqlite_master WHERE name = '__drizzle_migrations'")
+      .get() as { n: number };
+    const count = applied.n
+      ? (sqlite.query("SELECT count(*) AS n FROM __drizzle_migrations").get() as { n: number }).n
+      : 0;
+    if (count < migrations.length) {
+      throw new DatabaseOpenError(
+        path,
+        "an older gatehouse wrote it, and this one would first upgrade it; start gatehouse serve on it once, then try again",
+      );
+    }
+    const db = drizzle({ client: sqlite, schema });
+    const opened = sqlite;
+    return { sqlite, db, close: () => opened.close() };
+  } catch (err) {
+    sqlite?.close();
+    throw err instanceof SQLiteError ? databaseOpenError(path, err) : err;
+  }
 }
 
 /**
