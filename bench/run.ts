@@ -8,7 +8,8 @@
  *      each request (what the row alone costs), all in front of the same upstream, loaded by wrk;
  *      then every usage row is counted, to show none was lost at that load
  *   2. start-up: process start to first proxied response for the compiled binary with 1,000 tenants
- *      and 10,000 keys, cold (new database) and warm (restart), against a minimal Bun.serve binary
+ *      and 10,000 keys, cold (new database) and warm (restart), against a minimal Bun.serve binary;
+ *      and the ephemeral start: the shipped gateway.yaml on --db :memory:, beside a file database
  *   3. memory: resident size with 100,000 keys and 10,000 tenants that all sent traffic, 8 s after
  *      the traffic (and 0.5 s after, while the heap still holds its garbage)
  *   4. the limits and usage micro-benchmarks (bench/limits.ts, bench/usage.ts)
@@ -371,6 +372,49 @@ async function startup(): Promise<void> {
   );
   console.log(
     `gatehouse, same, new database (strict load + sync): ${fmt(median(cold), 1)} ms (${fmt(median(cold) / median(hello), 1)}× the floor)`,
+  );
+
+  // CI's case: the shipped gateway.yaml on an in-memory database, beside the same config on a new
+  // database file (the same strict load and sync) and on one that synced it before (trusted start).
+  console.log(
+    "\n## Ephemeral start: the shipped gateway.yaml, process start to first proxied 200, median of 7",
+  );
+  const shipped = join(dir, "shipped");
+  mkdirSync(shipped);
+  writeFileSync(join(shipped, "gateway.yaml"), readFileSync(join(root, "gateway.yaml")));
+  const serveArgs = ["serve", "--listen", "127.0.0.1:19406", "--admin", "127.0.0.1:19407"];
+  const timeShipped = async (cmd: string[]) => {
+    const started = performance.now();
+    const p = spawn(cmd, {}, shipped);
+    await waitFor("http://127.0.0.1:19406/v1/items", { "x-api-key": "gh_demo_acme_0001" });
+    const ms = performance.now() - started;
+    await stop(p);
+    return ms;
+  };
+  const memory: number[] = [];
+  const fresh: number[] = [];
+  const restart: number[] = [];
+  const floor: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    for (const f of ["e.db", "e.db-wal", "e.db-shm"]) rmSync(join(shipped, f), { force: true });
+    memory.push(await timeShipped([binary, ...serveArgs, "--db", ":memory:"]));
+    fresh.push(await timeShipped([binary, ...serveArgs, "--db", "./e.db"]));
+    restart.push(await timeShipped([binary, ...serveArgs, "--db", "./e.db"]));
+    floor.push(await time([join(dir, "hello")]));
+  }
+  const f = median(floor);
+  console.log(`minimal Bun.serve binary: ${fmt(f, 1)} ms`);
+  for (const [name, runs] of [
+    ["--db :memory:", memory],
+    ["new database file", fresh],
+    ["database file, restart", restart],
+  ] as const) {
+    console.log(
+      `${name.padEnd(24)}${fmt(median(runs), 1).padStart(7)} ms (${fmt(median(runs) / f, 1)}× the floor)`,
+    );
+  }
+  console.log(
+    `--db :memory: ÷ new database file: ${fmt(median(memory) / median(fresh))}; ÷ restart: ${fmt(median(memory) / median(restart))}`,
   );
 }
 
