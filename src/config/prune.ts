@@ -43,7 +43,7 @@ export function withoutBroken(schema: TSchema, value: unknown, broken: readonly 
     if (cut.kind === "optional" && at.length > 1) quiet.push(at.slice(0, -1));
     remove(copy, at, cut.kind === "named entry");
   }
-  return compiledCheck(schema).Check(compact(copy)) ? { value: copy, quiet } : undefined;
+  return compiledCheck(schema)(compact(copy)) ? { value: copy, quiet } : undefined;
 }
 
 /** Whether `path` is `base` or lies under it. */
