@@ -23,6 +23,9 @@ import { problemResponse } from "./gateway/problem.ts";
 import type { Forwarded } from "./gateway/proxy.ts";
 import { Refusal } from "./gateway/refusal.ts";
 import { GatewayState } from "./gateway/state.ts";
+import { RemoteKeySets } from "./identity/jwks-cache.ts";
+import { createTenantScopePolicy } from "./identity/tenant-scope.ts";
+import { TokenVerifier } from "./identity/tokens.ts";
 import { type Clock, systemClock } from "./lib/clock.ts";
 import { formatUrl, parseListen } from "./lib/listen-address.ts";
 import { jsonLog, type Log } from "./lib/log.ts";
@@ -179,9 +182,20 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   let draining = false;
   const keyCache = new KeyCache();
   state.onSwap(() => keyCache.clear());
+  const tokens = new TokenVerifier(
+    new RemoteKeySets({
+      fetch: options.fetch ?? fetch,
+      clock,
+      // A JWKS fetch's deadline is network time: in test mode the frozen clock would never end it.
+      scheduler: testClock ? timerScheduler : scheduler,
+      log,
+    }),
+  );
   // Named, because explain judges requests with these very objects.
   const policies = {
+    tokens,
     route: createRoutePolicy(),
+    tenantScope: createTenantScopePolicy(),
     rules: createRulesPolicy(),
     bodySize: createBodySizePolicy(maxBodyBytes),
     limits: createLimitsPolicy({ clock, windows, quotas, concurrency: new ConcurrencyGate() }),
@@ -190,8 +204,9 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     clock,
     snapshot: () => state.snapshot,
     policies: [
-      createAuthPolicy({ clock, onUse: lastUsed.record, cache: keyCache }),
+      createAuthPolicy({ clock, onUse: lastUsed.record, cache: keyCache, tokens }),
       policies.route,
+      policies.tenantScope,
       policies.rules,
       policies.bodySize,
       policies.limits,

@@ -10,6 +10,7 @@ import {
   PatternError,
   parsePattern,
 } from "../gateway/pattern.ts";
+import { checkIdentity } from "../identity/check.ts";
 import { closest } from "../lib/closest.ts";
 import { checkValues } from "./check-values.ts";
 import { formatPath } from "./errors.ts";
@@ -265,7 +266,7 @@ export function checkReferences(c: GatewayConfig, show: ShowValue = showWritten)
     });
   }
 
-  return [...issues, ...checkValues(c)];
+  return [...issues, ...checkValues(c), ...checkIdentity(c)];
 }
 
 export function isLoopback(hostPort: string): boolean {

@@ -3,6 +3,7 @@
  * control API's bodies all derive from these definitions.
  */
 import { type Static, Type as T } from "@sinclair/typebox";
+import { ExternalIds, Identity, RouteIdentity, Scope, TenantIn } from "../identity/schema.ts";
 
 const strict = { additionalProperties: false } as const;
 
@@ -98,9 +99,12 @@ export const Quota = T.Object(
 
 export const Rule = T.Union(
   [
-    T.Object({ allow: RoutePattern }, { ...strict, description: "Allow requests matching the pattern." }),
     T.Object(
-      { deny: RoutePattern },
+      { allow: RoutePattern, scope: T.Optional(Scope) },
+      { ...strict, description: "Allow requests matching the pattern." },
+    ),
+    T.Object(
+      { deny: RoutePattern, scope: T.Optional(Scope) },
       { ...strict, description: "Deny requests matching the pattern; deny wins." },
     ),
   ],
@@ -136,6 +140,12 @@ export const UrlUpstream = T.Object(
           "Headers injected into every upstream request (credentials stay here; tenants never see them). " +
           "Names are unique ignoring case and may not be hop-by-hop, framing or the gateway's own " +
           "(x-gatehouse-*, x-request-id, x-forwarded-*); values are one line of text.",
+      }),
+    ),
+    tenantContext: T.Optional(
+      T.Boolean({
+        description:
+          "Send X-Gatehouse-Context: the tenant's metadata and the token's forwarded claims, as JSON (at most 4 KiB).",
       }),
     ),
   },
@@ -174,6 +184,12 @@ export const MockUpstream = T.Object(
     ]),
     timeout: T.Optional(duration("Time to the first response byte (default 30s).")),
     idleTimeout: T.Optional(duration("Longest pause between body chunks (default 30s).")),
+    tenantContext: T.Optional(
+      T.Boolean({
+        description:
+          "Send X-Gatehouse-Context: the tenant's metadata and the token's forwarded claims, as JSON (at most 4 KiB).",
+      }),
+    ),
   },
   { ...strict, description: "A built-in upstream, for development and tests: no network involved." },
 );
@@ -187,6 +203,8 @@ export const Route = T.Object(
     cost: T.Optional(
       T.Integer({ minimum: 0, maximum: MAX_COUNT, description: "Cost units a request counts (default 1)." }),
     ),
+    identity: T.Optional(RouteIdentity),
+    tenantIn: T.Optional(TenantIn),
   },
   strict,
 );
@@ -223,6 +241,7 @@ export const TenantDecl = T.Object(
     name: T.Optional(T.String({ maxLength: 200 })),
     plan: Identifier,
     metadata: T.Optional(T.Record(T.String(), T.String())),
+    externalIds: T.Optional(ExternalIds),
     upstreams: T.Optional(
       T.Record(Identifier, Identifier, { description: "Per-tenant routing: upstream name → replacement." }),
     ),
@@ -297,6 +316,7 @@ export const GatewayConfig = T.Object(
     server: T.Optional(Server),
     database: T.Optional(T.String({ description: 'SQLite file, or ":memory:" for an ephemeral run.' })),
     usage: T.Optional(Usage),
+    identity: T.Optional(Identity),
     upstreams: T.Record(Identifier, Upstream),
     plans: T.Record(Identifier, Plan),
     routes: T.Array(Route),

@@ -16,7 +16,7 @@ export interface TenantPolicies {
 
 export type TenantColumns = Pick<
   typeof tenants.$inferSelect,
-  "name" | "plan" | "metadata" | "upstreams" | "policies" | "disabled"
+  "name" | "plan" | "metadata" | "externalIds" | "upstreams" | "policies" | "disabled"
 >;
 export type KeyColumns = Pick<
   typeof apiKeys.$inferSelect,
@@ -28,10 +28,12 @@ export function tenantDecl(row: TenantColumns): TenantDecl {
   const own = JSON.parse(row.policies) as TenantPolicies;
   const metadata = JSON.parse(row.metadata) as Record<string, string>;
   const upstreams = JSON.parse(row.upstreams) as Record<string, string>;
+  const externalIds = JSON.parse(row.externalIds) as string[];
   return {
     name: row.name,
     plan: row.plan,
     ...(Object.keys(metadata).length ? { metadata } : {}),
+    ...(externalIds.length ? { externalIds } : {}),
     ...(Object.keys(upstreams).length ? { upstreams } : {}),
     ...(own.limits?.length ? { limits: own.limits } : {}),
     ...(own.rules?.length ? { rules: own.rules } : {}),
@@ -61,6 +63,7 @@ const TENANT_FIELDS = [
   "name",
   "plan",
   "metadata",
+  "externalIds",
   "upstreams",
   "limits",
   "rules",

@@ -54,5 +54,14 @@ export const migrations: (MigrationMeta & { tag: string })[] = [
     "bps": true,
     "folderMillis": 1795983358387,
     "hash": "8db8966e37d83dd9ba68e26baa5268e7a8f59f82585a4479bace3e72cb3ee755"
+  },
+  {
+    "tag": "0004_tenant_external_ids",
+    "sql": [
+      "ALTER TABLE `tenants` ADD `external_ids` text DEFAULT '[]' NOT NULL;"
+    ],
+    "bps": true,
+    "folderMillis": 1795985910033,
+    "hash": "ead105d066e2c7d01af635b7a1d71fea2d44e5adf382cb02b8b8719a8ba36d5d"
   }
 ];

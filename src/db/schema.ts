@@ -24,6 +24,8 @@ export const tenants = sqliteTable("tenants", {
   plan: text("plan").notNull(),
   /** JSON: Record<string,string> */
   metadata: text("metadata").notNull().default("{}"),
+  /** JSON: string[], other names a token may give the tenant by */
+  externalIds: text("external_ids").notNull().default("[]"),
   /** JSON: Record<string,string> upstream overrides */
   upstreams: text("upstreams").notNull().default("{}"),
   /** JSON: the tenant's own limits, rules, quota and concurrency (the plan's come from the config) */

@@ -177,6 +177,7 @@ function readStored(tx: Pick<Db, "select">): Stored {
       name: tenants.name,
       plan: tenants.plan,
       metadata: tenants.metadata,
+      externalIds: tenants.externalIds,
       upstreams: tenants.upstreams,
       policies: tenants.policies,
       disabled: tenants.disabled,
@@ -234,6 +235,7 @@ function tenantRow(id: string, t: TenantDecl, sourceRef: string, now: number) {
     name: t.name ?? id,
     plan: t.plan,
     metadata: JSON.stringify(t.metadata ?? {}),
+    externalIds: JSON.stringify(t.externalIds ?? []),
     upstreams: JSON.stringify(t.upstreams ?? {}),
     policies: JSON.stringify({
       limits: t.limits,

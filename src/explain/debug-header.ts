@@ -5,10 +5,17 @@
  */
 import type { Handler } from "../gateway/pipeline.ts";
 import type { KeyView, Snapshot } from "../gateway/snapshot.ts";
+import { looksLikeJwt } from "../identity/tokens.ts";
 import type { Clock } from "../lib/clock.ts";
 import { hashKey } from "../lib/key-hash.ts";
 import { presentedKey } from "../policies/auth/index.ts";
-import { type ExplainPolicies, type Explanation, explainRequest, identityOfSecret } from "./explain.ts";
+import {
+  type ExplainPolicies,
+  type Explanation,
+  explainRequest,
+  identityOfSecret,
+  identityOfToken,
+} from "./explain.ts";
 
 export const DEBUG_HEADER = "gatehouse-debug";
 
@@ -24,11 +31,15 @@ export function withDebugHeader(
     const secret = presentedKey(req.headers);
     const key: KeyView | undefined = secret ? snap.keysByHash.get(hashKey(secret)) : undefined;
     const url = new URL(req.url);
+    const identity =
+      secret && looksLikeJwt(secret)
+        ? await identityOfToken(snap, policies.tokens, secret, clock.now())
+        : identityOfSecret(snap, key, clock.now());
     const explanation = explainRequest(snap, clock, policies, {
       method: req.method,
       target: req.url.slice(url.origin.length),
       headers: req.headers,
-      identity: identityOfSecret(snap, key, clock.now()),
+      identity,
     });
     const res = await handle(req, clientIp);
     res.headers.set(DEBUG_HEADER, compact(explanation));
@@ -45,6 +56,9 @@ export function compact(e: Explanation): string {
   if (e.refusedBy) parts.push(`by=${e.refusedBy}`);
   if (e.tenant) parts.push(`tenant=${q(e.tenant.id)}`);
   if (e.key) parts.push(`key=${q(e.key.id)}`);
+  if (e.identity.source && e.identity.source !== "apiKey") parts.push(`source=${q(e.identity.source)}`);
+  for (const n of e.identity.named)
+    parts.push(`named=${n.source}:${q(n.value)}${n.agrees ? "" : " disagrees"}`);
   if (e.route) parts.push(`route=${q(e.route.match)} ${e.route.declaredAt}`);
   for (const r of e.rules) parts.push(`${r.effect}=${q(r.pattern)} ${r.declaredAt}`);
   for (const l of e.limits) {

@@ -12,21 +12,35 @@ import { NEVER_FORWARDED } from "../gateway/http-methods.ts";
 import { problemType } from "../gateway/problem.ts";
 import { Refusal } from "../gateway/refusal.ts";
 import type { KeyView, Snapshot, TenantView } from "../gateway/snapshot.ts";
+import { acceptedSources } from "../identity/accepted.ts";
+import { namesTenant } from "../identity/agree.ts";
+import { locateTenant, type NamedTenant } from "../identity/namers.ts";
+import { outOfScope } from "../identity/tenant-scope.ts";
+import { looksLikeJwt, type TokenVerifier } from "../identity/tokens.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { CounterState, LimitsPolicy } from "../policies/limits/policy.ts";
 import type { Policy, RequestContext } from "../policies/policy.ts";
 import { ruleMatches } from "../policies/rules/index.ts";
 
 export interface ExplainPolicies {
+  tokens: TokenVerifier;
   route: Policy;
+  tenantScope: Policy;
   rules: Policy;
   bodySize: Policy;
   limits: LimitsPolicy;
 }
 
-/** Who the request is made as: a tenant and key, or why no credential would pass. */
+/** What a token proved beyond its tenant and subject. */
+export interface TokenFacts {
+  source: string;
+  scopes: ReadonlySet<string>;
+  claims: Readonly<Record<string, unknown>> | null;
+}
+
+/** Who the request is made as: a tenant and key (or token subject), or why no credential would pass. */
 export type Identity =
-  | { tenant: TenantView; key: KeyView; keyGiven: boolean }
+  | { tenant: TenantView; key: KeyView; keyGiven: boolean; token?: TokenFacts }
   | { unauthorized: string; tenant?: TenantView; key?: KeyView };
 
 export interface ExplainInput {
@@ -37,7 +51,28 @@ export interface ExplainInput {
   identity: Identity;
 }
 
-export type Stage = "method" | "path" | "auth" | "route" | "rules" | "body-size" | "limits";
+export type Stage =
+  | "method"
+  | "path"
+  | "identity"
+  | "auth"
+  | "route"
+  | "tenant-scope"
+  | "rules"
+  | "body-size"
+  | "limits";
+
+/** How the request's tenant was named and proven. */
+export interface IdentityExplanation {
+  /** The credential source that proved the tenant: apiKey, or a jwt source's name. */
+  source: string | null;
+  /** Tenants the Host, path prefix or header name, and whether the credential's is each. */
+  named: (NamedTenant & { agrees: boolean })[];
+  /** Scopes the token carries. */
+  scopes: string[];
+  /** Why a tenant-scoped route would answer 404, or null. */
+  outOfScope: string | null;
+}
 
 export interface Explanation {
   outcome: "forwarded" | "refused";
@@ -50,6 +85,7 @@ export interface Explanation {
   request: { method: string; path: string | null; query: string };
   tenant: { id: string; plan: string } | null;
   key: { id: string } | null;
+  identity: IdentityExplanation;
   route: { match: string; declaredAt: string; upstream: string; cost: number } | null;
   rules: { effect: "allow" | "deny"; pattern: string; declaredAt: string }[];
   limits: (CounterState & { retryAfter: number | null })[];
@@ -67,6 +103,7 @@ export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolic
     request: { method, path: null, query: "" },
     tenant: null,
     key: null,
+    identity: { source: null, named: [], scopes: [], outOfScope: null },
     route: null,
     rules: [],
     limits: [],
@@ -94,20 +131,52 @@ export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolic
     refuse("path", new Refusal("bad_request", `The request path was refused: ${canonical.reason}.`));
     return out;
   }
-  out.request.path = canonical.path;
+  const located =
+    snapshot.identity.namers.length > 0
+      ? locateTenant(snapshot.identity.namers, input.headers, canonical)
+      : { ...canonical, named: [] };
+  if (located instanceof Refusal) {
+    refuse("identity", located);
+    return out;
+  }
+  out.request.path = located.path;
   out.request.query = canonical.query;
 
   const id = input.identity;
   if (id.tenant) out.tenant = { id: id.tenant.id, plan: id.tenant.plan };
   if (id.key && !("keyGiven" in id && !id.keyGiven)) out.key = { id: id.key.id };
+  if ("token" in id && id.token) {
+    out.identity.source = id.token.source;
+    out.identity.scopes = [...id.token.scopes];
+  } else if ("keyGiven" in id && id.keyGiven) out.identity.source = "apiKey";
+  out.identity.named = located.named.map((n) => ({
+    ...n,
+    agrees: id.tenant !== undefined && namesTenant(n.value, id.tenant, n.source === "subdomain"),
+  }));
+  const accepted = acceptedSources(snapshot, method, located.segments);
   if ("unauthorized" in id) refuse("auth", new Refusal("unauthorized", id.unauthorized));
+  else if (id.keyGiven && !("token" in id && id.token) && !accepted.apiKeys) {
+    refuse("auth", new Refusal("unauthorized", "This route does not accept API keys."));
+  } else if ("token" in id && id.token && !accepted.jwt.some((s) => s.name === id.token!.source)) {
+    refuse("auth", new Refusal("unauthorized", `This route does not accept tokens of ${id.token.source}.`));
+  } else if (out.identity.named.some((n) => !n.agrees)) {
+    const n = out.identity.named.find((x) => !x.agrees)!;
+    refuse(
+      "auth",
+      new Refusal(
+        "unauthorized",
+        `The ${n.source} names tenant "${n.value}", but the credential proves another.`,
+      ),
+    );
+  }
 
   const ctx: RequestContext = {
     requestId: "explain",
     method,
-    path: canonical.path,
-    segments: canonical.segments,
-    lenientSegments: canonical.lenientSegments,
+    path: located.path,
+    segments: located.segments,
+    lenientSegments: located.lenientSegments,
+    query: canonical.query,
     startedAt: clock.now(),
     headers: input.headers,
     snapshot,
@@ -116,6 +185,7 @@ export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolic
     onDone: () => {},
     ...(id.tenant ? { tenant: id.tenant } : {}),
     ...(id.key ? { key: id.key } : {}),
+    ...("token" in id && id.token ? { identity: { named: located.named, scopes: id.token.scopes } } : {}),
   };
 
   const routed = p.route.check(ctx);
@@ -130,6 +200,11 @@ export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolic
   }
   if (!id.tenant || !id.key) return out;
 
+  if (ctx.route) {
+    out.identity.outOfScope = outOfScope(ctx);
+    const scoped = p.tenantScope.check(ctx);
+    if (scoped) refuse("tenant-scope", scoped);
+  }
   for (const rule of [...id.tenant.rules, ...id.key.rules]) {
     if (ruleMatches(rule, ctx)) {
       out.rules.push({ effect: rule.effect, pattern: rule.pattern.text, declaredAt: rule.declaredAt });
@@ -207,4 +282,22 @@ export function identityOfTenant(snapshot: Snapshot, tenantId: string): Identity
     quotas: [],
   };
   return { tenant, key, keyGiven: false };
+}
+
+/** The tenant and subject a bearer token proves, judged as the data plane would; or why it proves none. */
+export async function identityOfToken(
+  snapshot: Snapshot,
+  tokens: TokenVerifier,
+  token: string,
+  now: number,
+): Promise<Identity> {
+  if (!looksLikeJwt(token)) return { unauthorized: "This is not a JWT (three base64url parts)." };
+  const r = await tokens.verify(snapshot, token, snapshot.identity.jwt, now);
+  if (!r.ok) return { unauthorized: `The token is refused: ${r.why}.` };
+  return {
+    tenant: r.tenant,
+    key: r.key,
+    keyGiven: true,
+    token: { source: r.source.name, scopes: r.scopes, claims: r.claims },
+  };
 }

@@ -3,28 +3,15 @@ import type { GatewayConfig, LimitDecl, QuotaDecl, RuleDecl } from "../config/sc
 import type { TenantPolicies } from "../db/declarations.ts";
 import type { Db } from "../db/open.ts";
 import { apiKeys, tenants } from "../db/schema.ts";
+import { compileIdentity } from "../identity/compile.ts";
+import { compileRouteTenancy, tenantsByName } from "../identity/snapshot.ts";
 import { compileLimit, compileQuota, compileRule } from "./compile-policies.ts";
 import { compareSpecificity, parsePattern } from "./pattern.ts";
-import type {
-  CompiledLimit,
-  CompiledQuota,
-  CompiledRoute,
-  CompiledRule,
-  KeyView,
-  Snapshot,
-  TenantView,
-} from "./snapshot.ts";
+import type { CompiledPlan, CompiledRoute, KeyView, Snapshot, TenantView } from "./snapshot.ts";
 import { compileUpstream, type UpstreamTarget } from "./upstream.ts";
 
 /** A config that cannot serve the tenants the database holds (e.g. a plan an API tenant uses was removed). */
 export class SnapshotError extends Error {}
-
-interface CompiledPlan {
-  rules: readonly CompiledRule[];
-  limits: readonly CompiledLimit[];
-  quotas: readonly CompiledQuota[];
-  concurrency: number | null;
-}
 
 const none: readonly never[] = [];
 
@@ -43,6 +30,8 @@ type KeyRow = [
   expiresAt: number | null,
 ];
 const noOverrides: ReadonlyMap<string, string> = new Map();
+const noMetadata: Readonly<Record<string, string>> = Object.freeze({});
+const nothingOwn: CompiledPlan = { rules: none, limits: none, quotas: none, concurrency: null };
 
 /**
  * Start-up cost grows with tenants and keys, so this reads rows as raw values (drizzle's row mapping
@@ -54,13 +43,17 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
     Object.entries(config.upstreams).map(([name, d]) => [name, compileUpstream(name, d)]),
   );
 
-  const routes: CompiledRoute[] = config.routes.map((r, index) => ({
-    index,
-    match: r.match,
-    pattern: parsePattern(r.match),
-    upstream: r.upstream,
-    cost: r.cost ?? 1,
-  }));
+  const routes: CompiledRoute[] = config.routes.map((r, index) => {
+    const pattern = parsePattern(r.match);
+    return {
+      index,
+      match: r.match,
+      pattern,
+      upstream: r.upstream,
+      cost: r.cost ?? 1,
+      ...compileRouteTenancy(r, pattern),
+    };
+  });
   // Most specific first; sort is stable, so ties keep file order.
   routes.sort((a, b) => compareSpecificity(a.pattern, b.pattern));
 
@@ -84,10 +77,22 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
       disabled: tenants.disabled,
       policies: tenants.policies,
       upstreams: tenants.upstreams,
+      metadata: tenants.metadata,
+      externalIds: tenants.externalIds,
     })
     .from(tenants)
-    .values() as [string, string, string, string, number, string, string][];
-  for (const [id, uid, name, planName, disabled, policies, overridesJson] of tenantRows) {
+    .values() as [string, string, string, string, number, string, string, string, string][];
+  for (const [
+    id,
+    uid,
+    name,
+    planName,
+    disabled,
+    policies,
+    overridesJson,
+    metadata,
+    externalIds,
+  ] of tenantRows) {
     const plan = plans.get(planName);
     if (!plan) {
       throw new SnapshotError(
@@ -107,26 +112,30 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
         );
       }
     }
+    const added: CompiledPlan =
+      policies === "{}"
+        ? nothingOwn
+        : {
+            rules: own.rules?.map((r, i) => compileRule(r, `tenants.${id}.rules[${i}]`)) ?? none,
+            limits:
+              own.limits?.map((l, i) => compileLimit(l, "tenant", `tenants.${id}.limits[${i}]`)) ?? none,
+            quotas: own.quota ? [compileQuota(own.quota, "tenant", `tenants.${id}.quota`)] : none,
+            concurrency: own.concurrency ?? null,
+          };
     tenantViews.set(id, {
       id,
       uid,
       name,
       plan: planName,
       disabled: Boolean(disabled),
-      rules: own.rules?.length
-        ? [...plan.rules, ...own.rules.map((r, i) => compileRule(r, `tenants.${id}.rules[${i}]`))]
-        : plan.rules,
-      limits: own.limits?.length
-        ? [
-            ...plan.limits,
-            ...own.limits.map((l, i) => compileLimit(l, "tenant", `tenants.${id}.limits[${i}]`)),
-          ]
-        : plan.limits,
-      quotas: own.quota
-        ? [...plan.quotas, compileQuota(own.quota, "tenant", `tenants.${id}.quota`)]
-        : plan.quotas,
-      concurrency: own.concurrency ?? plan.concurrency,
+      rules: added.rules.length ? [...plan.rules, ...added.rules] : plan.rules,
+      limits: added.limits.length ? [...plan.limits, ...added.limits] : plan.limits,
+      quotas: added.quotas.length ? [...plan.quotas, ...added.quotas] : plan.quotas,
+      concurrency: added.concurrency ?? plan.concurrency,
       upstreams: overrides,
+      externalIds: externalIds === "[]" ? none : (JSON.parse(externalIds) as string[]),
+      metadata: metadata === "{}" ? noMetadata : (JSON.parse(metadata) as Record<string, string>),
+      own: added,
     });
   }
 
@@ -195,5 +204,14 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
     if (previousHash && graceUntil !== null) keysByHash.set(previousHash, { ...view, graceUntil });
   }
 
-  return { version, routes, upstreams, tenants: tenantViews, keysByHash };
+  return {
+    version,
+    routes,
+    upstreams,
+    tenants: tenantViews,
+    keysByHash,
+    plans,
+    identity: compileIdentity(config),
+    tenantsByName: tenantsByName(tenantViews),
+  };
 }

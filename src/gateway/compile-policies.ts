@@ -48,12 +48,14 @@ export function compileQuota(d: QuotaDecl, origin: LimitOrigin, declaredAt: stri
 
 /** A deny's literals are case-folded: it matches the request's lenient segments (see policies/rules). */
 export function compileRule(d: RuleDecl, declaredAt: string): CompiledRule {
+  const scope = d.scope ?? null;
   return "allow" in d
-    ? { effect: "allow", pattern: parsePattern(d.allow), declaredAt }
+    ? { effect: "allow", pattern: parsePattern(d.allow), declaredAt, scope }
     : {
         effect: "deny",
         pattern: withHeadForGet(foldedPattern(parsePattern(d.deny, { lenient: true }))),
         declaredAt,
+        scope,
       };
 }
 

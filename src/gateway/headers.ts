@@ -105,6 +105,15 @@ const dropFromRequest = new Set([
   "x-goog-authenticated-user-email",
   "x-goog-authenticated-user-id",
   "x-goog-iap-jwt-assertion",
+  // Claims another gateway verified and passed on (WSO2, Envoy's forward_payload_header examples,
+  // Kong and Tyk setups): an upstream behind such a gateway trusts them as its identity.
+  "x-jwt-assertion",
+  "x-jwt-payload",
+  "x-jwt-claims",
+  "x-id-token",
+  "x-access-token",
+  "x-tenant-metadata",
+  "x-tenant-context",
   "x-apigateway-api-userinfo",
   "x-endpoint-api-userinfo",
 ]);
@@ -160,6 +169,8 @@ export interface Identity {
   keyId: string;
   requestId: string;
   clientIp: string | null;
+  /** X-Gatehouse-Context, for upstreams that asked for it (identity/context-header.ts). */
+  context?: string;
 }
 
 export function upstreamRequestHeaders(incoming: Headers, identity: Identity, injected: Injected): Headers {
@@ -174,6 +185,7 @@ export function upstreamRequestHeaders(incoming: Headers, identity: Identity, in
   }
   out.set("x-gatehouse-tenant", identity.tenantId);
   out.set("x-gatehouse-key-id", identity.keyId);
+  if (identity.context !== undefined) out.set("x-gatehouse-context", identity.context);
   out.set("x-request-id", identity.requestId);
   if (identity.clientIp) out.set("x-forwarded-for", identity.clientIp);
   out.set("x-forwarded-proto", "http");

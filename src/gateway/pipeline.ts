@@ -1,11 +1,14 @@
 /**
- * One request, one direction: method → canonical path → policy chain (auth → route → rules → body
- * size → limits) → proxy → response. Refusals become problem+json here and nowhere else, and whoever
+ * One request, one direction: method → canonical path → tenant named by host or path prefix (the
+ * prefix removed) → policy chain (auth → route → tenant scope → rules → body size → limits) → proxy
+ * → response. Refusals become problem+json here and nowhere else, and whoever
  * observes requests (usage rows, metrics) hears about each one exactly once, when it has ended.
  */
+
+import { locateTenant } from "../identity/namers.ts";
 import type { Clock } from "../lib/clock.ts";
 import { presentedKey } from "../policies/auth/index.ts";
-import type { Policy, RequestContext, RequestOutcome } from "../policies/policy.ts";
+import type { RequestContext, RequestOutcome, WaitingPolicy } from "../policies/policy.ts";
 import { canonicalize } from "./canonical-path.ts";
 import { NEVER_FORWARDED } from "./http-methods.ts";
 import { problemResponse } from "./problem.ts";
@@ -17,7 +20,7 @@ import type { Snapshot } from "./snapshot.ts";
 export interface GatewayDeps {
   clock: Clock;
   snapshot: () => Snapshot;
-  policies: readonly Policy[];
+  policies: readonly WaitingPolicy[];
   proxy: ProxyDeps;
   /** Called once per request when its response has finished or the client has gone. */
   observe?: (ctx: RequestContext, outcome: RequestOutcome) => void;
@@ -41,17 +44,26 @@ export function createGateway(deps: GatewayDeps): Handler {
   const { clock } = deps;
   return async function handle(req, clientIp) {
     const canonical = canonicalize(req.url);
+    const snapshot = deps.snapshot();
+    // A tenant named by the Host or a path prefix, read from the canonical path (prefix removed).
+    const located =
+      canonical.ok && snapshot.identity.namers.length > 0
+        ? locateTenant(snapshot.identity.namers, req.headers, canonical)
+        : null;
+    const where =
+      located instanceof Refusal || located === null ? (canonical.ok ? canonical : null) : located;
     const done: ((o: RequestOutcome) => void)[] = [];
     let finished = false;
     const ctx: RequestContext = {
       requestId: Bun.randomUUIDv7(),
       method: req.method,
-      path: canonical.ok ? canonical.path : "",
-      segments: canonical.ok ? canonical.segments : [],
-      lenientSegments: canonical.ok ? canonical.lenientSegments : [],
+      path: where ? where.path : "",
+      segments: where ? where.segments : [],
+      lenientSegments: where ? where.lenientSegments : [],
+      query: canonical.ok ? canonical.query : "",
       startedAt: clock.now(),
       headers: req.headers,
-      snapshot: deps.snapshot(),
+      snapshot,
       cost: 1,
       responseHeaders: new Map(),
       onDone: (fn) => done.push(fn),
@@ -85,8 +97,11 @@ export function createGateway(deps: GatewayDeps): Handler {
         return refuse(new Refusal("method_not_allowed", `${req.method} requests are not forwarded.`));
       if (!canonical.ok)
         return refuse(new Refusal("bad_request", `The request path was refused: ${canonical.reason}.`));
+      if (located instanceof Refusal) return refuse(located);
+      if (located) ctx.identity = { named: located.named };
       for (const policy of deps.policies) {
-        const refusal = policy.check(ctx);
+        let refusal = policy.check(ctx);
+        if (refusal instanceof Promise) refusal = await refusal;
         if (refusal) return refuse(refusal);
       }
       const query = forwardedQuery(

@@ -8,6 +8,7 @@
  * and it tells the usage row exactly when the body ended. Larger or chunked responses stream
  * through a relay that counts bytes and enforces the idle timeout.
  */
+import { tenantContext } from "../identity/context-header.ts";
 import type { Cancel, Scheduler } from "../lib/scheduler.ts";
 import type { RequestContext, RequestOutcome } from "../policies/policy.ts";
 import { BodyTooLarge, limitBody, relayBody } from "./body.ts";
@@ -52,7 +53,13 @@ export async function forward(
   const target = ctx.upstream!;
   const headers = upstreamRequestHeaders(
     ctx.headers,
-    { tenantId: ctx.tenant!.id, keyId: ctx.key!.id, requestId: ctx.requestId, clientIp },
+    {
+      tenantId: ctx.tenant!.id,
+      keyId: ctx.key!.id,
+      requestId: ctx.requestId,
+      clientIp,
+      ...(target.tenantContext ? { context: tenantContext(ctx) } : {}),
+    },
     target.headers,
   );
   const declaredIn = req.headers.get("content-length");

@@ -1,8 +1,25 @@
 /**
- * A key in the query string is neither accepted nor forwarded: parameters named like a key, or
- * carrying the request's own key, are removed. Everything else passes byte for byte.
+ * A key or token in the query string is neither accepted nor forwarded: parameters named like a key
+ * or a token (Kong's jwt plugin reads `jwt`, OAuth `access_token`, OpenID Connect `id_token`), or
+ * carrying the request's own credential, or holding a JWT under any name, are removed. Everything
+ * else passes byte for byte.
  */
-const keyParams = new Set(["api_key", "apikey", "api-key", "x-api-key", "access_token"]);
+const keyParams = new Set([
+  "api_key",
+  "apikey",
+  "api-key",
+  "x-api-key",
+  "access_token",
+  "id_token",
+  "refresh_token",
+  "jwt",
+]);
+
+/**
+ * A JWS compact serialization anywhere in a value (`Bearer eyJ...` too): its header is a JSON
+ * object, so base64url `eyJ`, then two dots.
+ */
+const holdsJwt = /eyJ[\w-]*\.[\w-]*\.[\w-]*/;
 
 function decoded(s: string): string {
   // Most names and values have nothing to decode; decodeURIComponent is the costly part.
@@ -12,6 +29,10 @@ function decoded(s: string): string {
   } catch {
     return s;
   }
+}
+
+function carriesCredential(value: string, secret: string | null): boolean {
+  return (secret !== null && value === secret) || (value.includes("eyJ") && holdsJwt.test(value));
 }
 
 export function forwardedQuery(query: string, secret: string | null): string {
@@ -24,7 +45,7 @@ export function forwardedQuery(query: string, secret: string | null): string {
     const drop =
       part === "" ||
       keyParams.has(decoded(eq < 0 ? part : part.slice(0, eq)).toLowerCase()) ||
-      (secret !== null && eq >= 0 && decoded(part.slice(eq + 1)) === secret);
+      (eq >= 0 && carriesCredential(decoded(part.slice(eq + 1)), secret));
     // Until something is dropped the query is forwarded as it came, without re-joining it.
     if (drop) kept ??= parts.slice(0, i);
     else kept?.push(part);

@@ -2,6 +2,7 @@
  * The immutable, compiled view of the configuration that the data plane reads. A reload builds a
  * new snapshot and swaps one reference; nothing here is mutated after it is built.
  */
+import type { CompiledIdentity } from "../identity/compile.ts";
 import type { PathPattern } from "./pattern.ts";
 import type { UpstreamTarget } from "./upstream.ts";
 
@@ -42,6 +43,8 @@ export interface CompiledRule {
   readonly pattern: PathPattern;
   /** Where it is declared, as for limits. */
   readonly declaredAt: string;
+  /** The rule applies only to requests whose token carries this scope; null for every request. */
+  readonly scope: string | null;
 }
 
 export interface CompiledRoute {
@@ -51,6 +54,20 @@ export interface CompiledRoute {
   readonly pattern: PathPattern;
   readonly upstream: string;
   readonly cost: number;
+  /** Names of the credential sources this route accepts; null for all of `identity:`. */
+  readonly identity: ReadonlySet<string> | null;
+  /** Where requests name their tenant besides the path: each must name the authenticated one. */
+  readonly tenantIn: { readonly query: string | null; readonly header: string | null } | null;
+  /** Index of the pattern's `:tenant` segment, or -1. */
+  readonly tenantSegment: number;
+}
+
+/** What a plan gives, compiled once per snapshot and shared by its tenants. */
+export interface CompiledPlan {
+  readonly rules: readonly CompiledRule[];
+  readonly limits: readonly CompiledLimit[];
+  readonly quotas: readonly CompiledQuota[];
+  readonly concurrency: number | null;
 }
 
 export interface TenantView {
@@ -68,6 +85,11 @@ export interface TenantView {
   readonly concurrency: number | null;
   /** Upstream name → replacement for this tenant. */
   readonly upstreams: ReadonlyMap<string, string>;
+  /** Other names a token may give the tenant by (see identity/). */
+  readonly externalIds: readonly string[];
+  readonly metadata: Readonly<Record<string, string>>;
+  /** What the tenant adds to its plan, to judge it by another plan a token picks. */
+  readonly own: CompiledPlan;
 }
 
 export interface KeyView {
@@ -94,4 +116,9 @@ export interface Snapshot {
   readonly tenants: ReadonlyMap<string, TenantView>;
   /** "sha256:<hex>" → key. A rotated key appears under both its hashes during the grace period. */
   readonly keysByHash: ReadonlyMap<string, KeyView>;
+  readonly plans: ReadonlyMap<string, CompiledPlan>;
+  /** Where the tenant of a request comes from. */
+  readonly identity: CompiledIdentity;
+  /** Tenant id and every external id → tenant. */
+  readonly tenantsByName: ReadonlyMap<string, TenantView>;
 }

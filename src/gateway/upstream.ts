@@ -13,6 +13,8 @@ export interface UpstreamTarget {
   readonly headers: readonly (readonly [string, string])[];
   readonly timeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** Whether requests carry X-Gatehouse-Context (tenant metadata and forwarded claims). */
+  readonly tenantContext: boolean;
 }
 
 const DEFAULT_TIMEOUT = 30_000;
@@ -26,6 +28,7 @@ export function compileUpstream(name: string, d: UpstreamDecl): UpstreamTarget {
       headers: [],
       timeoutMs: d.timeout ? parseDuration(d.timeout) : DEFAULT_TIMEOUT,
       idleTimeoutMs: d.idleTimeout ? parseDuration(d.idleTimeout) : DEFAULT_TIMEOUT,
+      tenantContext: d.tenantContext ?? false,
     };
   }
   return {
@@ -35,5 +38,6 @@ export function compileUpstream(name: string, d: UpstreamDecl): UpstreamTarget {
     headers: Object.entries(d.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const),
     timeoutMs: d.timeout ? parseDuration(d.timeout) : DEFAULT_TIMEOUT,
     idleTimeoutMs: d.idleTimeout ? parseDuration(d.idleTimeout) : DEFAULT_TIMEOUT,
+    tenantContext: d.tenantContext ?? false,
   };
 }

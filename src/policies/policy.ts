@@ -1,6 +1,7 @@
 import type { Refusal } from "../gateway/refusal.ts";
 import type { CompiledRoute, KeyView, Snapshot, TenantView } from "../gateway/snapshot.ts";
 import type { UpstreamTarget } from "../gateway/upstream.ts";
+import type { RequestIdentity } from "../identity/request.ts";
 
 /** How a request ended, reported to whoever registered with `onDone`. */
 export interface RequestOutcome {
@@ -25,6 +26,8 @@ export interface RequestContext {
   readonly segments: readonly string[];
   /** `segments` percent-decoded and case-folded: every spelling an upstream may read as them. */
   readonly lenientSegments: readonly string[];
+  /** The raw query string, without `?` (tenant-scoped routes read it; it is never judged otherwise). */
+  readonly query?: string;
   /** Epoch ms (from the injected clock) when the request arrived. */
   readonly startedAt: number;
   readonly headers: Headers;
@@ -32,6 +35,8 @@ export interface RequestContext {
   readonly snapshot: Snapshot;
   tenant?: TenantView;
   key?: KeyView;
+  /** Which tenant the request names and how its credential proved one (see identity/). */
+  identity?: RequestIdentity;
   route?: CompiledRoute;
   /** Where the request goes, after the tenant's upstream overrides. */
   upstream?: UpstreamTarget;
@@ -54,4 +59,13 @@ export interface RequestContext {
 export interface Policy {
   readonly name: string;
   check(ctx: RequestContext): Refusal | undefined;
+}
+
+/**
+ * A step that may have to wait: authentication, because verifying a token's signature is
+ * asynchronous in WebCrypto. It answers synchronously whenever it can (API keys always do).
+ */
+export interface WaitingPolicy {
+  readonly name: string;
+  check(ctx: RequestContext): Refusal | undefined | Promise<Refusal | undefined>;
 }

@@ -14,6 +14,9 @@ import { openDb } from "../../src/db/open.ts";
 import { healthyStatus, type StoreStatus } from "../../src/db/store-health.ts";
 import { createGateway } from "../../src/gateway/pipeline.ts";
 import { GatewayState } from "../../src/gateway/state.ts";
+import { RemoteKeySets } from "../../src/identity/jwks-cache.ts";
+import { createTenantScopePolicy } from "../../src/identity/tenant-scope.ts";
+import { TokenVerifier } from "../../src/identity/tokens.ts";
 import { ManualClock } from "../../src/lib/clock.ts";
 import { silentLog } from "../../src/lib/log.ts";
 import { timerScheduler } from "../../src/lib/scheduler.ts";
@@ -91,7 +94,9 @@ export function adminFixture(
   let store = { status: healthyStatus, writable: true };
   const token = options.token === undefined ? TOKEN : options.token;
   const policies = {
+    tokens: new TokenVerifier(new RemoteKeySets({ fetch, clock, scheduler: timerScheduler })),
     route: createRoutePolicy(),
+    tenantScope: createTenantScopePolicy(),
     rules: createRulesPolicy(),
     bodySize: createBodySizePolicy(1024 * 1024),
     limits: createLimitsPolicy({

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { KeyView, Snapshot } from "../../src/gateway/snapshot.ts";
+import { compileIdentity } from "../../src/identity/compile.ts";
 import { hashKey } from "../../src/lib/key-hash.ts";
 import { KeyCache } from "../../src/policies/auth/index.ts";
 
@@ -22,6 +23,9 @@ function snapshot(keys: Record<string, KeyView>): Snapshot {
     upstreams: new Map(),
     tenants: new Map(),
     keysByHash: new Map(Object.entries(keys).map(([secret, k]) => [hashKey(secret), k])),
+    plans: new Map(),
+    identity: compileIdentity({}),
+    tenantsByName: new Map(),
   };
 }
 

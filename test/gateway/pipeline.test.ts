@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { createGateway } from "../../src/gateway/pipeline.ts";
 import type { Snapshot } from "../../src/gateway/snapshot.ts";
+import { compileIdentity } from "../../src/identity/compile.ts";
 import { ManualClock } from "../../src/lib/clock.ts";
 import { timerScheduler } from "../../src/lib/scheduler.ts";
 import type { Policy } from "../../src/policies/policy.ts";
@@ -16,7 +17,7 @@ test("a bug in a policy is a 500 problem that reveals nothing, logged with its r
   const observed: string[] = [];
   const handle = createGateway({
     clock: new ManualClock(),
-    snapshot: () => ({}) as Snapshot,
+    snapshot: () => ({ identity: compileIdentity({}) }) as Snapshot,
     policies: [broken],
     proxy: { fetch, maxBodyBytes: 1024, now: () => 0, scheduler: timerScheduler },
     observe: (_ctx, outcome) => observed.push(outcome.outcome),

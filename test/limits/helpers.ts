@@ -5,6 +5,7 @@ import type {
   Snapshot,
   TenantView,
 } from "../../src/gateway/snapshot.ts";
+import { compileIdentity } from "../../src/identity/compile.ts";
 import { ManualClock } from "../../src/lib/clock.ts";
 import { prng } from "../../src/lib/prng.ts";
 import {
@@ -66,6 +67,9 @@ export function tenant(extra: Partial<TenantView> = {}): TenantView {
     quotas: [],
     concurrency: null,
     upstreams: new Map(),
+    externalIds: [],
+    metadata: {},
+    own: { rules: [], limits: [], quotas: [], concurrency: null },
     ...extra,
   };
 }
@@ -91,6 +95,9 @@ const snapshot: Snapshot = {
   upstreams: new Map(),
   tenants: new Map(),
   keysByHash: new Map(),
+  plans: new Map(),
+  identity: compileIdentity({}),
+  tenantsByName: new Map(),
 };
 
 export interface TestCtx extends RequestContext {

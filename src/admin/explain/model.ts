@@ -16,6 +16,12 @@ export const ExplainBody = T.Object(
       ...Identifier,
       description: "Or as a new key of this tenant: no policies of its own, per-key counts at zero.",
     }),
+    token: T.Optional(
+      T.String({
+        maxLength: 8192,
+        description: "Or as this bearer JWT, verified as the data plane would (its keys may be fetched).",
+      }),
+    ),
     method: T.String({ pattern: "^[A-Za-z][A-Za-z-]{0,31}$", examples: ["GET"] }),
     path: T.String({
       pattern: "^/",
@@ -32,7 +38,8 @@ export const ExplainBody = T.Object(
   {
     ...strict,
     description:
-      "A request to judge as the data plane would, without forwarding or counting it. Give key or tenant.",
+      "A request to judge as the data plane would, without forwarding or counting it. Give key, tenant or token. " +
+      "headers may carry a Host, and the path a prefix, that name a tenant.",
   },
 );
 
@@ -68,7 +75,17 @@ export const Explanation = T.Object(
     detail: Nullable(T.String()),
     refusedBy: T.Union(
       [
-        ...["method", "path", "auth", "route", "rules", "body-size", "limits"].map((s) => T.Literal(s)),
+        ...[
+          "method",
+          "path",
+          "identity",
+          "auth",
+          "route",
+          "tenant-scope",
+          "rules",
+          "body-size",
+          "limits",
+        ].map((s) => T.Literal(s)),
         T.Null(),
       ],
       { description: "The first step of the chain that refuses." },
@@ -82,7 +99,31 @@ export const Explanation = T.Object(
       strict,
     ),
     tenant: T.Union([T.Object({ id: T.String(), plan: T.String() }, strict), T.Null()]),
-    key: T.Union([T.Object({ id: T.String() }, strict), T.Null()]),
+    key: T.Union([
+      T.Object({ id: T.String({ description: "A key id, or jwt:<source>:<subject> for a token." }) }, strict),
+      T.Null(),
+    ]),
+    identity: T.Object(
+      {
+        source: Nullable(T.String({ description: "The credential source that proved the tenant." })),
+        named: T.Array(
+          T.Object(
+            {
+              source: T.Union([T.Literal("subdomain"), T.Literal("pathPrefix"), T.Literal("header")]),
+              value: T.String(),
+              agrees: T.Boolean({ description: "Whether it names the tenant the credential proves." }),
+            },
+            strict,
+          ),
+          { description: "Tenants the Host, a path prefix or a header name." },
+        ),
+        scopes: T.Array(T.String(), { description: "Scopes the token carries." }),
+        outOfScope: Nullable(
+          T.String({ description: "Why a tenant-scoped route answers 404 (another tenant named)." }),
+        ),
+      },
+      strict,
+    ),
     route: T.Union([
       T.Object(
         {

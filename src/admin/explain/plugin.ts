@@ -7,8 +7,9 @@ export const explainPlugin = (service: ExplainService) =>
   new Elysia({ normalize: false }).post(
     "/explain",
     ({ body }) => {
-      if ((body.key === undefined) === (body.tenant === undefined)) {
-        throw badRequest("Give exactly one of key (a key id) or tenant (a tenant id).");
+      const given = [body.key, body.tenant, body.token].filter((v) => v !== undefined).length;
+      if (given !== 1) {
+        throw badRequest("Give exactly one of key (a key id), tenant (a tenant id) or token (a JWT).");
       }
       return service.explain(body);
     },

@@ -11,6 +11,7 @@ import {
   explainRequest,
   identityOfKey,
   identityOfTenant,
+  identityOfToken,
 } from "../../explain/explain.ts";
 import { notFound } from "../problem.ts";
 import type { AdminStore } from "../store.ts";
@@ -18,6 +19,7 @@ import type { AdminStore } from "../store.ts";
 export interface ExplainBody {
   key?: string | undefined;
   tenant?: string | undefined;
+  token?: string | undefined;
   method: string;
   path: string;
   headers?: Record<string, string> | undefined;
@@ -40,13 +42,15 @@ export class ExplainService {
     private readonly policies: ExplainPolicies,
   ) {}
 
-  explain(body: ExplainBody): ExplainAnswer {
+  async explain(body: ExplainBody): Promise<ExplainAnswer> {
     const { state, clock } = this.store;
     const snapshot = state.snapshot;
     const identity =
       body.key !== undefined
         ? identityOfKey(snapshot, body.key, clock.now())
-        : identityOfTenant(snapshot, body.tenant!);
+        : body.token !== undefined
+          ? await identityOfToken(snapshot, this.policies.tokens, body.token, clock.now())
+          : identityOfTenant(snapshot, body.tenant!);
     if (!identity) {
       throw notFound(
         body.key !== undefined ? `No key with id "${body.key}".` : `No tenant with id "${body.tenant}".`,

@@ -5,6 +5,7 @@
  */
 import { Type as T } from "@sinclair/typebox";
 import { Identifier, Limit, Quota, Rule, TenantDecl } from "../../config/schema.ts";
+import { ExternalIds } from "../../identity/schema.ts";
 import { NullableTimestamp, partial, SafeText, Source, Timestamp } from "../fields.ts";
 import { Page } from "../pagination.ts";
 
@@ -22,6 +23,7 @@ const editable = {
   name: TenantName,
   plan: decl.plan,
   metadata: Metadata,
+  externalIds: ExternalIds,
   upstreams: decl.upstreams,
   limits: decl.limits,
   rules: decl.rules,
@@ -56,6 +58,7 @@ export const TenantView = T.Object(
     name: T.String(),
     plan: T.String(),
     metadata: T.Record(T.String(), T.String()),
+    externalIds: T.Array(T.String(), { description: "Other names a JWT claim may give the tenant by." }),
     upstreams: T.Record(T.String(), T.String()),
     limits: T.Array(Limit),
     rules: T.Array(Rule),

@@ -1,12 +1,17 @@
 /**
- * Authentication: the key comes from `Authorization: Bearer` or `X-API-Key`, never the query string.
- * Every failure is the same 401, whatever the path, so unauthenticated clients learn nothing.
+ * Authentication: the key or token comes from `Authorization: Bearer` (a key also from `X-API-Key`),
+ * never the query string. Every failure is the same 401, whatever the path and whatever was wrong,
+ * so unauthenticated clients learn nothing. What a token proves is worked out in identity/.
  */
 import { Refusal } from "../../gateway/refusal.ts";
 import type { KeyView, Snapshot } from "../../gateway/snapshot.ts";
+import { acceptedSources } from "../../identity/accepted.ts";
+import { agrees } from "../../identity/agree.ts";
+import type { CompiledIdentity } from "../../identity/compile.ts";
+import { looksLikeJwt, type TokenVerifier } from "../../identity/tokens.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { hashKey, plausibleKey } from "../../lib/key-hash.ts";
-import type { Policy, RequestContext } from "../policy.ts";
+import type { RequestContext, WaitingPolicy } from "../policy.ts";
 
 const UNAUTHORIZED =
   "A valid API key is required: send it as Authorization: Bearer <key> or X-API-Key: <key>.";
@@ -68,30 +73,65 @@ export class KeyCache {
   }
 }
 
+/** The one 401 body: it names the credentials the config accepts, never what was wrong. */
+function unauthorizedDetail(identity: CompiledIdentity): string {
+  if (identity.jwt.length === 0) return UNAUTHORIZED;
+  return identity.apiKeys
+    ? "A valid API key or token is required: send it as Authorization: Bearer <credential> (or a key as X-API-Key: <key>)."
+    : "A valid token is required: send it as Authorization: Bearer <token>.";
+}
+
+/**
+ * The credential proves a tenant: an API key (synchronously), or a bearer JWT of a source the route
+ * accepts (asynchronously: WebCrypto verifies). The proven tenant must be every tenant the request
+ * names (subdomain, path prefix, header); otherwise it is refused exactly like a stranger.
+ */
 export function createAuthPolicy(deps: {
   clock: Clock;
   onUse?: (keyId: string, at: number) => void;
   cache?: KeyCache;
-}): Policy {
+  tokens?: TokenVerifier;
+}): WaitingPolicy {
   const cache = deps.cache ?? new KeyCache();
+  const refuse = (ctx: RequestContext) =>
+    new Refusal("unauthorized", unauthorizedDetail(ctx.snapshot.identity));
   return {
     name: "auth",
     check(ctx: RequestContext) {
       const secret = presentedKey(ctx.headers);
-      if (!secret) return new Refusal("unauthorized", UNAUTHORIZED);
-      const key = cache.lookup(ctx.snapshot, secret);
-      if (!key || key.disabled) return new Refusal("unauthorized", UNAUTHORIZED);
+      if (!secret) return refuse(ctx);
+      const accepted = acceptedSources(ctx.snapshot, ctx.method, ctx.segments);
       const now = deps.clock.now();
+      if (looksLikeJwt(secret)) {
+        if (!deps.tokens || accepted.jwt.length === 0 || ctx.headers.get("authorization") === null)
+          return refuse(ctx);
+        return deps.tokens.verify(ctx.snapshot, secret, accepted.jwt, now).then((r) => {
+          if (!r.ok || !agrees(ctx.identity?.named, r.tenant)) return refuse(ctx);
+          ctx.tenant = r.tenant;
+          ctx.key = r.key;
+          ctx.identity = {
+            named: ctx.identity?.named ?? [],
+            source: r.source.name,
+            scopes: r.scopes,
+            claims: r.claims,
+          };
+          return undefined;
+        });
+      }
+      if (!accepted.apiKeys) return refuse(ctx);
+      const key = cache.lookup(ctx.snapshot, secret);
+      if (!key || key.disabled) return refuse(ctx);
       if (
         (key.expiresAt !== null && now >= key.expiresAt) ||
         (key.graceUntil !== null && now >= key.graceUntil)
       ) {
-        return new Refusal("unauthorized", UNAUTHORIZED);
+        return refuse(ctx);
       }
       const tenant = ctx.snapshot.tenants.get(key.tenantId);
-      if (!tenant || tenant.disabled) return new Refusal("unauthorized", UNAUTHORIZED);
+      if (!tenant || tenant.disabled || !agrees(ctx.identity?.named, tenant)) return refuse(ctx);
       ctx.tenant = tenant;
       ctx.key = key;
+      if (ctx.identity) ctx.identity.source = "apiKey";
       deps.onUse?.(key.id, now);
       return undefined;
     },

@@ -17,11 +17,15 @@ import type { Policy, RequestContext } from "../policy.ts";
 
 const forbidden = () => new Refusal("forbidden", "This key may not use this method and path.");
 
-/** Whether `rule` matches the request: a deny against its lenient segments, an allow exactly. */
+/**
+ * Whether `rule` matches the request: a deny against its lenient segments, an allow exactly. A rule
+ * with a scope applies only to requests whose token carries that scope (API keys carry none).
+ */
 export function ruleMatches(
   rule: CompiledRule,
-  ctx: Pick<RequestContext, "method" | "segments" | "lenientSegments">,
+  ctx: Pick<RequestContext, "method" | "segments" | "lenientSegments" | "identity">,
 ) {
+  if (rule.scope !== null && !ctx.identity?.scopes?.has(rule.scope)) return false;
   return matches(rule.pattern, ctx.method, rule.effect === "deny" ? ctx.lenientSegments : ctx.segments);
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE `tenants` ADD `external_ids` text DEFAULT '[]' NOT NULL;
