@@ -26,6 +26,7 @@ import { GatewayState } from "./gateway/state.ts";
 import { RemoteKeySets } from "./identity/jwks-cache.ts";
 import { createTenantScopePolicy } from "./identity/tenant-scope.ts";
 import { TokenVerifier } from "./identity/tokens.ts";
+import { UpstreamFailureLog } from "./gateway/upstream-failure-log.ts";
 import { type Clock, systemClock } from "./lib/clock.ts";
 import { formatUrl, parseListen } from "./lib/listen-address.ts";
 import { jsonLog, type Log } from "./lib/log.ts";
@@ -155,7 +156,15 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     scheduler,
     onError: (err) => log("error", "quota flush failed", { error: String(err) }),
   });
-  const metrics = createMetrics();
+  const keyCache = new KeyCache();
+  state.onSwap(() => keyCache.clear());
+  const upstreamFailures = new UpstreamFailureLog({ log, scheduler });
+  const metrics = createMetrics({
+    readings: {
+      reloads: () => state.reloads,
+      keyCache: () => ({ entries: keyCache.size, hits: keyCache.hits, misses: keyCache.misses }),
+    },
+  });
   const usage = createUsageMetering({
     database,
     ...(writes ? { thread: writes } : {}),
@@ -180,8 +189,6 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     writable: () => (writes ? writes.writable() : usage.status().healthy),
   };
   let draining = false;
-  const keyCache = new KeyCache();
-  state.onSwap(() => keyCache.clear());
   const tokens = new TokenVerifier(
     new RemoteKeySets({
       fetch: options.fetch ?? fetch,
@@ -218,6 +225,10 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       scheduler: testClock?.requests ?? scheduler,
       ...(testClock ? { waits: testClock } : {}),
       ...(options.onForward ? { onForward: options.onForward } : {}),
+      onFailure: (failure) => {
+        metrics.upstreamFailed(failure.upstream, failure.cause);
+        upstreamFailures.report(failure);
+      },
     },
     observe: (ctx, outcome) => {
       metrics.observe(ctx, outcome);
@@ -292,6 +303,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     for (const s of servers) s.stop(true);
     limits.stop();
     lastUsed.stop();
+    upstreamFailures.close();
     void usage.close().finally(() => database.close());
     throw listenError(err, binding);
   }
@@ -343,6 +355,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
         // last-used writes are posted before usage.close() closes the writer thread.
         limits.stop();
         lastUsed.stop();
+        upstreamFailures.close();
         const { written, lost } = await usage.close();
         if (lost > 0) log("warn", "usage rows lost at shutdown", { written, lost });
         database.close();

@@ -24,6 +24,8 @@ export interface StoreStatus {
   buffered: number;
   /** Usage rows lost since start: the buffer was full while writes failed. */
   dropped: number;
+  /** Batches of usage rows the database refused since start; each stays buffered and is retried. */
+  retries: number;
   /** Quota counters and key last-used times waiting for the database. */
   waiting: number;
 }
@@ -35,6 +37,7 @@ export const healthyStatus: StoreStatus = {
   since: null,
   buffered: 0,
   dropped: 0,
+  retries: 0,
   waiting: 0,
 };
 
@@ -92,7 +95,7 @@ export class StoreHealth implements WriteHealth {
       clock: Clock;
       log: Log;
       /** What waits in memory, for the log lines and the status. */
-      counts: () => Pick<StoreStatus, "buffered" | "dropped" | "waiting">;
+      counts: () => Pick<StoreStatus, "buffered" | "dropped" | "retries" | "waiting">;
       onChange?: (status: StoreStatus) => void;
       logEveryMs?: number;
     },

@@ -122,6 +122,7 @@ function open(): void {
     counts: () => ({
       buffered: writer?.size ?? 0,
       dropped: writer?.stats().dropped ?? 0,
+      retries: writer?.stats().failedFlushes ?? 0,
       waiting: (quotas?.waiting ?? 0) + (lastUsed?.waiting ?? 0),
     }),
     onChange: (status) => reply({ type: "status", status }),

@@ -32,18 +32,19 @@ export function relayBody(
   body: ReadableStream<Uint8Array>,
   idleMs: number,
   scheduler: Scheduler,
-  onEnd: (how: BodyEnd, bytes: number) => void,
+  /** `err` is what the upstream's body threw, for "upstream_error". */
+  onEnd: (how: BodyEnd, bytes: number, err?: unknown) => void,
   abortUpstream: () => void,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let bytes = 0;
   let ended = false;
   let cancelTimer: Cancel | undefined;
-  const end = (how: BodyEnd) => {
+  const end = (how: BodyEnd, err?: unknown) => {
     if (ended) return;
     ended = true;
     cancelTimer?.();
-    onEnd(how, bytes);
+    onEnd(how, bytes, err);
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -67,7 +68,7 @@ export function relayBody(
       } catch (err) {
         cancelTimer?.();
         if (ended) return;
-        end("upstream_error");
+        end("upstream_error", err);
         controller.error(err);
       }
     },

@@ -51,6 +51,7 @@ function once(end: () => void): () => void {
 
 /** What a dropped connection looks like to the proxy: the same kind of error fetch throws. */
 export class MockConnectionClosed extends TypeError {
+  readonly code = "ECONNRESET";
   constructor() {
     super("The upstream closed the connection without an answer.");
   }

@@ -1,7 +1,9 @@
 /** The one boundary where refusals become RFC 9457 application/problem+json responses. */
 import { type Refusal, refusalCodes } from "./refusal.ts";
 
-export const problemType = (code: string) => `urn:gatehouse:problem:${code.replace(/_/g, "-")}`;
+/** The last part of a refusal's problem type (`rate-limited`); also its label value in /metrics. */
+export const problemName = (code: string) => code.replace(/_/g, "-");
+export const problemType = (code: string) => `urn:gatehouse:problem:${problemName(code)}`;
 
 export function problemResponse(
   refusal: Refusal,

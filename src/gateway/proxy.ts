@@ -15,6 +15,8 @@ import { BodyTooLarge, limitBody, relayBody } from "./body.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import { answerMock, type WaitTracker } from "./mock-upstream.ts";
 import { Refusal } from "./refusal.ts";
+import { classifyUpstreamFailure, errorCode, type FailureStage } from "./upstream-failure.ts";
+import type { FailureReport } from "./upstream-failure-log.ts";
 
 const READ_WHOLE_LIMIT = 256 * 1024;
 
@@ -28,6 +30,8 @@ export interface ProxyDeps {
   waits?: WaitTracker;
   /** Hears every request just before it goes upstream, exactly as it goes (the scenario runner). */
   onForward?: (forwarded: Forwarded) => void;
+  /** Hears every upstream failure (not a client leaving), with its cause: logs and metrics. */
+  onFailure?: (failure: FailureReport) => void;
 }
 
 /** A request as gatehouse sends it upstream. */
@@ -98,8 +102,15 @@ export async function forward(
     cancelTimer();
     req.signal.removeEventListener("abort", onClientGone);
   };
+  const report = (stage: FailureStage, err: unknown) =>
+    deps.onFailure?.({
+      upstream: target.name,
+      cause: classifyUpstreamFailure(err, stage, timedOut),
+      requestId: ctx.requestId,
+      code: errorCode(err),
+    });
   // Nothing has been sent to the client yet, so every failure can still be a proper answer.
-  const failed = (err: unknown): Response | Refusal => {
+  const failed = (err: unknown, stage: FailureStage): Response | Refusal => {
     settle();
     if (err instanceof BodyTooLarge || (err as { cause?: unknown })?.cause instanceof BodyTooLarge) {
       return new Refusal("payload_too_large", `The request body is larger than ${deps.maxBodyBytes} bytes.`);
@@ -114,6 +125,7 @@ export async function forward(
       });
       return new Response(null, { status: 499 });
     }
+    report(stage, err);
     if (timedOut) return new Refusal("gateway_timeout", "The upstream did not answer in time.");
     return new Refusal("bad_gateway", "The upstream could not be reached.");
   };
@@ -141,7 +153,7 @@ export async function forward(
           duplex: "half",
         } as RequestInit);
   } catch (err) {
-    return failed(err);
+    return failed(err, "headers");
   }
   const upstreamMs = deps.now() - started;
   cancelTimer();
@@ -158,7 +170,7 @@ export async function forward(
     try {
       payload = res.body ? await res.blob() : null;
     } catch (err) {
-      return failed(err);
+      return failed(err, "body");
     }
     settle();
     finish({ status: res.status, outcome: "ok", bytesIn, bytesOut: payload?.size ?? 0, upstreamMs });
@@ -171,8 +183,12 @@ export async function forward(
     res.body,
     target.idleTimeoutMs,
     deps.scheduler,
-    (how, bytesOut) => {
+    (how, bytesOut, err) => {
       req.signal.removeEventListener("abort", onClientGone);
+      if (how === "idle_timeout" || how === "upstream_error") {
+        timedOut = how === "idle_timeout";
+        report("body", err);
+      }
       const outcome =
         how === "complete" ? "ok" : how === "client_aborted" ? "client_aborted" : "upstream_error";
       finish({ status: res.status, outcome, bytesIn, bytesOut, upstreamMs });

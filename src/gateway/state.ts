@@ -41,6 +41,8 @@ export class GatewayState {
   private cfg: ActiveConfig;
   private failure: ReloadFailure | null = null;
   private readonly listeners: ((s: Snapshot) => void)[] = [];
+  /** Reloads of the file so far (from the watcher or the control API), by result, for /metrics. */
+  readonly reloads = { ok: 0, refused: 0 };
 
   constructor(
     private readonly configPath: string,
@@ -111,6 +113,7 @@ export class GatewayState {
       this.cfg = active(loaded);
       this.failure = null;
       this.swap(next.snapshot);
+      this.reloads.ok++;
       return { ok: true, version: next.snapshot.version, changed: next.changed };
     } catch (err) {
       const errors =
@@ -120,6 +123,7 @@ export class GatewayState {
             ? [err.message]
             : [String((err as Error)?.message ?? err)];
       this.failure = { at: this.clock.now(), errors };
+      this.reloads.refused++;
       return { ok: false, errors };
     }
   }

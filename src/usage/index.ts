@@ -90,7 +90,10 @@ export function createUsageMetering(deps: {
   const health = new StoreHealth({
     clock: deps.clock,
     log: deps.log,
-    counts: () => ({ buffered: writer.size, dropped: writer.stats().dropped, waiting: 0 }),
+    counts: () => {
+      const { buffered, dropped, failedFlushes } = writer.stats();
+      return { buffered, dropped, retries: failedFlushes, waiting: 0 };
+    },
   });
   const writer: UsageWriter = new UsageWriter({
     health,

@@ -62,7 +62,12 @@ export class UsageWriter {
       new StoreHealth({
         clock: o.clock,
         log: o.log,
-        counts: () => ({ buffered: this.size, dropped: this.counts.dropped, waiting: 0 }),
+        counts: () => ({
+          buffered: this.size,
+          dropped: this.counts.dropped,
+          retries: this.counts.failedFlushes,
+          waiting: 0,
+        }),
       });
   }
 

@@ -9,6 +9,7 @@ const readOnly: StoreStatus = {
   since: 1_000,
   buffered: 1234,
   dropped: 5,
+  retries: 3,
   waiting: 2,
 };
 
@@ -96,11 +97,11 @@ describe("GET /metrics", () => {
     expect(r.text).toContain(
       'gatehouse_requests_total{tenant="acme",outcome="rejected",status_class="4xx"} 1',
     );
-    expect(r.text).toContain('gatehouse_refusals_total{tenant="acme",code="not_found"} 1');
+    expect(r.text).toContain('gatehouse_refusals_total{tenant="acme",code="not-found"} 1');
     expect(r.text).toContain('gatehouse_refusals_total{tenant="_none",code="unauthorized"} 1');
     expect(r.text).toContain('gatehouse_request_duration_seconds_count{tenant="acme",outcome="ok"} 1');
-    // Our own registry only: nothing from prom-client's global default.
-    expect(r.text).not.toContain("process_cpu");
+    // Our own registry only: process metrics once, not again from prom-client's global default.
+    expect(r.text.match(/^# TYPE process_cpu_seconds_total /gm)).toHaveLength(1);
   });
 });
 

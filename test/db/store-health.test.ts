@@ -13,7 +13,7 @@ function health() {
   const clock = new ManualClock(1_000_000);
   const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
   const changes: StoreStatus[] = [];
-  const counts = { buffered: 0, dropped: 0, waiting: 0 };
+  const counts = { buffered: 0, dropped: 0, retries: 0, waiting: 0 };
   const h = new StoreHealth({
     clock,
     log: (level, msg, fields) => lines.push({ level, msg, ...(fields ? { fields } : {}) }),

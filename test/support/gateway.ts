@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type RunningGateway, startGateway } from "../../src/app.ts";
 import type { Clock } from "../../src/lib/clock.ts";
-import { silentLog } from "../../src/lib/log.ts";
+import { type Log, silentLog } from "../../src/lib/log.ts";
 
 export interface TestGateway extends RunningGateway {
   readonly dir: string;
@@ -21,6 +21,8 @@ export function startTestGateway(
     db?: string;
     /** Test mode: the clock frozen at this epoch ms, moved through the control API's /clock. */
     testClockStart?: number;
+    /** Hears the gateway's log lines (after its log level); silent by default. */
+    log?: Log;
   } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), "gatehouse-test-"));
@@ -34,7 +36,7 @@ export function startTestGateway(
     env: opts.env ?? {},
     clock: opts.clock,
     ...(opts.testClockStart !== undefined ? { testMode: { clockStart: opts.testClockStart } } : {}),
-    log: silentLog,
+    log: opts.log ?? silentLog,
   });
   const close = async () => {
     await gw.stop();

@@ -69,8 +69,10 @@ export const operationsPlugin = (deps: OperationsDeps) =>
         detail: {
           summary: "Prometheus metrics",
           description:
-            "Per-tenant request, refusal and latency series. Labels are bounded: tenant id (capped, then " +
-            '"_other"), outcome class, status class and refusal code.',
+            "Request, refusal and latency series by tenant, route and upstream; upstream failures by cause; " +
+            "the store, usage writer, key cache, reloads and access log; process and runtime metrics. Labels " +
+            'are bounded: tenant id, route and upstream (capped, then "_other"), outcome class, status class, ' +
+            "refusal code (the problem type's name) and failure cause.",
           tags,
         },
       },

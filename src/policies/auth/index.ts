@@ -44,6 +44,9 @@ export const KEY_CACHE_SIZE = 10_000;
 export class KeyCache {
   private readonly keys = new Map<string, KeyView>();
   private snapshot: Snapshot | null = null;
+  /** Lookups answered from the cache, and the others (hashed, or refused as implausible), for /metrics. */
+  hits = 0;
+  misses = 0;
 
   constructor(private readonly maxSize = KEY_CACHE_SIZE) {}
 
@@ -53,7 +56,11 @@ export class KeyCache {
       this.snapshot = snapshot;
     }
     let key = this.keys.get(secret);
-    if (key !== undefined) return key;
+    if (key !== undefined) {
+      this.hits++;
+      return key;
+    }
+    this.misses++;
     if (!plausibleKey(secret)) return undefined;
     key = snapshot.keysByHash.get(hashKey(secret));
     if (key === undefined) return undefined;
