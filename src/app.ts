@@ -9,6 +9,7 @@ import { setClientIp } from "./admin/client-ip.ts";
 import { MAX_ADMIN_BODY } from "./admin/guard.ts";
 import { LastUsedTracker, sqliteLastUsedWriter } from "./admin/keys/last-used.ts";
 import { isLoopback } from "./config/check-references.ts";
+import { ConfigError } from "./config/errors.ts";
 import type { Env } from "./config/interpolate.ts";
 import { type LoadedConfig, loadConfigFile } from "./config/load.ts";
 import type { GatewayConfig } from "./config/schema.ts";
@@ -22,6 +23,7 @@ import { createGateway } from "./gateway/pipeline.ts";
 import { problemResponse } from "./gateway/problem.ts";
 import type { Forwarded } from "./gateway/proxy.ts";
 import { Refusal } from "./gateway/refusal.ts";
+import type { Snapshot } from "./gateway/snapshot.ts";
 import { GatewayState } from "./gateway/state.ts";
 import { RemoteKeySets } from "./identity/jwks-cache.ts";
 import { createTenantScopePolicy } from "./identity/tenant-scope.ts";
@@ -29,7 +31,8 @@ import { TokenVerifier } from "./identity/tokens.ts";
 import { UpstreamFailureLog } from "./gateway/upstream-failure-log.ts";
 import { type Clock, systemClock } from "./lib/clock.ts";
 import { formatUrl, parseListen } from "./lib/listen-address.ts";
-import { jsonLog, type Log } from "./lib/log.ts";
+import { isLogLevel, jsonLog, LevelFilter, LOG_LEVELS, type Log, type LogLevel } from "./lib/log.ts";
+import { progressLog } from "./lib/progress.ts";
 import { type Cancel, type Scheduler, timerScheduler } from "./lib/scheduler.ts";
 import { StartupError } from "./lib/startup-error.ts";
 import { createMetrics } from "./metrics/index.ts";
@@ -46,7 +49,8 @@ import {
 import { createRoutePolicy } from "./policies/route/index.ts";
 import { createRulesPolicy } from "./policies/rules/index.ts";
 import { VirtualTime } from "./testmode/virtual-time.ts";
-import { createUsageMetering, usageSettings } from "./usage/index.ts";
+import { AccessLog, openAccessSink } from "./usage/access-log.ts";
+import { createUsageMetering, type UsageRow, usageSettings } from "./usage/index.ts";
 
 export interface GatewayOptions {
   configPath: string;
@@ -71,6 +75,7 @@ export interface GatewayOptions {
   /** Hears every request just before it goes upstream (the scenario runner records them). */
   onForward?: (forwarded: Forwarded) => void;
   fetch?: typeof fetch;
+  /** Where log lines go; gatehouse applies the log level (log.level, GATEHOUSE_LOG_LEVEL) before it. */
   log?: Log;
 }
 
@@ -80,16 +85,33 @@ export interface RunningGateway {
   readonly state: GatewayState;
   /** Test mode's clock, which moves only when told to; null otherwise. */
   readonly testClock: VirtualTime | null;
+  /** The gateway's log, with its level applied. */
+  readonly log: Log;
+  /** What the start-up line reports besides the addresses. */
+  readonly summary: StartupSummary;
   /** Waits for in-flight requests (up to the drain timeout), flushes state and closes the database. */
   stop(): Promise<void>;
 }
 
 export { StartupError };
+export interface StartupSummary {
+  /** The config file, as given. */
+  config: string;
+  /** The database file, or ":memory:". */
+  database: string;
+  tenants: number;
+  keys: number;
+  routes: number;
+  upstreams: number;
+}
 
 const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
 
 export function startGateway(options: GatewayOptions): RunningGateway {
-  const log = options.log ?? jsonLog;
+  const env = options.env ?? process.env;
+  const envLevel = logLevelFromEnv(env);
+  const levels = new LevelFilter(options.log ?? jsonLog, envLevel ?? "info");
+  const log = levels.log;
   const testClock = options.testMode
     ? new VirtualTime(options.testMode.clockStart ?? Date.now(), (err) =>
         log("error", "timer task failed", { error: String(err) }),
@@ -97,7 +119,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     : null;
   const clock: Clock = testClock ?? options.clock ?? systemClock;
   const scheduler: Scheduler = testClock ?? options.scheduler ?? timerScheduler;
-  const env = options.env ?? process.env;
+  const progress = progressLog(clock, log);
   const dbPathOf = (c: GatewayConfig) => options.db ?? c.database ?? "./gatehouse.db";
   const openFor = (c: GatewayConfig) => openDb(dbPathOf(c), { synchronous: c.usage?.synchronous });
 
@@ -106,6 +128,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   let database: OpenDb;
   let state: GatewayState;
   let loaded: LoadedConfig;
+  let access: ReturnType<typeof openAccessSink> = null;
   try {
     loaded = loadConfigFile(options.configPath, env, {
       trust: ({ hash, config }) => {
@@ -118,9 +141,12 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       opened?.close();
       database = opened = openFor(loaded.config);
     }
+    levels.level = envLevel ?? loaded.config.log?.level ?? "info";
     checkAdminExposure(loaded.config, options.admin, options.adminToken);
     if (testClock) checkTestModeListeners(loaded.config, options);
-    state = new GatewayState(options.configPath, database, clock, env, loaded);
+    progress("config loaded");
+    state = new GatewayState(options.configPath, database, clock, env, loaded, progress);
+    access = openAccessLog(loaded);
   } catch (err) {
     opened?.close();
     throw err;
@@ -158,11 +184,14 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   });
   const keyCache = new KeyCache();
   state.onSwap(() => keyCache.clear());
+  // Output, not a decision: lines are written in real time, also while test mode's clock stands still.
+  const accessLog = access ? new AccessLog({ ...access, scheduler: timerScheduler, log }) : null;
   const upstreamFailures = new UpstreamFailureLog({ log, scheduler });
   const metrics = createMetrics({
     readings: {
       reloads: () => state.reloads,
       keyCache: () => ({ entries: keyCache.size, hits: keyCache.hits, misses: keyCache.misses }),
+      ...(accessLog ? { accessLog: () => accessLog.stats() } : {}),
     },
   });
   const usage = createUsageMetering({
@@ -174,6 +203,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     config: config.usage,
     // In test mode a report includes every request answered so far, whatever the virtual time.
     flushBeforeReads: testClock !== null,
+    ...(accessLog ? { onRow: (row: UsageRow) => accessLog.record(row) } : {}),
   });
   const lastUsed = new LastUsedTracker(
     writes?.saveLastUsed ?? sqliteLastUsedWriter(database.sqlite),
@@ -198,6 +228,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
       log,
     }),
   );
+  followLogSettings(state, levels, envLevel, config.log?.access ?? "off", log);
   // Named, because explain judges requests with these very objects.
   const policies = {
     tokens,
@@ -304,6 +335,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     limits.stop();
     lastUsed.stop();
     upstreamFailures.close();
+    void accessLog?.close();
     void usage.close().finally(() => database.close());
     throw listenError(err, binding);
   }
@@ -336,6 +368,8 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     adminUrl: formatUrl(adminServer.hostname ?? "127.0.0.1", adminServer.port ?? 0),
     state,
     testClock,
+    log,
+    summary: startupSummary(options.configPath, database.path, state.snapshot),
     stop() {
       stopping ??= (async () => {
         draining = true;
@@ -356,6 +390,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
         limits.stop();
         lastUsed.stop();
         upstreamFailures.close();
+        await accessLog?.close();
         const { written, lost } = await usage.close();
         if (lost > 0) log("warn", "usage rows lost at shutdown", { written, lost });
         database.close();
@@ -418,4 +453,66 @@ function listenError(err: unknown, on: { what: string; at: string; flag: string;
             ? `the host is not an address of this machine (nor a name that resolves to one); ${another}`
             : `${text}; ${another}`;
   return new StartupError(`cannot listen on ${on.at} for the ${on.what}: ${reason}`, "unavailable");
+}
+
+function logLevelFromEnv(env: Env): LogLevel | undefined {
+  const value = env.GATEHOUSE_LOG_LEVEL;
+  if (value === undefined || value === "") return undefined;
+  if (isLogLevel(value)) return value;
+  throw new StartupError(
+    `GATEHOUSE_LOG_LEVEL="${value}" is not a log level; use one of ${LOG_LEVELS.join(", ")}`,
+  );
+}
+
+/** Opens `log.access`; a destination that cannot be opened is an error located in the config. */
+function openAccessLog(loaded: LoadedConfig): ReturnType<typeof openAccessSink> {
+  try {
+    return openAccessSink(loaded.config.log?.access ?? "off");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new ConfigError([
+      loaded.issue(
+        ["log", "access"],
+        `cannot open the access log for appending (${code})`,
+        "create its directory and make it writable, or choose another path (or stderr, stdout, off)",
+      ),
+    ]);
+  }
+}
+
+/**
+ * A reload applies log.level (unless GATEHOUSE_LOG_LEVEL overrides it); the access log's
+ * destination is opened at start-up only, so a changed one is reported, not silently ignored.
+ */
+function followLogSettings(
+  state: GatewayState,
+  levels: LevelFilter,
+  envLevel: LogLevel | undefined,
+  accessAtStart: string,
+  log: Log,
+): void {
+  let reported = accessAtStart;
+  state.onSwap(() => {
+    const settings = state.config.config.log;
+    levels.level = envLevel ?? settings?.level ?? "info";
+    const access = settings?.access ?? "off";
+    if (access !== reported) {
+      reported = access;
+      log("warn", "log.access changed; the access log keeps its destination until the next start");
+    }
+  });
+}
+
+function startupSummary(config: string, database: string, snapshot: Snapshot): StartupSummary {
+  // A rotated key is listed under both its hashes during its grace period.
+  const keys = new Set<string>();
+  for (const k of snapshot.keysByHash.values()) keys.add(k.id);
+  return {
+    config,
+    database,
+    tenants: snapshot.tenants.size,
+    keys: keys.size,
+    routes: snapshot.routes.length,
+    upstreams: snapshot.upstreams.size,
+  };
 }

@@ -91,10 +91,10 @@ export async function run(args: Args<typeof flags>): Promise<number> {
 
   const { promise: stopped, resolve } = Promise.withResolvers<number>();
   const shutdown = (signal: string) => {
-    jsonLog("info", "draining", { signal });
+    gateway.log("info", "draining", { signal });
     gateway.stop().then(
       () => {
-        jsonLog("info", "stopped", { signal });
+        gateway.log("info", "stopped", { signal });
         resolve(0);
       },
       (err) => {
@@ -105,11 +105,13 @@ export async function run(args: Args<typeof flags>): Promise<number> {
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
-  // Only now: whoever waits for this line may signal us at once.
+  // Only now: whoever waits for this line may signal us at once. Written whatever the log level: it
+  // tells supervisors and test harnesses the addresses actually bound.
   jsonLog("info", "gatehouse listening", {
     proxy: gateway.dataUrl,
     admin: gateway.adminUrl,
     version: pkg.version,
+    ...gateway.summary,
     ...(gateway.testClock ? { testMode: true, clock: new Date(gateway.testClock.now()).toISOString() } : {}),
   });
   return stopped;

@@ -310,6 +310,30 @@ export const Usage = T.Object(
   strict,
 );
 
+export const LogSettings = T.Object(
+  {
+    level: T.Optional(
+      T.Union([T.Literal("error"), T.Literal("warn"), T.Literal("info"), T.Literal("debug")], {
+        description:
+          "Least severe log line written (default info): error, warn, info or debug. The environment " +
+          "variable GATEHOUSE_LOG_LEVEL overrides it. A reload applies a change.",
+      }),
+    ),
+    access: T.Optional(
+      T.String({
+        minLength: 1,
+        description:
+          "Access log, one JSON line per request with the usage row's fields (never a key or the query " +
+          'string): "off" (the default), "stderr", "stdout", or a file to append to (relative to the ' +
+          "working directory). Read at start-up. Lines wait in memory while the destination is slow; " +
+          "past 1 MiB they are dropped and counted in gatehouse_access_log_dropped_total.",
+        examples: ["stderr", "/var/log/gatehouse/access.log"],
+      }),
+    ),
+  },
+  { ...strict, description: "What gatehouse logs, and where its access log goes." },
+);
+
 export const GatewayConfig = T.Object(
   {
     version: T.Literal(1),
@@ -317,6 +341,7 @@ export const GatewayConfig = T.Object(
     database: T.Optional(T.String({ description: 'SQLite file, or ":memory:" for an ephemeral run.' })),
     usage: T.Optional(Usage),
     identity: T.Optional(Identity),
+    log: T.Optional(LogSettings),
     upstreams: T.Record(Identifier, Upstream),
     plans: T.Record(Identifier, Plan),
     routes: T.Array(Route),
@@ -336,3 +361,4 @@ export type MockUpstreamDecl = Static<typeof MockUpstream>;
 export type TenantDecl = Static<typeof TenantDecl>;
 export type KeyDecl = Static<typeof KeyDecl>;
 export type UsageDecl = Static<typeof Usage>;
+export type LogDecl = Static<typeof LogSettings>;

@@ -11,6 +11,7 @@ import type { LoadedConfig } from "../config/load.ts";
 import type { KeyDecl, TenantDecl } from "../config/schema.ts";
 import type { Clock } from "../lib/clock.ts";
 import { hashKey } from "../lib/key-hash.ts";
+import type { ReportProgress } from "../lib/progress.ts";
 import { keyChanges, tenantChanges } from "./declarations.ts";
 import type { Db, OpenDb } from "./open.ts";
 import { apiKeys, auditLog, meta, tenants } from "./schema.ts";
@@ -49,6 +50,7 @@ export function syncConfig(
   loaded: LoadedConfig,
   clock: Clock,
   verify?: VerifySync,
+  progress?: ReportProgress,
 ): SyncReport {
   const declared = Object.entries(loaded.config.tenants ?? {});
   const keyCount = declared.reduce((n, [, t]) => n + (t.keys?.length ?? 0), 0);
@@ -71,13 +73,15 @@ export function syncConfig(
       .where(and(eq(apiKeys.source, "file"), notInArray(apiKeys.id, keyIds)))
       .run();
     // Updates leave `uid` as it is: counters keep counting the same tenant or key.
-    for (const { row } of tenantDecls) {
+    for (const [i, { row }] of tenantDecls.entries()) {
+      progress?.("syncing tenants", i, tenantDecls.length);
       tx.insert(tenants)
         .values(row)
         .onConflictDoUpdate({ target: tenants.id, set: { ...row, createdAt: undefined } })
         .run();
     }
-    for (const { row } of keyDecls) {
+    for (const [i, { row }] of keyDecls.entries()) {
+      progress?.("syncing keys", i, keyDecls.length);
       // An adopted key keeps how listings show it, and its rotation's previous secret until the grace
       // period ends (the update leaves previousHash and graceUntil alone).
       const kept = adopted.keys.has(row.id) ? { prefix: undefined, last4: undefined } : {};

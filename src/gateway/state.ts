@@ -10,6 +10,7 @@ import type { GatewayConfig } from "../config/schema.ts";
 import type { OpenDb } from "../db/open.ts";
 import { lastSyncedHash, syncConfig } from "../db/sync.ts";
 import type { Clock } from "../lib/clock.ts";
+import type { ReportProgress } from "../lib/progress.ts";
 import { buildSnapshot, SnapshotError } from "./build-snapshot.ts";
 import type { Snapshot } from "./snapshot.ts";
 
@@ -50,17 +51,30 @@ export class GatewayState {
     private readonly clock: Clock,
     private readonly env: Env,
     loaded: LoadedConfig,
+    /** Hears how the first sync is getting on (a cold sync of many keys takes seconds). */
+    progress?: ReportProgress,
   ) {
-    this.snap = this.syncAndBuild(loaded, 1).snapshot;
+    this.snap = this.syncAndBuild(loaded, 1, progress).snapshot;
     this.cfg = active(loaded);
   }
 
   /** Syncs and builds inside one transaction: a config that cannot serve the database's tenants writes nothing. */
-  private syncAndBuild(loaded: LoadedConfig, version: number): { snapshot: Snapshot; changed: boolean } {
+  private syncAndBuild(
+    loaded: LoadedConfig,
+    version: number,
+    progress?: ReportProgress,
+  ): { snapshot: Snapshot; changed: boolean } {
     let snapshot: Snapshot | undefined;
-    const { changed } = syncConfig(this.database, loaded, this.clock, (tx) => {
-      snapshot = buildSnapshot(loaded.config, tx, version);
-    });
+    const { changed } = syncConfig(
+      this.database,
+      loaded,
+      this.clock,
+      (tx) => {
+        progress?.("building the snapshot");
+        snapshot = buildSnapshot(loaded.config, tx, version);
+      },
+      progress,
+    );
     return { snapshot: snapshot!, changed };
   }
 

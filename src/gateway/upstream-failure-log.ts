@@ -1,7 +1,8 @@
 /**
  * Logs upstream failures without letting a dead upstream flood the log: per upstream and cause, the
  * first failure is logged at once, and the failures of each following period (10 s) in one line with
- * their count and the last request id, until a period passes without one. Lines name the upstream, never its URL or injected headers.
+ * their count and the last request id, until a period passes without one. At debug level every
+ * failure also gets a line of its own. Lines name the upstream, never its URL or injected headers.
  */
 import type { Log } from "../lib/log.ts";
 import type { Cancel, Scheduler } from "../lib/scheduler.ts";
@@ -30,6 +31,7 @@ export class UpstreamFailureLog {
   constructor(private readonly o: { log: Log; scheduler: Scheduler; periodMs?: number }) {}
 
   report(r: FailureReport): void {
+    this.o.log("debug", MESSAGE, fields(r, 1));
     const id = `${r.upstream}\u0000${r.cause}`;
     const open = this.periods.get(id);
     if (open) {

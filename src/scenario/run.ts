@@ -90,7 +90,8 @@ export async function runScenario(loaded: LoadedLike, o: RunOptions): Promise<Sc
 
   const warnings: string[] = [];
   const log: Log = (level, msg, fields) => {
-    if (level !== "info") warnings.push(`${level}: ${msg}${fields ? ` ${JSON.stringify(fields)}` : ""}`);
+    if (level === "warn" || level === "error")
+      warnings.push(`${level}: ${msg}${fields ? ` ${JSON.stringify(fields)}` : ""}`);
     o.log?.(level, msg, fields);
   };
   let target: Target;

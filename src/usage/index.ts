@@ -59,6 +59,8 @@ export function createUsageMetering(deps: {
    * Only for rows written on this thread.
    */
   flushBeforeReads?: boolean;
+  /** Hears every row as it is recorded (the access log). */
+  onRow?: (row: UsageRow) => void;
 }): UsageMetering {
   const settings = usageSettings(deps.config);
   const { database } = deps;
@@ -69,11 +71,14 @@ export function createUsageMetering(deps: {
     clock: deps.clock,
   });
   // The data plane's observe hook: builds the row and hands it on; never throws.
+  const { onRow } = deps;
   const observeInto =
     (record: (row: UsageRow) => void) =>
     (ctx: RequestContext, outcome: RequestOutcome): void => {
       try {
-        record(usageRow(ctx, outcome));
+        const row = usageRow(ctx, outcome);
+        record(row);
+        onRow?.(row);
       } catch (err) {
         deps.log("error", "usage row could not be built", { requestId: ctx.requestId, error: String(err) });
       }

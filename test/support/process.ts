@@ -9,6 +9,8 @@ export interface GatehouseProcess {
   stderr(): string;
   /** Resolves once stderr contains `text`. */
   waitFor(text: string): Promise<void>;
+  /** Resolves once stderr has ended (the process has exited and all it wrote was read). */
+  stderrClosed: Promise<void>;
 }
 
 const root = `${import.meta.dir}/../..`;
@@ -50,7 +52,7 @@ export async function startProcess(
   })();
   const started = await Promise.race([listening, proc.exited.then(() => null)]);
   // Keep draining stderr so the process never blocks on a full pipe.
-  (async () => {
+  const stderrClosed = (async () => {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) return;
@@ -67,5 +69,5 @@ export async function startProcess(
       waiters.push({ text, resolve });
       wake();
     });
-  return { proc, dataUrl: started.proxy, adminUrl: started.admin, stderr: () => err, waitFor };
+  return { proc, dataUrl: started.proxy, adminUrl: started.admin, stderr: () => err, waitFor, stderrClosed };
 }
