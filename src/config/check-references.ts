@@ -12,6 +12,7 @@ import {
 } from "../gateway/pattern.ts";
 import { checkIdentity } from "../identity/check.ts";
 import { closest } from "../lib/closest.ts";
+import { OVERRIDE_HINT, overrideProblem } from "../vault/references.ts";
 import { checkValues } from "./check-values.ts";
 import { formatPath } from "./errors.ts";
 import type { GatewayConfig, LimitDecl, QuotaDecl, RuleDecl } from "./schema.ts";
@@ -195,6 +196,12 @@ export function checkReferences(c: GatewayConfig, show: ShowValue = showWritten)
       // The key is never interpolated; its value may be.
       mustExist([...base, "upstreams", from], from, upstreamNames, "upstream", true);
       mustExist([...base, "upstreams", from], to, upstreamNames, "upstream");
+    }
+    for (const upstream of Object.keys(t.credentials ?? {})) {
+      const path = [...base, "credentials", upstream];
+      const problem = c.upstreams[upstream] ? overrideProblem(c, upstream) : null;
+      if (problem) issues.push({ path, atKey: true, message: problem, hint: OVERRIDE_HINT });
+      else mustExist(path, upstream, upstreamNames, "upstream", true);
     }
     rules([...base, "rules"], t.rules);
     quota([...base, "quota"], t.quota);

@@ -5,7 +5,7 @@
  * a value (many hold credentials); the path says which one.
  */
 import type { ReferenceIssue } from "./check-references.ts";
-import type { GatewayConfig, LimitDecl, QuotaDecl } from "./schema.ts";
+import type { CredentialHeaderDecl, GatewayConfig, LimitDecl, QuotaDecl } from "./schema.ts";
 import { parseDuration, parseSize } from "./units.ts";
 
 type Path = (string | number)[];
@@ -161,16 +161,26 @@ const isControl = (ch: string) => {
   return (c < 0x20 && c !== 0x09) || c === 0x7f;
 };
 
-function headerIssues(path: Path, headers: Record<string, string>): ReferenceIssue[] {
+function headerIssues(path: Path, headers: Record<string, string | CredentialHeaderDecl>): ReferenceIssue[] {
   const issues: ReferenceIssue[] = [];
   const seen = new Map<string, string>();
-  for (const [name, value] of Object.entries(headers)) {
+  for (const [name, declared] of Object.entries(headers)) {
     const lower = name.toLowerCase();
-    const at = [...path, name];
+    const header = [...path, name];
+    // A credential's value is checked when it is stored; its format is checked like any value.
+    const value = typeof declared === "string" ? declared : (declared.format ?? "{value}");
+    const at = typeof declared === "string" ? header : [...header, "format"];
+    if (!value.includes("{value}") && typeof declared !== "string") {
+      issues.push({
+        path: at,
+        message: 'the format has no "{value}", so the credential would not be sent',
+        hint: 'write where the credential goes, e.g. "Bearer {value}"',
+      });
+    }
     const first = seen.get(lower);
     if (first !== undefined) {
       issues.push({
-        path: at,
+        path: header,
         atKey: true,
         message: `"${name}" is the same header as "${first}" (header names ignore case)`,
         hint: "keep one of them",
@@ -178,14 +188,14 @@ function headerIssues(path: Path, headers: Record<string, string>): ReferenceIss
     } else seen.set(lower, name);
     if (connectionHeaders.has(lower) || lower.startsWith("proxy-")) {
       issues.push({
-        path: at,
+        path: header,
         atKey: true,
         message: `"${name}" is a hop-by-hop or framing header, which the gateway sets per connection`,
         hint: "remove it",
       });
     } else if (isIdentityHeader(lower)) {
       issues.push({
-        path: at,
+        path: header,
         atKey: true,
         message: `"${name}" is set by the gateway for each request; injecting it would overwrite that`,
         hint: "x-gatehouse-*, x-request-id and x-forwarded-* are the gateway's; choose another name",

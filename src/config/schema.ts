@@ -127,6 +127,26 @@ const policyFields = {
 
 export const Plan = T.Object(policyFields, { ...strict, description: "What a tenant on this plan may do." });
 
+/** An upstream header whose value comes from the vault, never from the file. */
+export const CredentialHeader = T.Object(
+  {
+    credential: T.String({
+      pattern: Identifier.pattern,
+      description: "Name of a credential stored with PUT /credentials/{name} on the control API.",
+    }),
+    format: T.Optional(
+      T.String({
+        description: 'The header value, with "{value}" where the credential goes (default "{value}").',
+        examples: ["Bearer {value}"],
+      }),
+    ),
+  },
+  {
+    ...strict,
+    description: "A vault credential, injected into the header; its value never appears in files.",
+  },
+);
+
 export const UrlUpstream = T.Object(
   {
     url: T.String({ pattern: "^https?://[^\\s]+$", description: "Base URL; the request path is appended." }),
@@ -135,12 +155,18 @@ export const UrlUpstream = T.Object(
       duration("Longest pause between body chunks (default 30s; more than 0, at most 24d)."),
     ),
     headers: T.Optional(
-      T.Record(T.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }), T.String(), {
-        description:
-          "Headers injected into every upstream request (credentials stay here; tenants never see them). " +
-          "Names are unique ignoring case and may not be hop-by-hop, framing or the gateway's own " +
-          "(x-gatehouse-*, x-request-id, x-forwarded-*); values are one line of text.",
-      }),
+      T.Record(
+        T.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }),
+        T.Union([T.String(), CredentialHeader]),
+        {
+          description:
+            "Headers injected into every upstream request; tenants never see them. A value is text, or " +
+            "{ credential, format } to inject a vault credential. Names are unique ignoring case and may " +
+            "not be hop-by-hop, framing or the gateway's own (x-gatehouse-*, x-request-id, x-forwarded-*); " +
+            "values are one line of text.",
+          examples: [{ authorization: { credential: "petstore-token", format: "Bearer {value}" } }],
+        },
+      ),
     ),
     tenantContext: T.Optional(
       T.Boolean({
@@ -245,6 +271,14 @@ export const TenantDecl = T.Object(
     upstreams: T.Optional(
       T.Record(Identifier, Identifier, { description: "Per-tenant routing: upstream name → replacement." }),
     ),
+    credentials: T.Optional(
+      T.Record(Identifier, Identifier, {
+        description:
+          "Per-tenant upstream credentials: upstream name → vault credential that replaces the one its " +
+          "headers inject, for this tenant's requests (the upstream must inject exactly one).",
+        examples: [{ petstore: "acme-petstore-token" }],
+      }),
+    ),
     disabled: T.Optional(T.Boolean()),
     keys: T.Optional(T.Array(KeyDecl)),
     ...policyFields,
@@ -334,6 +368,21 @@ export const LogSettings = T.Object(
   { ...strict, description: "What gatehouse logs, and where its access log goes." },
 );
 
+export const Vault = T.Object(
+  {
+    masterKeyFile: T.Optional(
+      T.String({
+        minLength: 1,
+        description:
+          "File holding the master key (base64 of 32 bytes, as `gatehouse new-master-key` prints it), read " +
+          "at start-up; a relative path is taken from the working directory. GATEHOUSE_MASTER_KEY (the key) " +
+          "and GATEHOUSE_MASTER_KEY_FILE (a path) take precedence.",
+      }),
+    ),
+  },
+  { ...strict, description: "Where the master key that encrypts stored credentials comes from." },
+);
+
 export const GatewayConfig = T.Object(
   {
     version: T.Literal(1),
@@ -342,6 +391,7 @@ export const GatewayConfig = T.Object(
     usage: T.Optional(Usage),
     identity: T.Optional(Identity),
     log: T.Optional(LogSettings),
+    vault: T.Optional(Vault),
     upstreams: T.Record(Identifier, Upstream),
     plans: T.Record(Identifier, Plan),
     routes: T.Array(Route),
@@ -358,6 +408,8 @@ export type PlanDecl = Static<typeof Plan>;
 export type RouteDecl = Static<typeof Route>;
 export type UpstreamDecl = Static<typeof Upstream>;
 export type MockUpstreamDecl = Static<typeof MockUpstream>;
+export type UrlUpstreamDecl = Static<typeof UrlUpstream>;
+export type CredentialHeaderDecl = Static<typeof CredentialHeader>;
 export type TenantDecl = Static<typeof TenantDecl>;
 export type KeyDecl = Static<typeof KeyDecl>;
 export type UsageDecl = Static<typeof Usage>;

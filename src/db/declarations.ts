@@ -16,7 +16,7 @@ export interface TenantPolicies {
 
 export type TenantColumns = Pick<
   typeof tenants.$inferSelect,
-  "name" | "plan" | "metadata" | "externalIds" | "upstreams" | "policies" | "disabled"
+  "name" | "plan" | "metadata" | "externalIds" | "upstreams" | "credentials" | "policies" | "disabled"
 >;
 export type KeyColumns = Pick<
   typeof apiKeys.$inferSelect,
@@ -29,12 +29,14 @@ export function tenantDecl(row: TenantColumns): TenantDecl {
   const metadata = JSON.parse(row.metadata) as Record<string, string>;
   const upstreams = JSON.parse(row.upstreams) as Record<string, string>;
   const externalIds = JSON.parse(row.externalIds) as string[];
+  const credentials = JSON.parse(row.credentials) as Record<string, string>;
   return {
     name: row.name,
     plan: row.plan,
     ...(Object.keys(metadata).length ? { metadata } : {}),
     ...(externalIds.length ? { externalIds } : {}),
     ...(Object.keys(upstreams).length ? { upstreams } : {}),
+    ...(Object.keys(credentials).length ? { credentials } : {}),
     ...(own.limits?.length ? { limits: own.limits } : {}),
     ...(own.rules?.length ? { rules: own.rules } : {}),
     ...(own.quota ? { quota: own.quota } : {}),
@@ -65,6 +67,7 @@ const TENANT_FIELDS = [
   "metadata",
   "externalIds",
   "upstreams",
+  "credentials",
   "limits",
   "rules",
   "quota",

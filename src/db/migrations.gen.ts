@@ -63,5 +63,15 @@ export const migrations: (MigrationMeta & { tag: string })[] = [
     "bps": true,
     "folderMillis": 1795985910033,
     "hash": "ead105d066e2c7d01af635b7a1d71fea2d44e5adf382cb02b8b8719a8ba36d5d"
+  },
+  {
+    "tag": "0005_vault_credentials",
+    "sql": [
+      "CREATE TABLE `credentials` (\n\t`name` text PRIMARY KEY NOT NULL,\n\t`description` text,\n\t`ciphertext` blob NOT NULL,\n\t`iv` blob NOT NULL,\n\t`key_id` text NOT NULL,\n\t`created_at` integer NOT NULL,\n\t`updated_at` integer NOT NULL\n);\n",
+      "\nALTER TABLE `tenants` ADD `credentials` text DEFAULT '{}' NOT NULL;"
+    ],
+    "bps": true,
+    "folderMillis": 1795986977483,
+    "hash": "1d8d8c808e4696d4dcf1bc5fb7e77837f4b95b27b93f6a1c24de1eedf128bd11"
   }
 ];

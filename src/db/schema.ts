@@ -28,6 +28,8 @@ export const tenants = sqliteTable("tenants", {
   externalIds: text("external_ids").notNull().default("[]"),
   /** JSON: Record<string,string> upstream overrides */
   upstreams: text("upstreams").notNull().default("{}"),
+  /** JSON: Record<string,string> upstream name → the vault credential this tenant's requests carry there */
+  credentials: text("credentials").notNull().default("{}"),
   /** JSON: the tenant's own limits, rules, quota and concurrency (the plan's come from the config) */
   policies: text("policies").notNull().default("{}"),
   disabled: integer("disabled", { mode: "boolean" }).notNull().default(false),
@@ -161,6 +163,22 @@ export const auditLog = sqliteTable("audit_log", {
   /** JSON, secrets masked */
   before: text("before"),
   after: text("after"),
+});
+
+/**
+ * The vault: upstream credentials, write-only through the control API. Only ciphertext is stored
+ * (AES-256-GCM under the master key, the name bound as additional data; see src/vault/crypto.ts).
+ */
+export const credentials = sqliteTable("credentials", {
+  name: text("name").primaryKey(),
+  description: text("description"),
+  /** The ciphertext followed by GCM's tag. */
+  ciphertext: blob("ciphertext", { mode: "buffer" }).notNull(),
+  iv: blob("iv", { mode: "buffer" }).notNull(),
+  /** The id of the master key it is sealed under, so a wrong key fails at start-up, not on use. */
+  keyId: text("key_id").notNull(),
+  createdAt: integer("created_at").notNull(),
+  updatedAt: integer("updated_at").notNull(),
 });
 
 /** Small key/value facts about this database, e.g. the hash of the last synced config. */

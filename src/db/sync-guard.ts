@@ -8,6 +8,7 @@ import type { ConfigIssue } from "../config/errors.ts";
 import type { LoadedConfig } from "../config/load.ts";
 import type { KeyDecl, LimitDecl, QuotaDecl, TenantDecl } from "../config/schema.ts";
 import { limitName, quotaName } from "../gateway/compile-policies.ts";
+import { overrideProblem } from "../vault/references.ts";
 import {
   type KeyColumns,
   keyChanges,
@@ -184,6 +185,20 @@ export function guardApiObjects(
           ["upstreams"],
           `tenant "${row.id}", ${API}, routes upstream "${from}" to "${to}", and this file no longer declares ` +
             `${some(quoted(missing))}; keep the upstream, or change the tenant's upstreams first (PATCH /tenants/${row.id})`,
+          undefined,
+          true,
+        ),
+      );
+    }
+    const ownCredentials = JSON.parse(row.credentials) as Record<string, string>;
+    for (const upstream of Object.keys(ownCredentials)) {
+      const problem = overrideProblem(config, upstream);
+      if (!problem) continue;
+      issues.push(
+        loaded.issue(
+          config.upstreams[upstream] ? ["upstreams", upstream, "headers"] : ["upstreams"],
+          `tenant "${row.id}", ${API}, has a credential of its own for upstream "${upstream}", and now ${problem}; ` +
+            `keep the upstream's one credential header, or change the tenant's credentials first (PATCH /tenants/${row.id})`,
           undefined,
           true,
         ),

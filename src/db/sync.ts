@@ -183,6 +183,7 @@ function readStored(tx: Pick<Db, "select">): Stored {
       metadata: tenants.metadata,
       externalIds: tenants.externalIds,
       upstreams: tenants.upstreams,
+      credentials: tenants.credentials,
       policies: tenants.policies,
       disabled: tenants.disabled,
       source: tenants.source,
@@ -241,6 +242,7 @@ function tenantRow(id: string, t: TenantDecl, sourceRef: string, now: number) {
     metadata: JSON.stringify(t.metadata ?? {}),
     externalIds: JSON.stringify(t.externalIds ?? []),
     upstreams: JSON.stringify(t.upstreams ?? {}),
+    credentials: JSON.stringify(t.credentials ?? {}),
     policies: JSON.stringify({
       limits: t.limits,
       rules: t.rules,

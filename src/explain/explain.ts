@@ -60,7 +60,8 @@ export type Stage =
   | "tenant-scope"
   | "rules"
   | "body-size"
-  | "limits";
+  | "limits"
+  | "upstream";
 
 /** How the request's tenant was named and proven. */
 export interface IdentityExplanation {
@@ -86,7 +87,14 @@ export interface Explanation {
   tenant: { id: string; plan: string } | null;
   key: { id: string } | null;
   identity: IdentityExplanation;
-  route: { match: string; declaredAt: string; upstream: string; cost: number } | null;
+  route: {
+    match: string;
+    declaredAt: string;
+    upstream: string;
+    cost: number;
+    /** Names of the vault credentials the request would carry (never their values). */
+    credentials: string[];
+  } | null;
   rules: { effect: "allow" | "deny"; pattern: string; declaredAt: string }[];
   limits: (CounterState & { retryAfter: number | null })[];
   concurrency: { limit: number; inFlight: number; refuses: boolean } | null;
@@ -196,6 +204,7 @@ export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolic
       declaredAt: `routes[${ctx.route.index}]`,
       upstream: ctx.upstream!.name,
       cost: ctx.cost,
+      credentials: [...ctx.upstream!.credentials],
     };
   }
   if (!id.tenant || !id.key) return out;
@@ -222,6 +231,17 @@ export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolic
   }));
   out.concurrency = limits.concurrency;
   if (limits.refusal) refuse("limits", limits.refusal);
+  // The proxy's check, made after every policy has admitted the request.
+  const missing = ctx.upstream?.unavailableCredential;
+  if (missing) {
+    refuse(
+      "upstream",
+      new Refusal(
+        "bad_gateway",
+        `The upstream's credential "${missing}" is not in the vault or cannot be decrypted; PUT /credentials/${missing} to store it again.`,
+      ),
+    );
+  }
   return out;
 }
 

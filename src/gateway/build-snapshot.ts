@@ -5,6 +5,8 @@ import type { Db } from "../db/open.ts";
 import { apiKeys, tenants } from "../db/schema.ts";
 import { compileIdentity } from "../identity/compile.ts";
 import { compileRouteTenancy, tenantsByName } from "../identity/snapshot.ts";
+import { overrideProblem } from "../vault/references.ts";
+import { type CredentialValues, noCredentials } from "../vault/vault.ts";
 import { compileLimit, compileQuota, compileRule } from "./compile-policies.ts";
 import { compareSpecificity, parsePattern } from "./pattern.ts";
 import type { CompiledPlan, CompiledRoute, KeyView, Snapshot, TenantView } from "./snapshot.ts";
@@ -32,15 +34,21 @@ type KeyRow = [
 const noOverrides: ReadonlyMap<string, string> = new Map();
 const noMetadata: Readonly<Record<string, string>> = Object.freeze({});
 const nothingOwn: CompiledPlan = { rules: none, limits: none, quotas: none, concurrency: null };
+const noTargets: ReadonlyMap<string, UpstreamTarget> = new Map();
 
 /**
  * Start-up cost grows with tenants and keys, so this reads rows as raw values (drizzle's row mapping
  * was most of the time at 10,000 keys), compiles each plan once, and lets tenants and keys that add
  * nothing of their own share the plan's arrays.
  */
-export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, version: number): Snapshot {
+export function buildSnapshot(
+  config: Omit<GatewayConfig, "tenants">,
+  db: Pick<Db, "select">,
+  version: number,
+  vault: CredentialValues = noCredentials,
+): Snapshot {
   const upstreams = new Map<string, UpstreamTarget>(
-    Object.entries(config.upstreams).map(([name, d]) => [name, compileUpstream(name, d)]),
+    Object.entries(config.upstreams).map(([name, d]) => [name, compileUpstream(name, d, vault)]),
   );
 
   const routes: CompiledRoute[] = config.routes.map((r, index) => {
@@ -79,9 +87,10 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
       upstreams: tenants.upstreams,
       metadata: tenants.metadata,
       externalIds: tenants.externalIds,
+      credentials: tenants.credentials,
     })
     .from(tenants)
-    .values() as [string, string, string, string, number, string, string, string, string][];
+    .values() as [string, string, string, string, number, string, string, string, string, string][];
   for (const [
     id,
     uid,
@@ -92,6 +101,7 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
     overridesJson,
     metadata,
     externalIds,
+    credentialsJson,
   ] of tenantRows) {
     const plan = plans.get(planName);
     if (!plan) {
@@ -122,6 +132,7 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
             quotas: own.quota ? [compileQuota(own.quota, "tenant", `tenants.${id}.quota`)] : none,
             concurrency: own.concurrency ?? null,
           };
+    const targets = credentialsJson === "{}" ? noTargets : tenantTargets(id, config, vault, credentialsJson);
     tenantViews.set(id, {
       id,
       uid,
@@ -136,6 +147,7 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
       externalIds: externalIds === "[]" ? none : (JSON.parse(externalIds) as string[]),
       metadata: metadata === "{}" ? noMetadata : (JSON.parse(metadata) as Record<string, string>),
       own: added,
+      targets,
     });
   }
 
@@ -214,4 +226,24 @@ export function buildSnapshot(config: GatewayConfig, db: Pick<Db, "select">, ver
     identity: compileIdentity(config),
     tenantsByName: tenantsByName(tenantViews),
   };
+}
+
+/** The upstreams a tenant reaches with credentials of its own, each compiled with its override. */
+function tenantTargets(
+  id: string,
+  config: Pick<GatewayConfig, "upstreams">,
+  vault: CredentialValues,
+  json: string,
+): Map<string, UpstreamTarget> {
+  const targets = new Map<string, UpstreamTarget>();
+  for (const [upstream, credential] of Object.entries(JSON.parse(json) as Record<string, string>)) {
+    const problem = overrideProblem(config, upstream);
+    if (problem) {
+      throw new SnapshotError(
+        `tenant "${id}" replaces the credential of upstream "${upstream}", but ${problem}`,
+      );
+    }
+    targets.set(upstream, compileUpstream(upstream, config.upstreams[upstream]!, vault, credential));
+  }
+  return targets;
 }

@@ -32,6 +32,8 @@ export interface ProxyDeps {
   onForward?: (forwarded: Forwarded) => void;
   /** Hears every upstream failure (not a client leaving), with its cause: logs and metrics. */
   onFailure?: (failure: FailureReport) => void;
+  /** Where a request that cannot be forwarded for the gateway's own fault is reported. */
+  log?: (message: string, fields: Record<string, unknown>) => void;
 }
 
 /** A request as gatehouse sends it upstream. */
@@ -55,6 +57,15 @@ export async function forward(
   finish: Finish,
 ): Promise<Response | Refusal> {
   const target = ctx.upstream!;
+  if (target.unavailableCredential !== null) {
+    // The operator learns which credential; the client only that the upstream is out of reach.
+    deps.log?.("upstream credential unavailable; answered 502", {
+      requestId: ctx.requestId,
+      upstream: target.name,
+      credential: target.unavailableCredential,
+    });
+    return new Refusal("bad_gateway", "The upstream could not be reached.");
+  }
   const headers = upstreamRequestHeaders(
     ctx.headers,
     {

@@ -90,6 +90,8 @@ export interface TenantView {
   readonly metadata: Readonly<Record<string, string>>;
   /** What the tenant adds to its plan, to judge it by another plan a token picks. */
   readonly own: CompiledPlan;
+  /** Upstream name → that upstream compiled with this tenant's own credential (its `credentials:`). */
+  readonly targets: ReadonlyMap<string, UpstreamTarget>;
 }
 
 export interface KeyView {

@@ -11,6 +11,8 @@ import type { OpenDb } from "../db/open.ts";
 import { lastSyncedHash, syncConfig } from "../db/sync.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { ReportProgress } from "../lib/progress.ts";
+import { missingCredentials } from "../vault/references.ts";
+import { Vault } from "../vault/vault.ts";
 import { buildSnapshot, SnapshotError } from "./build-snapshot.ts";
 import type { Snapshot } from "./snapshot.ts";
 
@@ -53,6 +55,8 @@ export class GatewayState {
     loaded: LoadedConfig,
     /** Hears how the first sync is getting on (a cold sync of many keys takes seconds). */
     progress?: ReportProgress,
+    /** The upstream credentials snapshots inject; without a vault, configs may not refer to any. */
+    readonly vault: Vault = Vault.empty(),
   ) {
     this.snap = this.syncAndBuild(loaded, 1, progress).snapshot;
     this.cfg = active(loaded);
@@ -64,6 +68,8 @@ export class GatewayState {
     version: number,
     progress?: ReportProgress,
   ): { snapshot: Snapshot; changed: boolean } {
+    const missing = missingCredentials(loaded, (name) => this.vault.has(name));
+    if (missing.length) throw new ConfigError(missing);
     let snapshot: Snapshot | undefined;
     const { changed } = syncConfig(
       this.database,
@@ -71,7 +77,7 @@ export class GatewayState {
       this.clock,
       (tx) => {
         progress?.("building the snapshot");
-        snapshot = buildSnapshot(loaded.config, tx, version);
+        snapshot = buildSnapshot(loaded.config, tx, version, this.vault);
       },
       progress,
     );
@@ -110,9 +116,9 @@ export class GatewayState {
     this.listeners.push(fn);
   }
 
-  /** Rebuilds from the current config and database, after the control API changed tenants or keys. */
+  /** Rebuilds from the current config, database and vault, after the control API changed any of them. */
   rebuild(): Snapshot {
-    this.swap(buildSnapshot(this.cfg.config, this.database.db, this.snap.version + 1));
+    this.swap(buildSnapshot(this.cfg.config, this.database.db, this.snap.version + 1, this.vault));
     return this.snap;
   }
 

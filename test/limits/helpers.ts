@@ -70,6 +70,7 @@ export function tenant(extra: Partial<TenantView> = {}): TenantView {
     externalIds: [],
     metadata: {},
     own: { rules: [], limits: [], quotas: [], concurrency: null },
+    targets: new Map(),
     ...extra,
   };
 }

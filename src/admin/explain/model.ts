@@ -85,6 +85,7 @@ export const Explanation = T.Object(
           "rules",
           "body-size",
           "limits",
+          "upstream",
         ].map((s) => T.Literal(s)),
         T.Null(),
       ],
@@ -132,6 +133,9 @@ export const Explanation = T.Object(
           source: Source,
           upstream: T.String(),
           cost: T.Integer(),
+          credentials: T.Array(T.String(), {
+            description: "Names of the vault credentials the request would carry; never their values.",
+          }),
         },
         strict,
       ),
