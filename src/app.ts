@@ -32,7 +32,7 @@ import { TokenVerifier } from "./identity/tokens.ts";
 import { type Clock, systemClock } from "./lib/clock.ts";
 import { formatUrl, parseListen } from "./lib/listen-address.ts";
 import { isLogLevel, jsonLog, LevelFilter, LOG_LEVELS, type Log, type LogLevel } from "./lib/log.ts";
-import { progressLog } from "./lib/progress.ts";
+import { progressLog, type ReportProgress } from "./lib/progress.ts";
 import { type Cancel, type Scheduler, timerScheduler } from "./lib/scheduler.ts";
 import { StartupError } from "./lib/startup-error.ts";
 import { createMetrics } from "./metrics/index.ts";
@@ -51,6 +51,8 @@ import { createRulesPolicy } from "./policies/rules/index.ts";
 import { VirtualTime } from "./testmode/virtual-time.ts";
 import { AccessLog, openAccessSink } from "./usage/access-log.ts";
 import { createUsageMetering, type UsageRow, usageSettings } from "./usage/index.ts";
+import { type FoundKey, findMasterKey } from "./vault/master-key.ts";
+import { checkMasterKeyBeforeOpening, Vault } from "./vault/vault.ts";
 
 export interface GatewayOptions {
   configPath: string;
@@ -107,7 +109,48 @@ export interface StartupSummary {
 
 const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
 
+/**
+ * Starts the gateway on a database whose vault holds nothing to decrypt (an in-memory one, say):
+ * WebCrypto decrypts asynchronously, so `serve` starts through startGatewayUnlocked instead.
+ */
 export function startGateway(options: GatewayOptions): RunningGateway {
+  const opened = openGateway(options);
+  if (opened.vault.locked) {
+    opened.database.close();
+    throw new StartupError("the database holds stored credentials: start with startGatewayUnlocked");
+  }
+  return runGateway(options, opened);
+}
+
+/** Decrypts the stored credentials into memory, then starts as startGateway does. */
+export async function startGatewayUnlocked(options: GatewayOptions): Promise<RunningGateway> {
+  const opened = openGateway(options);
+  try {
+    await opened.vault.unlock(opened.database.db, opened.log);
+  } catch (err) {
+    opened.database.close();
+    throw err;
+  }
+  return runGateway(options, opened);
+}
+
+interface OpenedGateway {
+  log: Log;
+  levels: LevelFilter;
+  /** GATEHOUSE_LOG_LEVEL, which overrides log.level. */
+  envLevel: LogLevel | undefined;
+  progress: ReportProgress;
+  testClock: VirtualTime | null;
+  clock: Clock;
+  scheduler: Scheduler;
+  env: Env;
+  loaded: LoadedConfig;
+  database: OpenDb;
+  vault: Vault;
+}
+
+/** The config, the database and the vault, checked; nothing written yet, nothing listening. */
+function openGateway(options: GatewayOptions): OpenedGateway {
   const env = options.env ?? process.env;
   const envLevel = logLevelFromEnv(env);
   const levels = new LevelFilter(options.log ?? jsonLog, envLevel ?? "info");
@@ -121,21 +164,28 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   const scheduler: Scheduler = testClock ?? options.scheduler ?? timerScheduler;
   const progress = progressLog(clock, log);
   const dbPathOf = (c: GatewayConfig) => options.db ?? c.database ?? "./gatehouse.db";
-  const openFor = (c: GatewayConfig) => openDb(dbPathOf(c), { synchronous: c.usage?.synchronous });
+  // Read once: both parses of one file name the same key.
+  let found: FoundKey | null | undefined;
+  const masterKey = (c: GatewayConfig) => {
+    if (found === undefined) found = findMasterKey(env, c);
+    return found;
+  };
+  const openFor = (c: GatewayConfig) => {
+    // A wrong master key stops start-up here, before anything could write to the database.
+    checkMasterKeyBeforeOpening(dbPathOf(c), masterKey(c));
+    return openDb(dbPathOf(c), { synchronous: c.usage?.synchronous });
+  };
 
   // The database knows whether it already synced this exact config; if so the strict load is skipped.
   let opened: OpenDb | undefined;
-  let database: OpenDb;
-  let state: GatewayState;
-  let loaded: LoadedConfig;
-  let access: ReturnType<typeof openAccessSink> = null;
   try {
-    loaded = loadConfigFile(options.configPath, env, {
+    const loaded = loadConfigFile(options.configPath, env, {
       trust: ({ hash, config }) => {
         opened = openFor(config);
         return lastSyncedHash(opened) === hash;
       },
     });
+    let database: OpenDb;
     if (opened?.path === dbPathOf(loaded.config)) database = opened;
     else {
       opened?.close();
@@ -145,10 +195,24 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     checkAdminExposure(loaded.config, options.admin, options.adminToken);
     if (testClock) checkTestModeListeners(loaded.config, options);
     progress("config loaded");
-    state = new GatewayState(options.configPath, database, clock, env, loaded, progress);
-    access = openAccessLog(loaded);
+    // Checked again on the connection the gateway uses (e.g. a database created meanwhile).
+    const vault = Vault.open(database.db, masterKey(loaded.config));
+    return { log, levels, envLevel, progress, testClock, clock, scheduler, env, loaded, database, vault };
   } catch (err) {
     opened?.close();
+    throw err;
+  }
+}
+
+function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGateway {
+  const { log, levels, envLevel, progress, testClock, clock, scheduler, env, loaded, database } = opened;
+  let state: GatewayState;
+  let access: ReturnType<typeof openAccessSink>;
+  try {
+    state = new GatewayState(options.configPath, database, clock, env, loaded, progress, opened.vault);
+    access = openAccessLog(loaded);
+  } catch (err) {
+    database.close();
     throw err;
   }
   const { config } = loaded;
@@ -260,6 +324,7 @@ export function startGateway(options: GatewayOptions): RunningGateway {
         metrics.upstreamFailed(failure.upstream, failure.cause);
         upstreamFailures.report(failure);
       },
+      log: (msg, fields) => log("error", msg, fields),
     },
     observe: (ctx, outcome) => {
       metrics.observe(ctx, outcome);

@@ -21,6 +21,8 @@ import { weakTokenReason } from "./auth.ts";
 import { clockPlugin } from "./clock/plugin.ts";
 import { configPlugin } from "./config/plugin.ts";
 import { ConfigService } from "./config/service.ts";
+import { credentialsPlugin } from "./credentials/plugin.ts";
+import { CredentialService } from "./credentials/service.ts";
 import { docsPlugin } from "./docs/plugin.ts";
 import { mapError, refuseControlChars, refuseDeepNesting } from "./errors.ts";
 import { explainPlugin } from "./explain/plugin.ts";
@@ -108,6 +110,7 @@ export function createAdminApp(deps: AdminDeps) {
     )
     .use(tenantsPlugin(new TenantService(store)))
     .use(keysPlugin(new KeyService(store)))
+    .use(credentialsPlugin(new CredentialService(store)))
     .use(configPlugin(new ConfigService(store), deps.database, deps.clock))
     .use(auditPlugin(audit))
     .use(deps.usage ? usagePlugin({ usage: deps.usage, log }) : new Elysia({ name: "usage-unavailable" }))

@@ -10,6 +10,7 @@ import type { Db, OpenDb } from "../db/open.ts";
 import { buildSnapshot, SnapshotError } from "../gateway/build-snapshot.ts";
 import type { GatewayState } from "../gateway/state.ts";
 import type { Clock } from "../lib/clock.ts";
+import { OVERRIDE_HINT, overrideProblem } from "../vault/references.ts";
 import type { AuditService } from "./audit/service.ts";
 import { badRequest, conflict } from "./problem.ts";
 
@@ -26,7 +27,7 @@ export function commit<T>(store: AdminStore, change: (tx: Tx) => T): T {
   const result = store.database.db.transaction((tx) => {
     const out = change(tx);
     try {
-      buildSnapshot(store.state.config.config, tx, store.state.snapshot.version + 1);
+      buildSnapshot(store.state.config.config, tx, store.state.snapshot.version + 1, store.state.vault);
     } catch (err) {
       // Throwing rolls the transaction back: nothing of the change is kept.
       if (err instanceof SnapshotError) throw badRequest(`The change cannot be served: ${err.message}.`);
@@ -53,6 +54,7 @@ export function assertApiOwned(
 
 /**
  * Checks a tenant as if it were declared in the running config: plan and upstream names must exist,
+ * its own credentials must be stored and replace an upstream's one credential,
  * patterns must parse, time zones must be known and limit names unique, exactly as `validate` would.
  * `decl.keys` are the keys the tenant will have, so their limit names are checked against its own.
  */
@@ -70,6 +72,15 @@ export function checkTenant(store: AdminStore, id: string, decl: TenantDecl): vo
           `Unknown upstream "${name}" in upstreams; the running config declares: ${upstreams.join(", ")}.`,
         );
       }
+    }
+  }
+  for (const [upstream, credential] of Object.entries(decl.credentials ?? {})) {
+    const problem = overrideProblem(config, upstream);
+    if (problem) throw badRequest(`credentials.${upstream}: ${problem} (${OVERRIDE_HINT}).`);
+    if (!store.state.vault.has(credential)) {
+      throw badRequest(
+        `credentials.${upstream}: no credential named "${credential}" is stored; store it first with PUT /credentials/${credential}.`,
+      );
     }
   }
   const issues = checkReferences({ ...config, tenants: { [id]: decl } })

@@ -10,7 +10,7 @@ export const AuditEntry = T.Object(
     at: Timestamp(),
     actor: T.String({ description: 'Who: "admin@<client address>", or "config:<file>" for a config sync.' }),
     action: T.String({ examples: ["tenant.create", "key.rotate", "config.reload"] }),
-    objectType: T.String({ examples: ["tenant", "key", "config"] }),
+    objectType: T.String({ examples: ["tenant", "key", "config", "credential"] }),
     objectId: T.String(),
     before: T.Unknown({ description: "The object before the change (secrets and hashes masked), or null." }),
     after: T.Unknown({ description: "The object after the change (secrets and hashes masked), or null." }),
@@ -23,7 +23,15 @@ export const AuditPage = Page(AuditEntry, "Audit entries, newest first.");
 export const AuditQuery = t.Object(
   {
     ...pageQueryFields,
-    objectType: t.Optional(t.Union([t.Literal("tenant"), t.Literal("key"), t.Literal("config")])),
+    objectType: t.Optional(
+      t.Union([
+        t.Literal("tenant"),
+        t.Literal("key"),
+        t.Literal("config"),
+        t.Literal("credential"),
+        t.Literal("vault"),
+      ]),
+    ),
     objectId: t.Optional(Identifier),
   },
   { additionalProperties: false },

@@ -46,6 +46,10 @@ export const docsPlugin = (mounted: MountedGroups) =>
           tags: [
             { name: "tenants", description: "Tenants created here persist across restarts and reloads." },
             { name: "keys", description: "API keys: secrets are shown once, stored as hashes." },
+            {
+              name: "credentials",
+              description: "Upstream credentials: stored encrypted, write-only, referred to by name.",
+            },
             { name: "config", description: "The configuration in force, reloads and export." },
             ...(mounted.usage ? [{ name: "usage", description: "Usage reports and raw exports." }] : []),
             { name: "audit", description: "Every change made through this API." },

@@ -1,6 +1,6 @@
 /**
- * Tenant bodies and views. The policy fields (plan, upstreams, limits, rules, quota, concurrency,
- * disabled) are gateway.yaml's own TenantDecl definitions; only the free-text fields are tightened,
+ * Tenant bodies and views. The policy fields (plan, upstreams, credentials, limits, rules, quota,
+ * concurrency, disabled) are gateway.yaml's own TenantDecl definitions; only the free-text fields are tightened,
  * because names and metadata travel further than the file's (headers, exports, the audit log).
  */
 import { Type as T } from "@sinclair/typebox";
@@ -25,6 +25,7 @@ const editable = {
   metadata: Metadata,
   externalIds: ExternalIds,
   upstreams: decl.upstreams,
+  credentials: decl.credentials,
   limits: decl.limits,
   rules: decl.rules,
   quota: decl.quota,
@@ -60,6 +61,9 @@ export const TenantView = T.Object(
     metadata: T.Record(T.String(), T.String()),
     externalIds: T.Array(T.String(), { description: "Other names a JWT claim may give the tenant by." }),
     upstreams: T.Record(T.String(), T.String()),
+    credentials: T.Record(T.String(), T.String(), {
+      description: "Upstream name → the vault credential this tenant's requests carry there (names only).",
+    }),
     limits: T.Array(Limit),
     rules: T.Array(Rule),
     quota: T.Union([Quota, T.Null()]),

@@ -151,6 +151,7 @@ function columns(d: TenantDecl, id: string) {
     metadata: JSON.stringify(d.metadata ?? {}),
     externalIds: JSON.stringify(d.externalIds ?? []),
     upstreams: JSON.stringify(d.upstreams ?? {}),
+    credentials: JSON.stringify(d.credentials ?? {}),
     policies: JSON.stringify(policies),
     disabled: d.disabled ?? false,
   };
@@ -165,6 +166,7 @@ export function toView(row: Row, stats: KeyStats = { keys: 0, lastUsedAt: null }
     metadata: JSON.parse(row.metadata) as Record<string, string>,
     externalIds: JSON.parse(row.externalIds) as string[],
     upstreams: JSON.parse(row.upstreams) as Record<string, string>,
+    credentials: JSON.parse(row.credentials) as Record<string, string>,
     limits: own.limits ?? [],
     rules: own.rules ?? [],
     quota: own.quota ?? null,
