@@ -29,6 +29,14 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "print the tenants and keys made through the control API as YAML",
     load: () => import("./cli/export.ts"),
   },
+  "new-master-key": {
+    summary: "print a new master key for the credential vault",
+    load: () => import("./cli/new-master-key.ts"),
+  },
+  "rotate-master-key": {
+    summary: "re-encrypt every stored credential under a new master key",
+    load: () => import("./cli/rotate-master-key.ts"),
+  },
   "hash-key": {
     summary: "print the sha256: form of a key for gateway.yaml",
     load: () => import("./cli/hash-key.ts"),

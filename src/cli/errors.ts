@@ -4,6 +4,7 @@
  */
 import { ConfigError } from "../config/errors.ts";
 import { DatabaseOpenError } from "../db/open-error.ts";
+import { MasterKeyError } from "../vault/master-key.ts";
 import { StartupError } from "../lib/startup-error.ts";
 
 export const ExitCode = {
@@ -58,6 +59,8 @@ export function describeFailure(err: unknown, command: string): { text: string; 
       exitCode: err.reason === "unavailable" ? ExitCode.unavailable : ExitCode.config,
     };
   }
+  // A missing or wrong master key is a configuration the machine's secrets do not match.
+  if (err instanceof MasterKeyError) return { text: `${prefix}: ${err.message}`, exitCode: ExitCode.config };
   if (err instanceof DatabaseOpenError)
     return { text: `${prefix}: ${err.message}`, exitCode: ExitCode.unavailable };
   return {

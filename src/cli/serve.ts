@@ -65,11 +65,12 @@ export async function run(args: Args<typeof flags>): Promise<number> {
   const overrides = resolveOverrides("serve", { listen: f.listen, admin: f.admin, db: f.db }, process.env);
 
   // Loaded only now: help and usage errors cost nothing of the gateway's start-up.
-  const { startGateway } = await import("../app.ts");
+  const { startGatewayUnlocked } = await import("../app.ts");
   const { SnapshotError } = await import("../gateway/build-snapshot.ts");
-  let gateway: ReturnType<typeof startGateway>;
+  let gateway: Awaited<ReturnType<typeof startGatewayUnlocked>>;
   try {
-    gateway = startGateway({
+    // Unlocked: the vault's stored credentials are decrypted (asynchronously, WebCrypto) first.
+    gateway = await startGatewayUnlocked({
       configPath,
       db: overrides.db?.value,
       listen: overrides.listen?.value,
