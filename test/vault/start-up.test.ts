@@ -10,7 +10,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StartupError, startGateway } from "../../src/app.ts";
+import { openDb } from "../../src/db/open.ts";
+import { ManualClock } from "../../src/lib/clock.ts";
 import { DecryptError, decodeMasterKey, importMasterKey, open } from "../../src/vault/crypto.ts";
+import { findMasterKey } from "../../src/vault/master-key.ts";
+import { rotateMasterKey } from "../../src/vault/rotate.ts";
 import { gatehouseCommand } from "../support/process.ts";
 import { type RecordingUpstream, startUpstream } from "../support/upstream.ts";
 import { KEY_A, KEY_B, startVaultGateway, vaultConfig } from "./helpers.ts";
@@ -174,6 +178,34 @@ describe("rotate-master-key", () => {
       expect(up.received.filter((x) => x.target === "/rotated").map((x) => x.headers.authorization)).toEqual([
         `Bearer ${PETSTORE}`,
       ]);
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
+describe("a rotation under a running gateway", () => {
+  beforeAll(storeCredentials);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("the gateway keeps serving, but refuses to store under the old key until restarted", async () => {
+    const gw = await startAgain({ GATEHOUSE_MASTER_KEY: KEY_A });
+    try {
+      const other = openDb(db());
+      try {
+        const oldKey = findMasterKey({ GATEHOUSE_MASTER_KEY: KEY_A }, {});
+        const newKey = findMasterKey({ GATEHOUSE_MASTER_KEY: KEY_B }, {})!;
+        expect((await rotateMasterKey(other, oldKey, newKey, new ManualClock())).credentials).toBe(2);
+      } finally {
+        other.close();
+      }
+      const r = await gw.admin("PUT", "/credentials/petstore-token", { value: "tok-after-rotation" });
+      expect(r.status).toBe(409);
+      expect(r.json.detail).toContain("restart gatehouse with the new key");
+      await gw.data("/during-rotation", "globex-secret-0001");
+      expect(
+        up.received.filter((x) => x.target === "/during-rotation").map((x) => x.headers.authorization),
+      ).toEqual([`Bearer ${PETSTORE}`]);
     } finally {
       await gw.close();
     }
