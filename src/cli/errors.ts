@@ -4,8 +4,8 @@
  */
 import { ConfigError } from "../config/errors.ts";
 import { DatabaseOpenError } from "../db/open-error.ts";
-import { MasterKeyError } from "../vault/master-key.ts";
 import { StartupError } from "../lib/startup-error.ts";
+import { MasterKeyError } from "../vault/master-key.ts";
 
 export const ExitCode = {
   /** Done: served and stopped, valid, every scenario passed, nothing to change. */

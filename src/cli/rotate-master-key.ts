@@ -56,7 +56,10 @@ export async function run(args: Args<typeof flags>): Promise<number> {
     );
   }
   if (!existsSync(path)) {
-    throw new CliError(`gatehouse rotate-master-key: no database at ${path}; pass --db PATH`, ExitCode.unavailable);
+    throw new CliError(
+      `gatehouse rotate-master-key: no database at ${path}; pass --db PATH`,
+      ExitCode.unavailable,
+    );
   }
   const oldKey = findMasterKey(process.env, config);
   const newKey = readKeyFile(newKeyFile, newKeyFile === "-" ? "stdin" : newKeyFile);
@@ -64,7 +67,8 @@ export async function run(args: Args<typeof flags>): Promise<number> {
   try {
     const r = await rotateMasterKey(database, oldKey, newKey, systemClock).catch((err: unknown) => {
       // A refusal that changed nothing: the check said no.
-      if (err instanceof RotationError) throw new CliError(`gatehouse rotate-master-key: ${err.message}`, ExitCode.failed);
+      if (err instanceof RotationError)
+        throw new CliError(`gatehouse rotate-master-key: ${err.message}`, ExitCode.failed);
       throw err;
     });
     const what =
