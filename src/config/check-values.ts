@@ -5,7 +5,14 @@
  * a value (many hold credentials); the path says which one.
  */
 import type { ReferenceIssue } from "./check-references.ts";
-import type { CredentialHeaderDecl, GatewayConfig, LimitDecl, QuotaDecl } from "./schema.ts";
+import type {
+  CredentialHeaderDecl,
+  GatewayConfig,
+  LimitDecl,
+  PredicateDecl,
+  QuotaDecl,
+  RuleDecl,
+} from "./schema.ts";
 import { parseDuration, parseSize } from "./units.ts";
 
 type Path = (string | number)[];
@@ -94,13 +101,16 @@ export function checkValues(c: GatewayConfig): ReferenceIssue[] {
   for (const [name, p] of Object.entries(c.plans)) {
     limits(["plans", name, "limits"], p.limits);
     quota(["plans", name, "quota"], p.quota);
+    issues.push(...ruleIssues(["plans", name, "rules"], p.rules));
   }
   for (const [id, t] of Object.entries(c.tenants ?? {})) {
     limits(["tenants", id, "limits"], t.limits);
     quota(["tenants", id, "quota"], t.quota);
+    issues.push(...ruleIssues(["tenants", id, "rules"], t.rules));
     t.keys?.forEach((k, i) => {
       limits(["tenants", id, "keys", i, "limits"], k.limits, true);
       quota(["tenants", id, "keys", i, "quota"], k.quota, true);
+      issues.push(...ruleIssues(["tenants", id, "keys", i, "rules"], k.rules));
     });
   }
 
@@ -131,6 +141,40 @@ export function checkValues(c: GatewayConfig): ReferenceIssue[] {
 
   return issues;
 }
+
+/** Header tests that could never match as written. */
+function ruleIssues(path: Path, rules: RuleDecl[] | undefined): ReferenceIssue[] {
+  const issues: ReferenceIssue[] = [];
+  rules?.forEach((r, i) => {
+    const seen = new Map<string, string>();
+    for (const [name, p] of Object.entries(r.headers ?? {})) {
+      const at = [...path, i, "headers", name];
+      // Servers read `_` in a header name as `-` (see gateway/request-predicates.ts).
+      const same = name.toLowerCase().replaceAll("_", "-");
+      const first = seen.get(same);
+      if (first !== undefined) {
+        issues.push({
+          path: at,
+          atKey: true,
+          message: `"${name}" is the same header as "${first}" (names ignore case, and _ reads as -)`,
+          hint: "keep one of them",
+        });
+      } else seen.set(same, name);
+      const bad = predicateValues(p).find((v) => v !== v.trim() || [...v].some(isControl));
+      if (bad !== undefined) {
+        issues.push({
+          path: at,
+          message: "a header value never starts or ends with spaces, nor holds control characters",
+          hint: "remove them: header values arrive trimmed, on one line",
+        });
+      }
+    }
+  });
+  return issues;
+}
+
+const predicateValues = (p: PredicateDecl): string[] =>
+  "equals" in p ? [p.equals] : "oneOf" in p ? p.oneOf : [];
 
 function countsPerKey(path: Path): ReferenceIssue {
   return {

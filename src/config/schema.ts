@@ -97,18 +97,48 @@ export const Quota = T.Object(
   { ...strict, description: "A quota over calendar periods, persisted across restarts." },
 );
 
+/** A test of one request header or query parameter. */
+export const Predicate = T.Union(
+  [
+    T.Object({ present: T.Literal(true) }, { ...strict, description: "Present, with any value." }),
+    T.Object({ equals: T.String() }, { ...strict, description: "Present with this value." }),
+    T.Object(
+      { oneOf: T.Array(T.String(), { minItems: 1 }) },
+      { ...strict, description: "Present with one of these values." },
+    ),
+  ],
+  {
+    description:
+      "A deny matches when any reading of the request matches (any repetition, name case, decoding, " +
+      "value case); an allow only when every reading does, exactly as written.",
+  },
+);
+
+const predicates = {
+  headers: T.Optional(
+    T.Record(T.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }), Predicate, {
+      description: "Request headers that must match too, by name (case is ignored).",
+    }),
+  ),
+  query: T.Optional(
+    T.Record(T.String({ pattern: "^[^\\x00-\\x1f]+$" }), Predicate, {
+      description: "Query parameters that must match too, by decoded name.",
+    }),
+  ),
+};
+
 export const Rule = T.Union(
   [
     T.Object(
-      { allow: RoutePattern, scope: T.Optional(Scope) },
-      { ...strict, description: "Allow requests matching the pattern." },
+      { allow: RoutePattern, scope: T.Optional(Scope), ...predicates },
+      { ...strict, description: "Allow requests matching the pattern and every predicate." },
     ),
     T.Object(
-      { deny: RoutePattern, scope: T.Optional(Scope) },
-      { ...strict, description: "Deny requests matching the pattern; deny wins." },
+      { deny: RoutePattern, scope: T.Optional(Scope), ...predicates },
+      { ...strict, description: "Deny requests matching the pattern and every predicate; deny wins." },
     ),
   ],
-  { description: "A path rule. Default deny: a request passes when some allow matches and no deny does." },
+  { description: "A rule. Default deny: a request passes when some allow matches and no deny does." },
 );
 
 /** Policies a plan carries, and that tenants and keys may add to. */
@@ -404,6 +434,7 @@ export type GatewayConfig = Static<typeof GatewayConfig>;
 export type LimitDecl = Static<typeof Limit>;
 export type QuotaDecl = Static<typeof Quota>;
 export type RuleDecl = Static<typeof Rule>;
+export type PredicateDecl = Static<typeof Predicate>;
 export type PlanDecl = Static<typeof Plan>;
 export type RouteDecl = Static<typeof Route>;
 export type UpstreamDecl = Static<typeof Upstream>;

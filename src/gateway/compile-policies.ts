@@ -3,6 +3,7 @@
 import type { LimitDecl, QuotaDecl, RuleDecl } from "../config/schema.ts";
 import { formatDuration, parseDuration } from "../config/units.ts";
 import { foldedPattern, type PathPattern, parsePattern } from "./pattern.ts";
+import { compilePredicates } from "./request-predicates.ts";
 import type { CompiledLimit, CompiledQuota, CompiledRule, LimitOrigin } from "./snapshot.ts";
 
 /** The name a limit shows in RateLimit headers: its own, or "10-per-1s" ("-by-key" when per key). */
@@ -49,11 +50,13 @@ export function compileQuota(d: QuotaDecl, origin: LimitOrigin, declaredAt: stri
 /** A deny's literals are case-folded: it matches the request's lenient segments (see policies/rules). */
 export function compileRule(d: RuleDecl, declaredAt: string): CompiledRule {
   const scope = d.scope ?? null;
+  const predicates = compilePredicates(d.headers, d.query);
   return "allow" in d
-    ? { effect: "allow", pattern: parsePattern(d.allow), declaredAt, scope }
+    ? { effect: "allow", pattern: parsePattern(d.allow), predicates, declaredAt, scope }
     : {
         effect: "deny",
         pattern: withHeadForGet(foldedPattern(parsePattern(d.deny, { lenient: true }))),
+        predicates,
         declaredAt,
         scope,
       };

@@ -4,6 +4,7 @@
  */
 import type { CompiledIdentity } from "../identity/compile.ts";
 import type { PathPattern } from "./pattern.ts";
+import type { RequestPredicate } from "./request-predicates.ts";
 import type { UpstreamTarget } from "./upstream.ts";
 
 /** Where a limit or quota is declared: on the tenant's plan, on the tenant, or on the key. */
@@ -41,6 +42,8 @@ export interface CompiledQuota {
 export interface CompiledRule {
   readonly effect: "allow" | "deny";
   readonly pattern: PathPattern;
+  /** Header and query tests that must hold too; empty for most rules. */
+  readonly predicates: readonly RequestPredicate[];
   /** Where it is declared, as for limits. */
   readonly declaredAt: string;
   /** The rule applies only to requests whose token carries this scope; null for every request. */

@@ -22,6 +22,8 @@ export interface RequestContext {
   readonly method: string;
   /** The one canonical path used for every decision and forwarded upstream. */
   readonly path: string;
+  /** The query string as the client sent it, without `?` (rules' query predicates read it). */
+  readonly query: string;
   /** Path segments of `path`, for matching. */
   readonly segments: readonly string[];
   /** `segments` percent-decoded and case-folded: every spelling an upstream may read as them. */

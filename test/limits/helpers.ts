@@ -113,6 +113,7 @@ export function ctx(t: TenantView, k: KeyView, cost = 1, startedAt = 0): TestCtx
     requestId: "req-1",
     method: "GET",
     path: "/v1/x",
+    query: "",
     segments: ["v1", "x"],
     lenientSegments: ["v1", "x"],
     startedAt,

@@ -20,6 +20,7 @@ function ctx(over: Partial<RequestContext> = {}): RequestContext {
     requestId: "0190-req",
     method: "GET",
     path: "/v1/items",
+    query: "",
     segments: ["v1", "items"],
     lenientSegments: ["v1", "items"],
     startedAt: T0,

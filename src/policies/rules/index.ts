@@ -7,26 +7,33 @@
  * `/v1/items:purge`. So denies match the lenient segments (percent-decoded, case-folded) with
  * case-folded literals, and no spelling dodges them. Allows match the canonical segments exactly:
  * that is stricter than such an upstream, which can only refuse a request it would have served,
- * never let one through.
+ * never let one through. Header and query predicates follow the same principle
+ * (gateway/request-predicates.ts): a deny matches any reading, an allow only every reading.
  */
 
 import { matches } from "../../gateway/pattern.ts";
 import { Refusal } from "../../gateway/refusal.ts";
+import { predicatesHold } from "../../gateway/request-predicates.ts";
 import type { CompiledRule } from "../../gateway/snapshot.ts";
 import type { Policy, RequestContext } from "../policy.ts";
 
 const forbidden = () => new Refusal("forbidden", "This key may not use this method and path.");
 
 /**
- * Whether `rule` matches the request: a deny against its lenient segments, an allow exactly. A rule
- * with a scope applies only to requests whose token carries that scope (API keys carry none).
+ * Whether `rule` matches the request: a deny against its lenient readings (path and predicates), an
+ * allow exactly. A rule with a scope applies only to requests whose token carries that scope (API
+ * keys carry none).
  */
 export function ruleMatches(
   rule: CompiledRule,
-  ctx: Pick<RequestContext, "method" | "segments" | "lenientSegments" | "identity">,
+  ctx: Pick<RequestContext, "method" | "segments" | "lenientSegments" | "headers" | "query" | "identity">,
 ) {
   if (rule.scope !== null && !ctx.identity?.scopes?.has(rule.scope)) return false;
-  return matches(rule.pattern, ctx.method, rule.effect === "deny" ? ctx.lenientSegments : ctx.segments);
+  const deny = rule.effect === "deny";
+  return (
+    matches(rule.pattern, ctx.method, deny ? ctx.lenientSegments : ctx.segments) &&
+    (rule.predicates.length === 0 || predicatesHold(rule.predicates, deny, ctx.headers, ctx.query))
+  );
 }
 
 export function createRulesPolicy(): Policy {
