@@ -26,6 +26,7 @@ const perSecond: CompiledLimit = {
   limit: 1000,
   windowMs: 1000,
   by: "tenant",
+  shadow: false,
 };
 const perMinute: CompiledLimit = {
   name: "20000-per-1m",
@@ -34,6 +35,7 @@ const perMinute: CompiledLimit = {
   limit: 20_000,
   windowMs: 60_000,
   by: "tenant",
+  shadow: false,
 };
 const perKey: CompiledLimit = {
   name: "500-per-1s-by-key",
@@ -42,6 +44,7 @@ const perKey: CompiledLimit = {
   limit: 500,
   windowMs: 1000,
   by: "key",
+  shadow: false,
 };
 const monthly: CompiledQuota = {
   name: "quota-month",
@@ -52,6 +55,7 @@ const monthly: CompiledQuota = {
   anchor: 1,
   timezone: "UTC",
   by: "tenant",
+  shadow: false,
 };
 
 /** Runs `fn` for about `ms` milliseconds after a warm-up; returns ns per call. */

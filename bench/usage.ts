@@ -76,6 +76,7 @@ function generate(n: number, spanMs: number, seed: number): UsageRow[] {
       bytesOut: Math.floor(rand() * 20_000),
       latencyMs: Math.round(Math.exp(1 + rand() * 6)),
       upstreamMs: refused ? null : Math.round(Math.exp(rand() * 6) * 1000) / 1000,
+      wouldRefuse: null,
     };
   }
   return rows;

@@ -42,6 +42,7 @@ Bun.serve({
       bytesOut: Number(res.headers.get("content-length") ?? 0),
       latencyMs: performance.now() - started,
       upstreamMs: performance.now() - started,
+      wouldRefuse: null,
     });
     return res;
   },

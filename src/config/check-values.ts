@@ -142,10 +142,17 @@ export function checkValues(c: GatewayConfig): ReferenceIssue[] {
   return issues;
 }
 
-/** Header tests that could never match as written. */
+/** Shadow allows, and header tests that could never match as written. */
 function ruleIssues(path: Path, rules: RuleDecl[] | undefined): ReferenceIssue[] {
   const issues: ReferenceIssue[] = [];
   rules?.forEach((r, i) => {
+    if ("allow" in r && r.mode === "shadow") {
+      issues.push({
+        path: [...path, i, "mode"],
+        message: "an allow cannot be a shadow: an allow only ever admits, so it would never record anything",
+        hint: "to watch a narrower policy, add a deny with mode: shadow for what it would stop allowing",
+      });
+    }
     const seen = new Map<string, string>();
     for (const [name, p] of Object.entries(r.headers ?? {})) {
       const at = [...path, i, "headers", name];

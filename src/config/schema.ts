@@ -46,6 +46,13 @@ export const RoutePattern = T.String({
   examples: ["GET /v1/**", "* /v1/items/:id"],
 });
 
+/** `shadow`: evaluated and counted, never refusing; what it would refuse is recorded (README, Shadow mode). */
+export const Mode = T.Union([T.Literal("enforce"), T.Literal("shadow")], {
+  description:
+    "enforce (the default) refuses; shadow only watches: a request it would refuse passes, and its usage " +
+    "row and the would-refuse metric record the code it would have got.",
+});
+
 export const Limit = T.Object(
   {
     // Window counters are 32-bit.
@@ -66,6 +73,7 @@ export const Limit = T.Object(
         description: "Policy name shown in RateLimit headers; derived from limit and window when absent.",
       }),
     ),
+    mode: T.Optional(Mode),
   },
   { ...strict, description: "A sliding-window rate limit." },
 );
@@ -93,6 +101,7 @@ export const Quota = T.Object(
     ),
     by: T.Optional(T.Union([T.Literal("tenant"), T.Literal("key")])),
     name: T.Optional(T.String({ pattern: "^[a-z0-9][a-z0-9_-]{0,31}$" })),
+    mode: T.Optional(Mode),
   },
   { ...strict, description: "A quota over calendar periods, persisted across restarts." },
 );
@@ -125,6 +134,7 @@ const predicates = {
       description: "Query parameters that must match too, by decoded name.",
     }),
   ),
+  mode: T.Optional(Mode),
 };
 
 export const Rule = T.Union(
@@ -138,7 +148,11 @@ export const Rule = T.Union(
       { ...strict, description: "Deny requests matching the pattern and every predicate; deny wins." },
     ),
   ],
-  { description: "A rule. Default deny: a request passes when some allow matches and no deny does." },
+  {
+    description:
+      "A rule. Default deny: a request passes when some allow matches and no deny does. Only a deny may be " +
+      "in shadow mode.",
+  },
 );
 
 /** Policies a plan carries, and that tenants and keys may add to. */

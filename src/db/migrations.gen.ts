@@ -73,5 +73,14 @@ export const migrations: (MigrationMeta & { tag: string })[] = [
     "bps": true,
     "folderMillis": 1795986977483,
     "hash": "1d8d8c808e4696d4dcf1bc5fb7e77837f4b95b27b93f6a1c24de1eedf128bd11"
+  },
+  {
+    "tag": "0006_usage_would_refuse",
+    "sql": [
+      "ALTER TABLE `usage` ADD `would_refuse` text;"
+    ],
+    "bps": true,
+    "folderMillis": 1795987200029,
+    "hash": "9d6886253e243df1d3e1e638ed24c2cb91ee39211cf0bdf9c84a57419fe1e1eb"
   }
 ];

@@ -111,6 +111,8 @@ export const usage = sqliteTable(
     bytesOut: integer("bytes_out").notNull(),
     latencyMs: real("latency_ms").notNull(),
     upstreamMs: real("upstream_ms"),
+    /** Comma-separated codes shadow policies would have refused the request with; null for none. */
+    wouldRefuse: text("would_refuse"),
   },
   (t) => [index("usage_tenant_ts").on(t.tenantId, t.ts), index("usage_ts").on(t.ts)],
 );

@@ -60,10 +60,13 @@ export function compact(e: Explanation): string {
   for (const n of e.identity.named)
     parts.push(`named=${n.source}:${q(n.value)}${n.agrees ? "" : " disagrees"}`);
   if (e.route) parts.push(`route=${q(e.route.match)} ${e.route.declaredAt}`);
-  for (const r of e.rules) parts.push(`${r.effect}=${q(r.pattern)} ${r.declaredAt}`);
+  // A shadow never refuses: it "would".
+  const shadow = (mode: string) => (mode === "shadow" ? "(shadow)" : "");
+  for (const r of e.rules) parts.push(`${r.effect}${shadow(r.mode)}=${q(r.pattern)} ${r.declaredAt}`);
   for (const l of e.limits) {
+    const refuses = l.refuses ? (l.mode === "shadow" ? " would-refuse" : " refuses") : "";
     parts.push(
-      `${l.kind}=${q(l.name)} ${l.used}/${l.limit}${l.adds ? `+${l.adds}` : ""}${l.refuses ? " refuses" : ""}`,
+      `${l.kind}${shadow(l.mode)}=${q(l.name)} ${l.used}/${l.limit}${l.adds ? `+${l.adds}` : ""}${refuses}`,
     );
   }
   if (e.concurrency) parts.push(`concurrency=${e.concurrency.inFlight}/${e.concurrency.limit}`);

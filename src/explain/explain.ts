@@ -5,12 +5,14 @@
  *
  * It runs the data plane's own policy objects in the data plane's order (the limits policy through
  * its counting-free `explain`), so its outcome is the one a real request would get at this moment.
+ * Shadow rules, limits and quotas are shown with their mode, and `wouldRefuse` lists the codes they
+ * would have refused the request with had they been enforced.
  * Unlike the data plane it says why a credential fails: its readers are operators, not clients.
  */
 import { canonicalize } from "../gateway/canonical-path.ts";
 import { NEVER_FORWARDED } from "../gateway/http-methods.ts";
 import { problemType } from "../gateway/problem.ts";
-import { Refusal } from "../gateway/refusal.ts";
+import { Refusal, type RefusalCode } from "../gateway/refusal.ts";
 import type { KeyView, Snapshot, TenantView } from "../gateway/snapshot.ts";
 import { acceptedSources } from "../identity/accepted.ts";
 import { namesTenant } from "../identity/agree.ts";
@@ -95,9 +97,11 @@ export interface Explanation {
     /** Names of the vault credentials the request would carry (never their values). */
     credentials: string[];
   } | null;
-  rules: { effect: "allow" | "deny"; pattern: string; declaredAt: string }[];
+  rules: { effect: "allow" | "deny"; mode: "enforce" | "shadow"; pattern: string; declaredAt: string }[];
   limits: (CounterState & { retryAfter: number | null })[];
   concurrency: { limit: number; inFlight: number; refuses: boolean } | null;
+  /** Codes shadow rules, limits and quotas would refuse with, for a request the enforced ones pass. */
+  wouldRefuse: RefusalCode[];
 }
 
 export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolicies, input: ExplainInput) {
@@ -116,6 +120,7 @@ export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolic
     rules: [],
     limits: [],
     concurrency: null,
+    wouldRefuse: [],
   };
   const refuse = (stage: Stage, r: Refusal) => {
     if (out.refusedBy !== null) return;
@@ -189,6 +194,7 @@ export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolic
     headers: input.headers,
     snapshot,
     cost: 1,
+    wouldRefuse: null,
     responseHeaders: new Map(),
     onDone: () => {},
     ...(id.tenant ? { tenant: id.tenant } : {}),
@@ -216,7 +222,12 @@ export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolic
   }
   for (const rule of [...id.tenant.rules, ...id.key.rules]) {
     if (ruleMatches(rule, ctx)) {
-      out.rules.push({ effect: rule.effect, pattern: rule.pattern.text, declaredAt: rule.declaredAt });
+      out.rules.push({
+        effect: rule.effect,
+        mode: rule.shadow ? "shadow" : "enforce",
+        pattern: rule.pattern.text,
+        declaredAt: rule.declaredAt,
+      });
     }
   }
   const ruled = p.rules.check(ctx);
@@ -242,6 +253,7 @@ export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolic
       ),
     );
   }
+  if (out.refusedBy === null) out.wouldRefuse = [...(ctx.wouldRefuse ?? []), ...limits.wouldRefuse];
   return out;
 }
 

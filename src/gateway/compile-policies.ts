@@ -30,6 +30,7 @@ export function compileLimit(d: LimitDecl, origin: LimitOrigin, declaredAt: stri
     limit: d.limit,
     windowMs: parseDuration(d.window),
     by: d.by ?? "tenant",
+    shadow: d.mode === "shadow",
   };
 }
 
@@ -44,6 +45,7 @@ export function compileQuota(d: QuotaDecl, origin: LimitOrigin, declaredAt: stri
     anchor: d.anchor ?? 1,
     timezone: d.timezone ?? "UTC",
     by: d.by ?? "tenant",
+    shadow: d.mode === "shadow",
   };
 }
 
@@ -51,12 +53,14 @@ export function compileQuota(d: QuotaDecl, origin: LimitOrigin, declaredAt: stri
 export function compileRule(d: RuleDecl, declaredAt: string): CompiledRule {
   const scope = d.scope ?? null;
   const predicates = compilePredicates(d.headers, d.query);
+  const shadow = d.mode === "shadow";
   return "allow" in d
-    ? { effect: "allow", pattern: parsePattern(d.allow), predicates, declaredAt, scope }
+    ? { effect: "allow", pattern: parsePattern(d.allow), predicates, shadow, declaredAt, scope }
     : {
         effect: "deny",
         pattern: withHeadForGet(foldedPattern(parsePattern(d.deny, { lenient: true }))),
         predicates,
+        shadow,
         declaredAt,
         scope,
       };

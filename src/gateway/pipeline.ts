@@ -65,6 +65,7 @@ export function createGateway(deps: GatewayDeps): Handler {
       headers: req.headers,
       snapshot,
       cost: 1,
+      wouldRefuse: null,
       responseHeaders: new Map(),
       onDone: (fn) => done.push(fn),
     };

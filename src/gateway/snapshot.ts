@@ -23,6 +23,8 @@ export interface CompiledLimit {
   readonly limit: number;
   readonly windowMs: number;
   readonly by: "tenant" | "key";
+  /** Counted, never refusing: see policies/limits. */
+  readonly shadow: boolean;
 }
 
 export interface CompiledQuota {
@@ -37,6 +39,7 @@ export interface CompiledQuota {
   readonly anchor: number;
   readonly timezone: string;
   readonly by: "tenant" | "key";
+  readonly shadow: boolean;
 }
 
 export interface CompiledRule {
@@ -44,6 +47,8 @@ export interface CompiledRule {
   readonly pattern: PathPattern;
   /** Header and query tests that must hold too; empty for most rules. */
   readonly predicates: readonly RequestPredicate[];
+  /** A shadow deny records what it would refuse and refuses nothing (allows are never shadow). */
+  readonly shadow: boolean;
   /** Where it is declared, as for limits. */
   readonly declaredAt: string;
   /** The rule applies only to requests whose token carries this scope; null for every request. */

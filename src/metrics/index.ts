@@ -5,7 +5,8 @@
  * distinct values, then "_other"; "_none" before authentication), `route` a route's `match` text and
  * `upstream` an upstream's name (both come from the config; at most `maxRoutes` / `maxUpstreams`
  * values across reloads, then "_other"), `outcome` one of five classes, `status_class` one of
- * 1xx-5xx, `code` one of the closed list of refusal codes and `cause` one of the upstream failures.
+ * 1xx-5xx, `code` one of the closed list of refusal codes `cause` one of the upstream failures, and for requests a shadow policy would have refused, `code`
+ * one of the three codes a shadow can give.
  *
  * `observe` runs once per request, so it only bumps numbers in typed arrays; prom-client, whose
  * labelled inc/observe hash a label object on every call (about 1 µs per request for the three
@@ -55,6 +56,10 @@ export const CODES = [...(Object.keys(refusalCodes) as RefusalCode[]), "other"] 
 const codeIndex = new Map<string, number>(CODES.map((c, i) => [c, i]));
 const OTHER_CODE = CODES.length - 1;
 
+/** The codes a shadow rule, limit or quota would refuse with. */
+export const WOULD_REFUSE = ["forbidden", "rate_limited", "quota_exhausted"] as const;
+const wouldRefuseIndex = new Map<string, number>(WOULD_REFUSE.map((c, i) => [c, i]));
+
 export const BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 /** The upstream's time to response headers is measured in fractions of a millisecond. */
 export const UPSTREAM_BUCKETS = [
@@ -68,6 +73,8 @@ export class TenantStats {
   readonly requests = new Float64Array(OUTCOMES.length * STATUS_CLASSES.length);
   /** [code] → refusals. */
   readonly refusals = new Float64Array(CODES.length);
+  /** [WOULD_REFUSE code] → requests a shadow policy would have refused. */
+  readonly wouldRefuse = new Float64Array(WOULD_REFUSE.length);
   /** [outcome class × bucket] → observations in that bucket alone (cumulated when exported). */
   readonly buckets = new Float64Array(OUTCOMES.length * BUCKETS.length);
   readonly sum = new Float64Array(OUTCOMES.length);
@@ -144,6 +151,12 @@ export function createMetrics(
       s.requests[request]!++;
       if (cls === REJECTED)
         s.refusals[(code === undefined ? undefined : codeIndex.get(code)) ?? OTHER_CODE]!++;
+      if (ctx.wouldRefuse) {
+        for (const c of ctx.wouldRefuse) {
+          const i = wouldRefuseIndex.get(c);
+          if (i !== undefined) s.wouldRefuse[i]!++;
+        }
+      }
       const seconds = Math.max(0, outcome.endedAt - ctx.startedAt) / 1000;
       const b = bucketOf(BUCKETS, seconds);
       if (b < BUCKETS.length) s.buckets[cls * BUCKETS.length + b]!++;
@@ -174,7 +187,7 @@ export function createMetrics(
     },
     reset() {
       for (const s of tenants.stats.values())
-        for (const a of [s.requests, s.refusals, s.buckets, s.sum, s.count]) a.fill(0);
+        for (const a of [s.requests, s.refusals, s.wouldRefuse, s.buckets, s.sum, s.count]) a.fill(0);
       for (const s of routes.stats.values()) s.requests.fill(0);
       for (const s of upstreams.stats.values())
         for (const a of [s.responses, s.buckets, s.sumCount, s.failures]) a.fill(0);

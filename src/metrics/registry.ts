@@ -15,6 +15,7 @@ import {
   type TenantStats,
   UPSTREAM_BUCKETS,
   type UpstreamStats,
+  WOULD_REFUSE,
 } from "./index.ts";
 import { runtimeMetrics } from "./runtime.ts";
 
@@ -64,6 +65,23 @@ export function metricsRegistry(metrics: Metrics, store: () => StoreStatus = () 
       for (const [tenant, s] of stats) {
         for (let i = 0; i < s.refusals.length; i++) {
           if (s.refusals[i] !== 0) this.inc({ tenant, code: CODE_LABELS[i]! }, s.refusals[i]);
+        }
+      }
+    },
+  });
+  new Counter({
+    name: "gatehouse_would_refuse_total",
+    help:
+      "Requests a shadow rule, limit or quota would have refused (they were not refused), by tenant and " +
+      "the code it would have given.",
+    labelNames: ["tenant", "code"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [tenant, s] of stats) {
+        for (let i = 0; i < s.wouldRefuse.length; i++) {
+          if (s.wouldRefuse[i] !== 0)
+            this.inc({ tenant, code: `would_refuse:${WOULD_REFUSE[i]}` }, s.wouldRefuse[i]);
         }
       }
     },

@@ -1,4 +1,4 @@
-import type { Refusal } from "../gateway/refusal.ts";
+import type { Refusal, RefusalCode } from "../gateway/refusal.ts";
 import type { CompiledRoute, KeyView, Snapshot, TenantView } from "../gateway/snapshot.ts";
 import type { UpstreamTarget } from "../gateway/upstream.ts";
 import type { RequestIdentity } from "../identity/request.ts";
@@ -22,14 +22,15 @@ export interface RequestContext {
   readonly method: string;
   /** The one canonical path used for every decision and forwarded upstream. */
   readonly path: string;
-  /** The query string as the client sent it, without `?` (rules' query predicates read it). */
+  /**
+   * The query string as the client sent it, without `?`: rules' query predicates and tenant-scoped
+   * routes read it (what is forwarded has key parameters removed).
+   */
   readonly query: string;
   /** Path segments of `path`, for matching. */
   readonly segments: readonly string[];
   /** `segments` percent-decoded and case-folded: every spelling an upstream may read as them. */
   readonly lenientSegments: readonly string[];
-  /** The raw query string, without `?` (tenant-scoped routes read it; it is never judged otherwise). */
-  readonly query?: string;
   /** Epoch ms (from the injected clock) when the request arrived. */
   readonly startedAt: number;
   readonly headers: Headers;
@@ -44,6 +45,8 @@ export interface RequestContext {
   upstream?: UpstreamTarget;
   /** Cost units this request counts against limits and quotas. */
   cost: number;
+  /** Codes of shadow policies that would have refused this request (null for none, the usual case). */
+  wouldRefuse: RefusalCode[] | null;
   /**
    * Headers policies add to the response, whatever it turns out to be; names in lower case. A Map,
    * not Headers: every native Headers set and iteration costs far more than a Map's, and this is
@@ -52,6 +55,12 @@ export interface RequestContext {
   readonly responseHeaders: Map<string, string>;
   /** Registers work to run once when the response has finished or the client has gone. */
   onDone(fn: (outcome: RequestOutcome) => void): void;
+}
+
+/** Records that a shadow policy would have refused the request with `code` (once per code). */
+export function recordWouldRefuse(ctx: RequestContext, code: RefusalCode): void {
+  if (ctx.wouldRefuse === null) ctx.wouldRefuse = [code];
+  else if (!ctx.wouldRefuse.includes(code)) ctx.wouldRefuse.push(code);
 }
 
 /**

@@ -40,6 +40,7 @@ export const RAW_COLUMNS = [
   "bytes_out",
   "latency_ms",
   "upstream_ms",
+  "would_refuse",
 ] as const;
 
 export const PERIOD_COLUMNS = [
@@ -71,11 +72,12 @@ interface RawRecord {
   bytes_out: number;
   latency_ms: number;
   upstream_ms: number | null;
+  would_refuse: string | null;
 }
 
 const SELECT_RAW =
   "SELECT id, ts, request_id, tenant_id, key_id, route, method, path, status, outcome, cost, bytes_in, " +
-  "bytes_out, latency_ms, upstream_ms FROM usage";
+  "bytes_out, latency_ms, upstream_ms, would_refuse FROM usage";
 // The first bound is the cursor's ts, not the range's start: SQLite seeks the index to it, whereas a
 // row-value comparison alone would be checked against every row from the start of the range.
 const PAGE = "AND (ts, id) > (?, ?) ORDER BY ts, id LIMIT ?";
@@ -135,6 +137,7 @@ export class UsageExporter {
               r.bytes_out,
               r.latency_ms,
               r.upstream_ms,
+              r.would_refuse,
             ]);
           }
           if (out) controller.enqueue(text.encode(out));

@@ -8,13 +8,13 @@ import type { UsageRow } from "./row.ts";
 
 export interface PackedRows {
   count: number;
-  /** JSON array of requestId, tenantId, keyId, route, method, path, outcome: per row, in this order. */
+  /** JSON array of requestId, tenantId, keyId, route, method, path, outcome, wouldRefuse: per row, in this order. */
   text: string;
   /** ts, status, cost, bytesIn, bytesOut, latencyMs, upstreamMs (NaN for null): per row. */
   numbers: Float64Array<ArrayBuffer>;
 }
 
-const TEXT = 7;
+const TEXT = 8;
 const NUMBERS = 7;
 
 export function packRows(rows: readonly UsageRow[]): PackedRows {
@@ -30,6 +30,7 @@ export function packRows(rows: readonly UsageRow[]): PackedRows {
     text[t++] = r.method;
     text[t++] = r.path;
     text[t++] = r.outcome;
+    text[t++] = r.wouldRefuse;
     numbers[n++] = r.ts;
     numbers[n++] = r.status;
     numbers[n++] = r.cost;
@@ -57,6 +58,7 @@ export function unpackRows(p: PackedRows): UsageRow[] {
       path: text[t + 5]!,
       status: numbers[n + 1]!,
       outcome: text[t + 6]!,
+      wouldRefuse: text[t + 7]!,
       cost: numbers[n + 2]!,
       bytesIn: numbers[n + 3]!,
       bytesOut: numbers[n + 4]!,

@@ -21,6 +21,11 @@ export interface UsageRow {
   outcome: string;
   /** Cost units counted against limits and quotas: 0 for a refused request, which costs nothing. */
   cost: number;
+  /**
+   * Codes of the shadow rules, limits and quotas that would have refused this request, which the
+   * enforced ones let through: "forbidden", "rate_limited", "quota_exhausted", comma-separated.
+   */
+  wouldRefuse: string | null;
   bytesIn: number;
   bytesOut: number;
   /** From arrival to the last response byte (or the client leaving). */
@@ -48,6 +53,7 @@ export function usageRow(ctx: RequestContext, outcome: RequestOutcome): UsageRow
     status: outcome.status,
     outcome: outcome.outcome,
     cost: refused ? 0 : count(ctx.cost),
+    wouldRefuse: ctx.wouldRefuse === null ? null : ctx.wouldRefuse.join(","),
     bytesIn: count(outcome.bytesIn),
     bytesOut: count(outcome.bytesOut),
     latencyMs: Math.max(0, finite(outcome.endedAt - ctx.startedAt)),

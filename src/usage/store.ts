@@ -13,7 +13,7 @@ export type WriteBatch = (rows: readonly UsageRow[]) => void;
 
 const INSERT_ROW =
   "INSERT INTO usage (ts, request_id, tenant_id, key_id, route, method, path, status, outcome, cost, " +
-  "bytes_in, bytes_out, latency_ms, upstream_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+  "bytes_in, bytes_out, latency_ms, upstream_ms, would_refuse) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 const SELECT_ROLLUP =
   "SELECT requests, errors, cost, bytes_in, bytes_out, upstream_count, upstream_ms, latency_min, " +
@@ -52,6 +52,7 @@ export function createBatchWriter(sqlite: Database): WriteBatch {
         r.bytesOut,
         r.latencyMs,
         r.upstreamMs,
+        r.wouldRefuse,
       );
     }
     for (const d of deltas) {

@@ -31,6 +31,7 @@ export function limit(n: number, windowMs: number, extra: Partial<CompiledLimit>
     limit: n,
     windowMs,
     by: "tenant",
+    shadow: false,
     ...extra,
   };
 }
@@ -50,6 +51,7 @@ export function quota(
     anchor: 1,
     timezone: "UTC",
     by: "tenant",
+    shadow: false,
     ...extra,
   };
 }
@@ -122,6 +124,7 @@ export function ctx(t: TenantView, k: KeyView, cost = 1, startedAt = 0): TestCtx
     tenant: t,
     key: k,
     cost,
+    wouldRefuse: null,
     responseHeaders: new Map(),
     onDone: (fn) => done.push(fn),
     finish() {

@@ -138,6 +138,7 @@ const row = (i: number): UsageRow => ({
   path: "/v1/items",
   status: 200,
   outcome: "ok",
+  wouldRefuse: null,
   cost: 1,
   bytesIn: 0,
   bytesOut: 10,

@@ -46,6 +46,7 @@ beforeAll(() => {
       bytesOut: 0,
       latencyMs: 7,
       upstreamMs: 5,
+      wouldRefuse: "forbidden,rate_limited",
     }),
   ]);
   usage = createUsageService({ sqlite: db.sqlite, clock: new ManualClock(T0) });
@@ -69,10 +70,10 @@ describe("CSV", () => {
       usage.exportUsage({ format: "csv", granularity: "raw", from: T0, to: T0 + 2 * HOUR }),
     );
     expect(body).toBe(
-      "time,request_id,tenant,key_id,route,method,path,status,outcome,cost_units,bytes_in,bytes_out,latency_ms,upstream_ms\r\n" +
-        '2026-01-01T00:00:01.000Z,r1,acme,acme-a,"GET,HEAD /v1/x",GET,"/v1/say ""hi""",200,ok,1,0,5,12,3.5\r\n' +
-        '2026-01-01T00:00:02.000Z,r2,,,,GET,"/v1/line\r\nbreak",401,rejected:unauthorized,0,0,0,0,\r\n' +
-        "2026-01-01T01:00:01.000Z,r3,globex,globex-a,* /v1/**,POST,/v1/items,201,ok,2,100,0,7,5\r\n",
+      "time,request_id,tenant,key_id,route,method,path,status,outcome,cost_units,bytes_in,bytes_out,latency_ms,upstream_ms,would_refuse\r\n" +
+        '2026-01-01T00:00:01.000Z,r1,acme,acme-a,"GET,HEAD /v1/x",GET,"/v1/say ""hi""",200,ok,1,0,5,12,3.5,\r\n' +
+        '2026-01-01T00:00:02.000Z,r2,,,,GET,"/v1/line\r\nbreak",401,rejected:unauthorized,0,0,0,0,,\r\n' +
+        '2026-01-01T01:00:01.000Z,r3,globex,globex-a,* /v1/**,POST,/v1/items,201,ok,2,100,0,7,5,"forbidden,rate_limited"\r\n',
     );
   });
 
@@ -81,7 +82,7 @@ describe("CSV", () => {
       usage.exportUsage({ format: "csv", granularity: "raw", from: T0 + 5000, to: T0 + 6000 }),
     );
     expect(body).toBe(
-      "time,request_id,tenant,key_id,route,method,path,status,outcome,cost_units,bytes_in,bytes_out,latency_ms,upstream_ms\r\n",
+      "time,request_id,tenant,key_id,route,method,path,status,outcome,cost_units,bytes_in,bytes_out,latency_ms,upstream_ms,would_refuse\r\n",
     );
   });
 
@@ -125,6 +126,7 @@ describe("NDJSON", () => {
         bytes_out: 5,
         latency_ms: 12,
         upstream_ms: 3.5,
+        would_refuse: null,
       })}\n`,
     );
   });

@@ -32,6 +32,7 @@ export function row(over: Partial<UsageRow> = {}): UsageRow {
     bytesOut: 100,
     latencyMs: 10,
     upstreamMs: 8,
+    wouldRefuse: null,
     ...over,
   };
 }

@@ -30,6 +30,7 @@ function ctx(over: Partial<RequestContext> = {}): RequestContext {
     key: { id: "acme-dev" } as KeyView,
     route: { match: "* /v1/**", cost: 3 } as CompiledRoute,
     cost: 3,
+    wouldRefuse: null,
     responseHeaders: new Map(),
     onDone: () => {},
     ...over,
@@ -63,7 +64,14 @@ describe("usageRow", () => {
       bytesOut: 340,
       latencyMs: 57,
       upstreamMs: 41.123,
+      wouldRefuse: null,
     });
+  });
+
+  test("the codes shadow policies would have refused it with are listed", () => {
+    expect(usageRow(ctx({ wouldRefuse: ["forbidden", "rate_limited"] }), outcome()).wouldRefuse).toBe(
+      "forbidden,rate_limited",
+    );
   });
 
   test("a refused request costs 0 and keeps its route", () => {

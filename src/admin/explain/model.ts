@@ -43,6 +43,10 @@ export const ExplainBody = T.Object(
   },
 );
 
+const Mode = T.Union([T.Literal("enforce"), T.Literal("shadow")], {
+  description: "shadow: judged and counted, never refusing; `refuses` then says whether it would.",
+});
+
 const Counter = T.Object(
   {
     kind: T.Union([T.Literal("window"), T.Literal("quota")]),
@@ -55,8 +59,12 @@ const Counter = T.Object(
       T.String({ description: "Quota period." }),
     ]),
     by: T.Union([T.Literal("tenant"), T.Literal("key")]),
+    mode: Mode,
     used: T.Integer({ description: "Cost units counted now." }),
-    adds: T.Integer({ description: "What this request would add (0 when it would be refused)." }),
+    adds: T.Integer({
+      description:
+        "What this request would add (0 when it would be refused, or this shadow would refuse it).",
+    }),
     refuses: T.Boolean({ description: "Whether this limit or quota alone would refuse the request." }),
     fitsInMs: T.Union([T.Number(), T.Null()], {
       description: "When it would admit the request if nothing else came first (0: now; null: never).",
@@ -145,19 +153,27 @@ export const Explanation = T.Object(
       T.Object(
         {
           effect: T.Union([T.Literal("allow"), T.Literal("deny")]),
+          mode: Mode,
           pattern: T.String(),
           declaredAt: T.String(),
           source: Source,
         },
         strict,
       ),
-      { description: "Every rule that matched, in the order they are judged." },
+      { description: "Every rule that matched (its path and its header and query tests), in order." },
     ),
     limits: T.Array(Counter, { description: "Every limit and quota in force, with its count." }),
     concurrency: T.Union([
       T.Object({ limit: T.Integer(), inFlight: T.Integer(), refuses: T.Boolean() }, strict),
       T.Null(),
     ]),
+    wouldRefuse: T.Array(
+      T.Union([T.Literal("forbidden"), T.Literal("rate_limited"), T.Literal("quota_exhausted")]),
+      {
+        description:
+          "Codes the shadow rules, limits and quotas would refuse this request with, when the enforced ones admit it.",
+      },
+    ),
   },
   { ...strict, description: "The whole decision, at the moment of the call." },
 );

@@ -28,12 +28,15 @@ export const ceilSeconds = (ms: number) => Math.ceil(ms / 1000);
 /**
  * What the fields of one tenant and key share across requests: the whole RateLimit-Policy value and,
  * per item, the start of its RateLimit item (`, "name";r=`). Quota items advertise the current
- * period's length, so a shape holds only within [from, until).
+ * period's length, so a shape holds only within [from, until). Shadow limits and quotas are not in
+ * force, so they are not advertised: their prefix is null.
  */
 export interface FieldShape {
   readonly tenant: TenantView;
+  /** "" when nothing is advertised. */
   readonly policy: string;
-  readonly prefixes: readonly string[];
+  /** Per limit, then per quota (the tenant's, then the key's). */
+  readonly prefixes: readonly (string | null)[];
   readonly from: number;
   readonly until: number;
 }
@@ -41,10 +44,14 @@ export interface FieldShape {
 /** `periods` are the quota counters, the tenant's then the key's, rolled to the current period. */
 export function fieldShape(tenant: TenantView, key: KeyView, periods: readonly PeriodBounds[]): FieldShape {
   const items: string[] = [];
-  const prefixes: string[] = [];
+  const prefixes: (string | null)[] = [];
   let from = Number.NEGATIVE_INFINITY;
   let until = Number.POSITIVE_INFINITY;
   for (const l of [...tenant.limits, ...key.limits]) {
+    if (l.shadow) {
+      prefixes.push(null);
+      continue;
+    }
     prefixes.push(`${items.length === 0 ? "" : ", "}${sfString(l.name)};r=`);
     items.push(`${sfString(l.name)};q=${l.limit};w=${Math.max(1, ceilSeconds(l.windowMs))}`);
   }
@@ -52,6 +59,10 @@ export function fieldShape(tenant: TenantView, key: KeyView, periods: readonly P
     const p = periods[j]!;
     from = Math.max(from, p.periodStart);
     until = Math.min(until, p.periodEnd);
+    if (q.shadow) {
+      prefixes.push(null);
+      return;
+    }
     prefixes.push(`${items.length === 0 ? "" : ", "}${sfString(q.name)};r=`);
     items.push(`${sfString(q.name)};q=${q.limit};w=${Math.round((p.periodEnd - p.periodStart) / 1000)}`);
   });

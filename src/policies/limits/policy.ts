@@ -1,7 +1,7 @@
 import { Refusal, type RefusalCode } from "../../gateway/refusal.ts";
 import type { CompiledLimit, CompiledQuota, KeyView, TenantView } from "../../gateway/snapshot.ts";
 import type { Clock } from "../../lib/clock.ts";
-import type { Policy, RequestContext } from "../policy.ts";
+import { type Policy, type RequestContext, recordWouldRefuse } from "../policy.ts";
 import type { ConcurrencyGate } from "./concurrency.ts";
 import { ceilSeconds, type FieldShape, fieldShape, formatWindow } from "./headers.ts";
 import type { QuotaCounter, QuotaCounters } from "./quota-counters.ts";
@@ -24,11 +24,13 @@ export interface CounterState {
   /** Window length in ms, or the quota's period. */
   readonly per: number | "hour" | "day" | "month";
   readonly by: "tenant" | "key";
+  /** A shadow limit or quota never refuses; `refuses` then says whether it would. */
+  readonly mode: "enforce" | "shadow";
   /** Cost units counted now. */
   readonly used: number;
-  /** What this request would add (0 when refused). */
+  /** What this request would add (0 when refused, or when this shadow would refuse it). */
   readonly adds: number;
-  /** Whether this limit or quota alone would refuse it. */
+  /** Whether this limit or quota alone would refuse it (a shadow: would, if enforced). */
   readonly refuses: boolean;
   /** When it would admit the request if nothing else came first, in ms from now; 0 if now, null if never. */
   readonly fitsInMs: number | null;
@@ -39,6 +41,8 @@ export interface CounterState {
 /** What the limits policy would decide, without counting anything or taking a concurrency slot. */
 export interface LimitsExplanation {
   readonly refusal: Refusal | undefined;
+  /** Codes of the shadow limits and quotas that would refuse the request, when it is admitted. */
+  readonly wouldRefuse: RefusalCode[];
   readonly counters: CounterState[];
   readonly concurrency: {
     readonly limit: number;
@@ -65,6 +69,12 @@ interface Verdict {
  * concurrency slot, and only then count the cost everywhere. A refused request therefore costs
  * nothing anywhere. Key limits always count per key; tenant limits per tenant unless `by: "key"`.
  *
+ * Shadow limits and quotas are judged like the others but never refuse. Each counts exactly what it
+ * would have admitted had it alone been enforced: a request refused for real costs it nothing, and
+ * one it would refuse passes, is recorded (`ctx.wouldRefuse`) and is not counted in it. So its count
+ * and its would-refuse records are what enforcing it would have produced for the same traffic, and
+ * switching it to enforce carries on from that count.
+ *
  * A request costing more than a limit or quota allows can never pass: it is refused without
  * Retry-After (no wait would help) and its detail says so. Concurrency refusals carry no Retry-After
  * either: when an in-flight request ends is unknowable. Every other refusal's Retry-After is the
@@ -76,6 +86,8 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
   // Reused across requests: handles live only within one synchronous check.
   const slots: number[] = [];
   const counters: QuotaCounter[] = [];
+  /** Per limit, then per quota: whether it alone would refuse the request (set by `judge`). */
+  const refusing: boolean[] = [];
 
   const limitAt = (tenant: TenantView, key: KeyView, i: number): CompiledLimit =>
     i < tenant.limits.length ? tenant.limits[i]! : key.limits[i - tenant.limits.length]!;
@@ -96,11 +108,13 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
     let state = "";
     const nl = tenant.limits.length + key.limits.length;
     for (let i = 0; i < nl; i++) {
+      if (prefixes[i] === null) continue;
       const s = slots[i]!;
       const left = Math.max(0, limitAt(tenant, key, i).limit - windows.used(s, now));
       state += `${prefixes[i]}${left};t=${ceilSeconds(windows.msUntilEmpty(s, now))}`;
     }
     for (let j = 0; j < tenant.quotas.length + key.quotas.length; j++) {
+      if (prefixes[nl + j] === null) continue;
       const c = counters[j]!;
       const left = Math.max(0, quotaAt(tenant, key, j).limit - c.used);
       state += `${prefixes[nl + j]}${left};t=${ceilSeconds(c.periodEnd - now)}`;
@@ -120,16 +134,21 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
     const extra: Record<string, string> = {};
     if (tenant.limits.length + key.limits.length + tenant.quotas.length + key.quotas.length > 0) {
       const [policy, state] = headers(tenant, key, now);
-      responseHeaders.set("ratelimit-policy", policy);
-      responseHeaders.set("ratelimit", state);
-      extra["RateLimit-Policy"] = policy;
-      extra.RateLimit = state;
+      if (policy !== "") {
+        responseHeaders.set("ratelimit-policy", policy);
+        responseHeaders.set("ratelimit", state);
+        extra["RateLimit-Policy"] = policy;
+        extra.RateLimit = state;
+      }
     }
     if (retryMs !== null) extra["Retry-After"] = String(ceilSeconds(retryMs));
     return new Refusal(code, detail, extra);
   }
 
-  /** Judges every limit and quota, leaving their handles in `slots` and `counters`; counts nothing. */
+  /**
+   * Judges every limit and quota, leaving their handles in `slots` and `counters` and whether each
+   * would refuse in `refusing`; counts nothing. The verdict is the enforced ones'.
+   */
   function judge(tenant: TenantView, key: KeyView, cost: number, now: number): Verdict {
     const nl = tenant.limits.length + key.limits.length;
     const nq = tenant.quotas.length + key.quotas.length;
@@ -140,14 +159,19 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
       const perKey = i >= tenant.limits.length || limit.by === "key";
       const s = windows.slot(limit, perKey ? key.uid : tenant.uid, now, perKey);
       slots[i] = s;
+      refusing[i] = false;
       if (cost === 0) continue;
       const cap = capOf(limit);
       if (cost > cap) {
+        refusing[i] = true;
+        if (limit.shadow) continue;
         v.impossible ??= {
           code: "rate_limited",
           detail: `This request costs ${cost} units, more than rate limit "${limit.name}" allows (${limit.limit} per ${formatWindow(limit.windowMs)}); it can never be admitted.`,
         };
       } else if (windows.used(s, now) + cost > cap) {
+        refusing[i] = true;
+        if (limit.shadow) continue;
         const ms = windows.msUntilFits(s, cap, cost, now);
         if (ms >= v.waitMs) {
           v.code = "rate_limited";
@@ -161,13 +185,18 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
       const q = quotaAt(tenant, key, j);
       const c = quotas.counter(q, q.by === "key" ? key.uid : tenant.uid, now);
       counters[j] = c;
+      refusing[nl + j] = false;
       if (cost === 0) continue;
       if (cost > q.limit) {
+        refusing[nl + j] = true;
+        if (q.shadow) continue;
         v.impossible ??= {
           code: "quota_exhausted",
           detail: `This request costs ${cost} units, more than quota "${q.name}" allows (${q.limit} per ${q.period}); it can never be admitted.`,
         };
       } else if (c.used + cost > q.limit) {
+        refusing[nl + j] = true;
+        if (q.shadow) continue;
         const ms = c.periodEnd - now;
         if (ms >= v.waitMs) {
           v.code = "quota_exhausted";
@@ -178,6 +207,12 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
     }
     return v;
   }
+
+  /** Whether limit `i` counts this admitted request: not a shadow that would refuse it, nor a duplicate. */
+  const countsLimit = (tenant: TenantView, key: KeyView, i: number) =>
+    !(refusing[i] && limitAt(tenant, key, i).shadow) && firstOf(slots, i);
+  const countsQuota = (tenant: TenantView, key: KeyView, nl: number, j: number) =>
+    !(refusing[nl + j] && quotaAt(tenant, key, j).shadow) && firstOf(counters, j);
 
   /** The refusal a verdict makes, if any; the concurrency cap is not part of it. */
   function refusalOf(
@@ -236,14 +271,22 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
       }
 
       if (cost > 0) {
-        for (let i = 0; i < nl; i++) if (firstOf(slots, i)) windows.add(slots[i]!, cost);
-        for (let j = 0; j < nq; j++) if (firstOf(counters, j)) quotas.add(counters[j]!, cost);
+        for (let i = 0; i < nl; i++) {
+          if (refusing[i]) recordWouldRefuse(ctx, "rate_limited");
+          if (countsLimit(tenant, key, i)) windows.add(slots[i]!, cost);
+        }
+        for (let j = 0; j < nq; j++) {
+          if (refusing[nl + j]) recordWouldRefuse(ctx, "quota_exhausted");
+          if (countsQuota(tenant, key, nl, j)) quotas.add(counters[j]!, cost);
+        }
       }
       if (nl + nq > 0) {
         const [policy, state] = headers(tenant, key, now);
         // Lower-case names, as RequestContext.responseHeaders requires.
-        ctx.responseHeaders.set("ratelimit-policy", policy);
-        ctx.responseHeaders.set("ratelimit", state);
+        if (policy !== "") {
+          ctx.responseHeaders.set("ratelimit-policy", policy);
+          ctx.responseHeaders.set("ratelimit", state);
+        }
       }
       return undefined;
     },
@@ -258,12 +301,16 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
       if (!refusal && capped) refusal = concurrencyRefusal(tenant, key, new Map(), now);
       const admitted = refusal === undefined;
       const states: CounterState[] = [];
+      const wouldRefuse: RefusalCode[] = [];
       const nl = tenant.limits.length + key.limits.length;
       for (let i = 0; i < nl; i++) {
         const limit = limitAt(tenant, key, i);
         const s = slots[i]!;
         const cap = capOf(limit);
         const fits = cost > cap ? null : windows.msUntilFits(s, cap, cost, now);
+        if (admitted && limit.shadow && refusing[i] && !wouldRefuse.includes("rate_limited")) {
+          wouldRefuse.push("rate_limited");
+        }
         states.push({
           kind: "window",
           name: limit.name,
@@ -271,8 +318,9 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
           limit: limit.limit,
           per: limit.windowMs,
           by: i >= tenant.limits.length ? "key" : limit.by,
+          mode: limit.shadow ? "shadow" : "enforce",
           used: windows.used(s, now),
-          adds: admitted ? cost : 0,
+          adds: admitted && !(limit.shadow && refusing[i]) ? cost : 0,
           refuses: fits !== 0,
           fitsInMs: fits,
           resetsAt: null,
@@ -282,6 +330,9 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
         const q = quotaAt(tenant, key, j);
         const c = counters[j]!;
         const fits = cost > q.limit ? null : c.used + cost > q.limit ? c.periodEnd - now : 0;
+        if (admitted && q.shadow && refusing[nl + j] && !wouldRefuse.includes("quota_exhausted")) {
+          wouldRefuse.push("quota_exhausted");
+        }
         states.push({
           kind: "quota",
           name: q.name,
@@ -289,8 +340,9 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
           limit: q.limit,
           per: q.period,
           by: j >= tenant.quotas.length ? "key" : q.by,
+          mode: q.shadow ? "shadow" : "enforce",
           used: c.used,
-          adds: admitted ? cost : 0,
+          adds: admitted && !(q.shadow && refusing[nl + j]) ? cost : 0,
           refuses: fits !== 0,
           fitsInMs: fits,
           resetsAt: c.periodEnd,
@@ -298,7 +350,7 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
       }
       const cap =
         tenant.concurrency === null ? null : { limit: tenant.concurrency, inFlight, refuses: capped };
-      return { refusal, counters: states, concurrency: cap };
+      return { refusal, wouldRefuse, counters: states, concurrency: cap };
     },
   };
 }

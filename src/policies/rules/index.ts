@@ -9,13 +9,17 @@
  * that is stricter than such an upstream, which can only refuse a request it would have served,
  * never let one through. Header and query predicates follow the same principle
  * (gateway/request-predicates.ts): a deny matches any reading, an allow only every reading.
+ *
+ * A deny in shadow mode refuses nothing: a request the enforced rules let through and it matches is
+ * recorded as one it would have refused (`forbidden`). Allows cannot be shadows: an allow can only
+ * admit, so a shadow allow would never record anything.
  */
 
 import { matches } from "../../gateway/pattern.ts";
 import { Refusal } from "../../gateway/refusal.ts";
 import { predicatesHold } from "../../gateway/request-predicates.ts";
 import type { CompiledRule } from "../../gateway/snapshot.ts";
-import type { Policy, RequestContext } from "../policy.ts";
+import { type Policy, type RequestContext, recordWouldRefuse } from "../policy.ts";
 
 const forbidden = () => new Refusal("forbidden", "This key may not use this method and path.");
 
@@ -42,14 +46,19 @@ export function createRulesPolicy(): Policy {
     check(ctx: RequestContext) {
       // The key's rules join the tenant's (its plan's and its own): any deny among them wins.
       let allowed = false;
+      let shadowDenied = false;
       for (const rules of [ctx.tenant?.rules ?? [], ctx.key?.rules ?? []]) {
         for (const rule of rules) {
           if (!ruleMatches(rule, ctx)) continue;
-          if (rule.effect === "deny") return forbidden();
-          allowed = true;
+          // A shadow allow (refused by validation) never admits.
+          if (rule.effect === "allow") allowed ||= !rule.shadow;
+          else if (rule.shadow) shadowDenied = true;
+          else return forbidden();
         }
       }
-      return allowed ? undefined : forbidden();
+      if (!allowed) return forbidden();
+      if (shadowDenied) recordWouldRefuse(ctx, "forbidden");
+      return undefined;
     },
   };
 }
