@@ -120,6 +120,9 @@ const ctxs: RequestContext[] = ids
       T0,
     ),
   );
+// Contexts are reused: what a check registers for the response's end (a quota's settlement) is dropped
+// rather than piled up across millions of checks.
+for (const c of ctxs) c.onDone = () => {};
 const policyNs = time((i) => {
   if ((i & 15) === 0) clock.advance(1);
   if (policy.check(ctxs[i % 1000]!) !== undefined) sink++;

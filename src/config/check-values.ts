@@ -11,6 +11,7 @@ import type {
   LimitDecl,
   PredicateDecl,
   QuotaDecl,
+  RouteDecl,
   RuleDecl,
 } from "./schema.ts";
 import { parseDuration, parseSize } from "./units.ts";
@@ -51,6 +52,8 @@ const bounds = {
 } satisfies Record<string, DurationBound>;
 
 const MAX_BODY_SIZE = "1024gb";
+/** A measured body is held in memory until the response ends. */
+const MAX_MEASURE_SIZE = "64mb";
 
 /** Hop-by-hop and framing headers: the gateway manages them per connection. */
 const connectionHeaders = new Set([
@@ -113,6 +116,9 @@ export function checkValues(c: GatewayConfig): ReferenceIssue[] {
       issues.push(...ruleIssues(["tenants", id, "keys", i, "rules"], k.rules));
     });
   }
+  c.routes.forEach((r, i) => {
+    issues.push(...costFromIssues(["routes", i], r));
+  });
 
   for (const [name, u] of Object.entries(c.upstreams)) {
     duration(["upstreams", name, "timeout"], u.timeout, bounds.upstreamTimeout);
@@ -182,6 +188,40 @@ function ruleIssues(path: Path, rules: RuleDecl[] | undefined): ReferenceIssue[]
 
 const predicateValues = (p: PredicateDecl): string[] =>
   "equals" in p ? [p.equals] : "oneOf" in p ? p.oneOf : [];
+
+function costFromIssues(path: Path, r: RouteDecl): ReferenceIssue[] {
+  if (!r.costFrom) return [];
+  const issues: ReferenceIssue[] = [];
+  const cost = r.cost ?? 1;
+  if (cost === 0) {
+    issues.push({
+      path: [...path, "cost"],
+      message: "a route that measures its cost must cost at least 1 at admission",
+      hint: "admission counts the route's cost: at 0 every request would pass however much was spent",
+    });
+  }
+  const { fallback } = r.costFrom;
+  if (fallback !== undefined && fallback < cost) {
+    issues.push({
+      path: [...path, "costFrom", "fallback"],
+      message: `a fallback below the route's cost (${cost}) would change nothing`,
+      hint: "the route's cost is the least a request counts; lower cost, or remove fallback",
+    });
+  }
+  if ("maxBytes" in r.costFrom && r.costFrom.maxBytes !== undefined) {
+    const size = parseSize(r.costFrom.maxBytes);
+    if (size === 0) {
+      issues.push({ path: [...path, "costFrom", "maxBytes"], message: "must be more than 0" });
+    } else if (!(size <= parseSize(MAX_MEASURE_SIZE))) {
+      issues.push({
+        path: [...path, "costFrom", "maxBytes"],
+        message: `must be at most ${MAX_MEASURE_SIZE}`,
+        hint: "a measured body is held in memory until the response ends",
+      });
+    }
+  }
+  return issues;
+}
 
 function countsPerKey(path: Path): ReferenceIssue {
   return {

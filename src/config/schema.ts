@@ -169,7 +169,19 @@ const policyFields = {
   ),
 };
 
-export const Plan = T.Object(policyFields, { ...strict, description: "What a tenant on this plan may do." });
+export const Plan = T.Object(
+  {
+    ...policyFields,
+    billFailures: T.Optional(
+      T.Boolean({
+        description:
+          "Whether quotas and usage rows count requests that end in a 502, a 504, an upstream 5xx or a " +
+          "broken-off response (default false: such a request costs 0; rate limits count it anyway).",
+      }),
+    ),
+  },
+  { ...strict, description: "What a tenant on this plan may do." },
+);
 
 /** An upstream header whose value comes from the vault, never from the file. */
 export const CredentialHeader = T.Object(
@@ -266,15 +278,63 @@ export const MockUpstream = T.Object(
 
 export const Upstream = T.Union([UrlUpstream, MockUpstream]);
 
+const fallback = T.Optional(
+  T.Integer({
+    minimum: 0,
+    maximum: MAX_COUNT,
+    description: "Cost units counted when the value is missing or malformed (default: the route's cost).",
+  }),
+);
+
+export const CostFrom = T.Union(
+  [
+    T.Object(
+      {
+        header: T.String({
+          pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$",
+          description: "A response header holding a non-negative number.",
+          examples: ["x-usage-units"],
+        }),
+        fallback,
+      },
+      { ...strict, description: "Cost read from a response header." },
+    ),
+    T.Object(
+      {
+        json: T.String({
+          pattern: "^[^.]+(\\.[^.]+)*$",
+          description: "Dotted path to a number in the JSON response body; a number indexes a list.",
+          examples: ["usage.total_tokens"],
+        }),
+        maxBytes: T.Optional(
+          byteSize("Bodies longer than this are not measured (default 1mb, at most 64mb)."),
+        ),
+        fallback,
+      },
+      { ...strict, description: "Cost read from a field of the JSON response body." },
+    ),
+  ],
+  {
+    description:
+      "Post-paid cost: the request is admitted and counted on `cost`; when the response ends, the value " +
+      "read from it replaces that in limits, quotas and the usage row.",
+  },
+);
+
 export const Route = T.Object(
   {
     match: RoutePattern,
     upstream: Identifier,
     cost: T.Optional(
-      T.Integer({ minimum: 0, maximum: MAX_COUNT, description: "Cost units a request counts (default 1)." }),
+      T.Integer({
+        minimum: 0,
+        maximum: MAX_COUNT,
+        description: "Cost units a request counts (default 1); with costFrom, what admission counts.",
+      }),
     ),
     identity: T.Optional(RouteIdentity),
     tenantIn: T.Optional(TenantIn),
+    costFrom: T.Optional(CostFrom),
   },
   strict,
 );
@@ -449,6 +509,7 @@ export type LimitDecl = Static<typeof Limit>;
 export type QuotaDecl = Static<typeof Quota>;
 export type RuleDecl = Static<typeof Rule>;
 export type PredicateDecl = Static<typeof Predicate>;
+export type CostFromDecl = Static<typeof CostFrom>;
 export type PlanDecl = Static<typeof Plan>;
 export type RouteDecl = Static<typeof Route>;
 export type UpstreamDecl = Static<typeof Upstream>;

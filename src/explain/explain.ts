@@ -96,6 +96,8 @@ export interface Explanation {
     cost: number;
     /** Names of the vault credentials the request would carry (never their values). */
     credentials: string[];
+    /** Where a post-paid cost is read from the response, and what counts when it cannot be. */
+    costFrom: { header: string; fallback: number } | { json: string; fallback: number } | null;
   } | null;
   rules: { effect: "allow" | "deny"; mode: "enforce" | "shadow"; pattern: string; declaredAt: string }[];
   limits: (CounterState & { retryAfter: number | null })[];
@@ -205,12 +207,19 @@ export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolic
   const routed = p.route.check(ctx);
   if (routed) refuse("route", routed);
   else if (ctx.route) {
+    const from = ctx.route.costFrom;
     out.route = {
       match: ctx.route.match,
       declaredAt: `routes[${ctx.route.index}]`,
       upstream: ctx.upstream!.name,
       cost: ctx.cost,
       credentials: [...ctx.upstream!.credentials],
+      costFrom:
+        from === null
+          ? null
+          : from.kind === "header"
+            ? { header: from.name, fallback: from.fallback }
+            : { json: from.path.join("."), fallback: from.fallback },
     };
   }
   if (!id.tenant || !id.key) return out;

@@ -26,7 +26,8 @@ export type BodyEnd = "complete" | "idle_timeout" | "upstream_error" | "client_a
 
 /**
  * Relays the upstream's response body, counting bytes, ending it when the upstream goes quiet for
- * longer than `idleMs`, and reporting exactly once how it ended.
+ * longer than `idleMs`, and reporting exactly once how it ended. `tap` sees each chunk as it passes
+ * (a route measuring its cost from the body), before `onEnd`.
  */
 export function relayBody(
   body: ReadableStream<Uint8Array>,
@@ -35,6 +36,7 @@ export function relayBody(
   /** `err` is what the upstream's body threw, for "upstream_error". */
   onEnd: (how: BodyEnd, bytes: number, err?: unknown) => void,
   abortUpstream: () => void,
+  tap?: (chunk: Uint8Array) => void,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let bytes = 0;
@@ -64,6 +66,7 @@ export function relayBody(
           return;
         }
         bytes += value.byteLength;
+        tap?.(value);
         controller.enqueue(value);
       } catch (err) {
         cancelTimer?.();

@@ -7,7 +7,7 @@ import { compileIdentity } from "../identity/compile.ts";
 import { compileRouteTenancy, tenantsByName } from "../identity/snapshot.ts";
 import { overrideProblem } from "../vault/references.ts";
 import { type CredentialValues, noCredentials } from "../vault/vault.ts";
-import { compileLimit, compileQuota, compileRule } from "./compile-policies.ts";
+import { compileCostFrom, compileLimit, compileQuota, compileRule } from "./compile-policies.ts";
 import { compareSpecificity, parsePattern } from "./pattern.ts";
 import type { CompiledPlan, CompiledRoute, KeyView, Snapshot, TenantView } from "./snapshot.ts";
 import { compileUpstream, type UpstreamTarget } from "./upstream.ts";
@@ -33,7 +33,14 @@ type KeyRow = [
 ];
 const noOverrides: ReadonlyMap<string, string> = new Map();
 const noMetadata: Readonly<Record<string, string>> = Object.freeze({});
-const nothingOwn: CompiledPlan = { rules: none, limits: none, quotas: none, concurrency: null };
+/** What a tenant adds to its plan when it adds nothing (billFailures is the plan's alone). */
+const nothingOwn: CompiledPlan = {
+  rules: none,
+  limits: none,
+  quotas: none,
+  concurrency: null,
+  billFailures: false,
+};
 const noTargets: ReadonlyMap<string, UpstreamTarget> = new Map();
 
 /**
@@ -59,6 +66,7 @@ export function buildSnapshot(
       pattern,
       upstream: r.upstream,
       cost: r.cost ?? 1,
+      costFrom: compileCostFrom(r.costFrom, r.cost ?? 1),
       ...compileRouteTenancy(r, pattern),
     };
   });
@@ -72,6 +80,7 @@ export function buildSnapshot(
       limits: (p.limits ?? []).map((l, i) => compileLimit(l, "plan", `plans.${name}.limits[${i}]`)),
       quotas: p.quota ? [compileQuota(p.quota, "plan", `plans.${name}.quota`)] : none,
       concurrency: p.concurrency ?? null,
+      billFailures: p.billFailures ?? false,
     });
   }
 
@@ -131,6 +140,7 @@ export function buildSnapshot(
               own.limits?.map((l, i) => compileLimit(l, "tenant", `tenants.${id}.limits[${i}]`)) ?? none,
             quotas: own.quota ? [compileQuota(own.quota, "tenant", `tenants.${id}.quota`)] : none,
             concurrency: own.concurrency ?? null,
+            billFailures: false,
           };
     const targets = credentialsJson === "{}" ? noTargets : tenantTargets(id, config, vault, credentialsJson);
     tenantViews.set(id, {
@@ -143,6 +153,7 @@ export function buildSnapshot(
       limits: added.limits.length ? [...plan.limits, ...added.limits] : plan.limits,
       quotas: added.quotas.length ? [...plan.quotas, ...added.quotas] : plan.quotas,
       concurrency: added.concurrency ?? plan.concurrency,
+      billFailures: plan.billFailures,
       upstreams: overrides,
       externalIds: externalIds === "[]" ? none : (JSON.parse(externalIds) as string[]),
       metadata: metadata === "{}" ? noMetadata : (JSON.parse(metadata) as Record<string, string>),

@@ -1,10 +1,10 @@
 /** Turns declared limits, quotas and rules into the compiled forms the data plane reads. */
 
-import type { LimitDecl, QuotaDecl, RuleDecl } from "../config/schema.ts";
-import { formatDuration, parseDuration } from "../config/units.ts";
+import type { CostFromDecl, LimitDecl, QuotaDecl, RuleDecl } from "../config/schema.ts";
+import { formatDuration, parseDuration, parseSize } from "../config/units.ts";
 import { foldedPattern, type PathPattern, parsePattern } from "./pattern.ts";
 import { compilePredicates } from "./request-predicates.ts";
-import type { CompiledLimit, CompiledQuota, CompiledRule, LimitOrigin } from "./snapshot.ts";
+import type { CompiledLimit, CompiledQuota, CompiledRule, CostSource, LimitOrigin } from "./snapshot.ts";
 
 /** The name a limit shows in RateLimit headers: its own, or "10-per-1s" ("-by-key" when per key). */
 export function limitName(d: LimitDecl): string {
@@ -64,6 +64,22 @@ export function compileRule(d: RuleDecl, declaredAt: string): CompiledRule {
         declaredAt,
         scope,
       };
+}
+
+/** Bodies measured when a route says nothing: enough for any usage report, small enough to hold. */
+export const DEFAULT_MEASURE_BYTES = 1024 * 1024;
+
+/** Where a route reads its post-paid cost; `cost` is the route's, the default fallback. */
+export function compileCostFrom(d: CostFromDecl | undefined, cost: number): CostSource | null {
+  if (d === undefined) return null;
+  const fallback = d.fallback ?? cost;
+  if ("header" in d) return { kind: "header", name: d.header.toLowerCase(), fallback };
+  return {
+    kind: "json",
+    path: d.json.split("."),
+    maxBytes: d.maxBytes ? parseSize(d.maxBytes) : DEFAULT_MEASURE_BYTES,
+    fallback,
+  };
 }
 
 /**

@@ -10,9 +10,10 @@ import type { Clock } from "../lib/clock.ts";
 import { presentedKey } from "../policies/auth/index.ts";
 import type { RequestContext, RequestOutcome, WaitingPolicy } from "../policies/policy.ts";
 import { canonicalize } from "./canonical-path.ts";
+import { finalCost } from "./final-cost.ts";
 import { NEVER_FORWARDED } from "./http-methods.ts";
 import { problemResponse } from "./problem.ts";
-import { forward, type ProxyDeps } from "./proxy.ts";
+import { forward, type ProxyDeps, type Reported } from "./proxy.ts";
 import { forwardedQuery } from "./query.ts";
 import { Refusal } from "./refusal.ts";
 import type { Snapshot } from "./snapshot.ts";
@@ -70,10 +71,20 @@ export function createGateway(deps: GatewayDeps): Handler {
       onDone: (fn) => done.push(fn),
     };
 
-    const complete = (o: Omit<RequestOutcome, "endedAt">) => {
+    const complete = (o: Reported) => {
       if (finished) return;
       finished = true;
-      const outcome = { ...o, endedAt: clock.now() };
+      const outcome: RequestOutcome = {
+        status: o.status,
+        outcome: o.outcome,
+        bytesIn: o.bytesIn,
+        bytesOut: o.bytesOut,
+        endedAt: clock.now(),
+        upstreamMs: o.upstreamMs,
+        cost: 0,
+        billed: 0,
+      };
+      finalCost(ctx, o, outcome);
       for (const fn of done) {
         try {
           fn(outcome);
@@ -86,7 +97,7 @@ export function createGateway(deps: GatewayDeps): Handler {
 
     const refuse = (r: Refusal) => {
       const outcome = upstreamFailures.has(r.code) ? "upstream_error" : `rejected:${r.code}`;
-      complete({ status: r.status, outcome, bytesIn: 0, bytesOut: 0, upstreamMs: null });
+      complete({ status: r.status, outcome, bytesIn: 0, bytesOut: 0, upstreamMs: null, measured: undefined });
       // A refused request's body is never read: close the connection rather than leave the client
       // uploading into it (and a graceful stop waiting on it).
       if (req.body !== null) ctx.responseHeaders.set("connection", "close");

@@ -7,12 +7,16 @@
  * stream straight through and several times faster than relaying it chunk by chunk in JavaScript,
  * and it tells the usage row exactly when the body ended. Larger or chunked responses stream
  * through a relay that counts bytes and enforces the idle timeout.
+ *
+ * A route that measures its cost (`costFrom`) reads it from a response header, or from a copy of the
+ * JSON body taken as it passes (measure-cost.ts); either way the answer is never held back for it.
  */
 import { tenantContext } from "../identity/context-header.ts";
 import type { Cancel, Scheduler } from "../lib/scheduler.ts";
 import type { RequestContext, RequestOutcome } from "../policies/policy.ts";
 import { BodyTooLarge, limitBody, relayBody } from "./body.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import { BodyCapture, costFromHeader, costFromJson } from "./measure-cost.ts";
 import { answerMock, type WaitTracker } from "./mock-upstream.ts";
 import { Refusal } from "./refusal.ts";
 import { classifyUpstreamFailure, errorCode, type FailureStage } from "./upstream-failure.ts";
@@ -45,8 +49,13 @@ export interface Forwarded {
   readonly headers: Headers;
 }
 
-/** What the proxy learned, for the usage row; `end` fills in the rest when the body is done. */
-export type Finish = (o: Omit<RequestOutcome, "endedAt">) => void;
+/** What the proxy reports when a request ends; the pipeline adds the time and the final cost. */
+export interface Reported extends Omit<RequestOutcome, "endedAt" | "cost" | "billed"> {
+  /** The cost read from the response, for a route with `costFrom`; undefined when not read. */
+  measured: number | undefined;
+}
+
+export type Finish = (o: Reported) => void;
 
 export async function forward(
   ctx: RequestContext,
@@ -133,6 +142,7 @@ export async function forward(
         bytesIn,
         bytesOut: 0,
         upstreamMs: deps.now() - started,
+        measured: undefined,
       });
       return new Response(null, { status: 499 });
     }
@@ -173,23 +183,37 @@ export async function forward(
   for (const [k, v] of ctx.responseHeaders) out.set(k, v);
   out.set("x-request-id", ctx.requestId);
   const init = { status: res.status, statusText: res.statusText, headers: out };
+  const meter = ctx.route?.costFrom ?? null;
+  const fromHeader = meter?.kind === "header" ? costFromHeader(res.headers.get(meter.name)) : undefined;
 
   const declared = res.headers.get("content-length");
   if (!res.body || (declared !== null && Number(declared) <= READ_WHOLE_LIMIT)) {
     cancelTimer = abortAfter(target.idleTimeoutMs);
     let payload: Blob | null = null;
+    let measured = fromHeader;
     try {
       payload = res.body ? await res.blob() : null;
+      if (meter?.kind === "json" && payload && payload.size <= meter.maxBytes) {
+        measured = costFromJson(await payload.bytes(), res.headers.get("content-encoding"), meter);
+      }
     } catch (err) {
       return failed(err, "body");
     }
     settle();
-    finish({ status: res.status, outcome: "ok", bytesIn, bytesOut: payload?.size ?? 0, upstreamMs });
+    finish({
+      status: res.status,
+      outcome: "ok",
+      bytesIn,
+      bytesOut: payload?.size ?? 0,
+      upstreamMs,
+      measured,
+    });
     // Bun sets the length from the payload; a HEAD answer keeps the upstream's.
     if (payload) out.delete("content-length");
     return new Response(payload, init);
   }
 
+  const capture = meter?.kind === "json" ? new BodyCapture(meter.maxBytes) : null;
   const relayed = relayBody(
     res.body,
     target.idleTimeoutMs,
@@ -202,9 +226,15 @@ export async function forward(
       }
       const outcome =
         how === "complete" ? "ok" : how === "client_aborted" ? "client_aborted" : "upstream_error";
-      finish({ status: res.status, outcome, bytesIn, bytesOut, upstreamMs });
+      let measured = fromHeader;
+      if (capture && meter?.kind === "json" && how === "complete") {
+        const body = capture.bytes();
+        measured = body && costFromJson(body, res.headers.get("content-encoding"), meter);
+      }
+      finish({ status: res.status, outcome, bytesIn, bytesOut, upstreamMs, measured });
     },
     () => controller.abort(),
+    capture ? (chunk) => capture.add(chunk) : undefined,
   );
   return new Response(relayed, init);
 }

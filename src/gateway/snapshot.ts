@@ -55,13 +55,25 @@ export interface CompiledRule {
   readonly scope: string | null;
 }
 
+/** Where a route reads its post-paid cost (see gateway/measure-cost.ts). */
+export type CostSource =
+  | { readonly kind: "header"; readonly name: string; readonly fallback: number }
+  | {
+      readonly kind: "json";
+      readonly path: readonly string[];
+      readonly maxBytes: number;
+      readonly fallback: number;
+    };
+
 export interface CompiledRoute {
   /** Position in the file, for ties and for naming the route in usage rows. */
   readonly index: number;
   readonly match: string;
   readonly pattern: PathPattern;
   readonly upstream: string;
+  /** Cost units counted at admission; with `costFrom`, replaced by the measured cost at the end. */
   readonly cost: number;
+  readonly costFrom: CostSource | null;
   /** Names of the credential sources this route accepts; null for all of `identity:`. */
   readonly identity: ReadonlySet<string> | null;
   /** Where requests name their tenant besides the path: each must name the authenticated one. */
@@ -76,6 +88,8 @@ export interface CompiledPlan {
   readonly limits: readonly CompiledLimit[];
   readonly quotas: readonly CompiledQuota[];
   readonly concurrency: number | null;
+  /** Whether failed requests are billed (by default they cost nothing against quotas). */
+  readonly billFailures: boolean;
 }
 
 export interface TenantView {
@@ -91,6 +105,8 @@ export interface TenantView {
   readonly limits: readonly CompiledLimit[];
   readonly quotas: readonly CompiledQuota[];
   readonly concurrency: number | null;
+  /** From the plan: whether quotas and usage rows count requests that failed upstream. */
+  readonly billFailures: boolean;
   /** Upstream name → replacement for this tenant. */
   readonly upstreams: ReadonlyMap<string, string>;
   /** Other names a token may give the tenant by (see identity/). */

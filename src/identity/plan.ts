@@ -27,6 +27,7 @@ export function tenantOnPlan(snapshot: Snapshot, tenant: TenantView, plan: strin
       limits: [...p.limits, ...own.limits],
       quotas: [...p.quotas, ...own.quotas],
       concurrency: own.concurrency ?? p.concurrency,
+      billFailures: p.billFailures,
     };
     byPlan.set(plan, view);
   }

@@ -14,6 +14,13 @@ export interface RequestOutcome {
   endedAt: number;
   /** Milliseconds spent waiting for the upstream's response headers, if it was called. */
   upstreamMs: number | null;
+  /**
+   * Cost units the request finally counts in rate limits: the route's cost, or the one measured from
+   * the response (gateway/final-cost.ts); 0 when it was refused.
+   */
+  cost: number;
+  /** Cost units quotas and the usage row count: `cost`, or 0 for a failure the plan does not bill. */
+  billed: number;
 }
 
 /** What the policy chain knows about one request. Policies fill in what they decide. */
@@ -43,7 +50,10 @@ export interface RequestContext {
   route?: CompiledRoute;
   /** Where the request goes, after the tenant's upstream overrides. */
   upstream?: UpstreamTarget;
-  /** Cost units this request counts against limits and quotas. */
+  /**
+   * Cost units counted against limits and quotas at admission. A route that measures its cost from
+   * the response replaces it when the response ends (RequestOutcome.cost).
+   */
   cost: number;
   /** Codes of shadow policies that would have refused this request (null for none, the usual case). */
   wouldRefuse: RefusalCode[] | null;

@@ -19,7 +19,10 @@ export interface UsageRow {
   status: number;
   /** "ok", "rejected:<code>", "upstream_error" or "client_aborted". */
   outcome: string;
-  /** Cost units counted against limits and quotas: 0 for a refused request, which costs nothing. */
+  /**
+   * Cost units billed: what quotas counted, the measured cost for a route with `costFrom`. 0 for a
+   * refused request, which costs nothing, and for a failure the plan does not bill.
+   */
   cost: number;
   /**
    * Codes of the shadow rules, limits and quotas that would have refused this request, which the
@@ -41,7 +44,6 @@ const MAX_METHOD = 32;
 const REDACTED = "[redacted]";
 
 export function usageRow(ctx: RequestContext, outcome: RequestOutcome): UsageRow {
-  const refused = outcome.outcome.startsWith("rejected:");
   return {
     ts: ctx.startedAt,
     requestId: ctx.requestId,
@@ -52,7 +54,7 @@ export function usageRow(ctx: RequestContext, outcome: RequestOutcome): UsageRow
     path: safePath(ctx.path, ctx.headers),
     status: outcome.status,
     outcome: outcome.outcome,
-    cost: refused ? 0 : count(ctx.cost),
+    cost: count(outcome.billed),
     wouldRefuse: ctx.wouldRefuse === null ? null : ctx.wouldRefuse.join(","),
     bytesIn: count(outcome.bytesIn),
     bytesOut: count(outcome.bytesOut),

@@ -15,6 +15,8 @@ const outcome = (o: string, status: number, endedAt = 1250): RequestOutcome => (
   bytesIn: 0,
   bytesOut: 0,
   upstreamMs: null,
+  cost: 0,
+  billed: 0,
 });
 
 describe("createMetrics", () => {

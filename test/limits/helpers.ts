@@ -68,10 +68,11 @@ export function tenant(extra: Partial<TenantView> = {}): TenantView {
     limits: [],
     quotas: [],
     concurrency: null,
+    billFailures: false,
     upstreams: new Map(),
     externalIds: [],
     metadata: {},
-    own: { rules: [], limits: [], quotas: [], concurrency: null },
+    own: { rules: [], limits: [], quotas: [], concurrency: null, billFailures: false },
     targets: new Map(),
     ...extra,
   };
@@ -104,8 +105,8 @@ const snapshot: Snapshot = {
 };
 
 export interface TestCtx extends RequestContext {
-  /** Runs the onDone callbacks, as the server does when the response ends. */
-  finish(): void;
+  /** Runs the onDone callbacks, as the server does when the response ends (by default: ok, at its cost). */
+  finish(over?: Partial<RequestOutcome>): void;
   readonly doneCallbacks: number;
 }
 
@@ -127,7 +128,7 @@ export function ctx(t: TenantView, k: KeyView, cost = 1, startedAt = 0): TestCtx
     wouldRefuse: null,
     responseHeaders: new Map(),
     onDone: (fn) => done.push(fn),
-    finish() {
+    finish(over = {}) {
       const outcome = {
         status: 200,
         outcome: "ok",
@@ -135,6 +136,9 @@ export function ctx(t: TenantView, k: KeyView, cost = 1, startedAt = 0): TestCtx
         bytesOut: 0,
         endedAt: startedAt,
         upstreamMs: null,
+        cost,
+        billed: cost,
+        ...over,
       };
       for (const fn of done) fn(outcome);
     },

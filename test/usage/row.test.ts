@@ -44,6 +44,8 @@ const outcome = (over: Partial<RequestOutcome> = {}): RequestOutcome => ({
   bytesOut: 340,
   endedAt: T0 + 57,
   upstreamMs: 41.123456,
+  cost: 3,
+  billed: 3,
   ...over,
 });
 
@@ -68,26 +70,15 @@ describe("usageRow", () => {
     });
   });
 
-  test("the codes shadow policies would have refused it with are listed", () => {
-    expect(usageRow(ctx({ wouldRefuse: ["forbidden", "rate_limited"] }), outcome()).wouldRefuse).toBe(
-      "forbidden,rate_limited",
-    );
-  });
-
-  test("a refused request costs 0 and keeps its route", () => {
-    const r = usageRow(ctx(), outcome({ status: 429, outcome: "rejected:rate_limited", upstreamMs: null }));
-    expect(r).toMatchObject({ cost: 0, route: "* /v1/**", status: 429, upstreamMs: null });
-  });
-
-  test("upstream errors and client aborts were admitted and keep their cost", () => {
-    expect(usageRow(ctx(), outcome({ status: 502, outcome: "upstream_error" })).cost).toBe(3);
-    expect(usageRow(ctx(), outcome({ status: 499, outcome: "client_aborted" })).cost).toBe(3);
+  test("the cost is what the request was billed, and shadow refusals are listed", () => {
+    const r = usageRow(ctx({ wouldRefuse: ["forbidden", "rate_limited"] }), outcome({ cost: 7, billed: 5 }));
+    expect(r).toMatchObject({ cost: 5, wouldRefuse: "forbidden,rate_limited" });
   });
 
   test("an unauthenticated request has no tenant, key or route", () => {
     const r = usageRow(
       ctx({ tenant: undefined, key: undefined, route: undefined }),
-      outcome({ status: 401, outcome: "rejected:unauthorized" }),
+      outcome({ status: 401, outcome: "rejected:unauthorized", cost: 0, billed: 0 }),
     );
     expect(r).toMatchObject({ tenantId: null, keyId: null, route: null, cost: 0 });
   });
@@ -108,8 +99,8 @@ describe("usageRow", () => {
 
   test("non-finite and negative numbers become 0 rather than a row SQLite refuses", () => {
     const r = usageRow(
-      ctx({ cost: Number.NaN }),
-      outcome({ bytesIn: -5, endedAt: T0 - 10, upstreamMs: Number.NaN }),
+      ctx(),
+      outcome({ billed: Number.NaN, bytesIn: -5, endedAt: T0 - 10, upstreamMs: Number.NaN }),
     );
     expect(r).toMatchObject({ cost: 0, bytesIn: 0, latencyMs: 0, upstreamMs: 0 });
   });

@@ -140,10 +140,21 @@ export const Explanation = T.Object(
           declaredAt: T.String(),
           source: Source,
           upstream: T.String(),
-          cost: T.Integer(),
           credentials: T.Array(T.String(), {
             description: "Names of the vault credentials the request would carry; never their values.",
           }),
+          cost: T.Integer({ description: "Counted at admission; with costFrom, the least it costs." }),
+          costFrom: T.Union(
+            [
+              T.Object({ header: T.String(), fallback: T.Integer() }, strict),
+              T.Object({ json: T.String(), fallback: T.Integer() }, strict),
+              T.Null(),
+            ],
+            {
+              description:
+                "Where the cost is read from the response when it ends; the fallback when it cannot be.",
+            },
+          ),
         },
         strict,
       ),

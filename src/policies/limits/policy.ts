@@ -1,7 +1,7 @@
 import { Refusal, type RefusalCode } from "../../gateway/refusal.ts";
 import type { CompiledLimit, CompiledQuota, KeyView, TenantView } from "../../gateway/snapshot.ts";
 import type { Clock } from "../../lib/clock.ts";
-import { type Policy, type RequestContext, recordWouldRefuse } from "../policy.ts";
+import { type Policy, type RequestContext, type RequestOutcome, recordWouldRefuse } from "../policy.ts";
 import type { ConcurrencyGate } from "./concurrency.ts";
 import { ceilSeconds, type FieldShape, fieldShape, formatWindow } from "./headers.ts";
 import type { QuotaCounter, QuotaCounters } from "./quota-counters.ts";
@@ -74,6 +74,15 @@ interface Verdict {
  * one it would refuse passes, is recorded (`ctx.wouldRefuse`) and is not counted in it. So its count
  * and its would-refuse records are what enforcing it would have produced for the same traffic, and
  * switching it to enforce carries on from that count.
+ *
+ * Cost is counted at admission (`ctx.cost`, the route's cost). When the response ends (`onDone`):
+ * - a measured cost above it (a route with `costFrom`) adds the difference, at the end's time, to
+ *   every limit and quota that counted the request, over the limit if need be (post-paid: it is the
+ *   next request that finds the balance spent);
+ * - a quota gives back what the request is not billed (a failure the plan does not bill), if its
+ *   period has not ended meanwhile. Sliding windows never give units back: rate limits protect
+ *   capacity, which a failed request used too, and a window only ever gaining units keeps its
+ *   guarantee (sliding-windows.ts) without further argument.
  *
  * A request costing more than a limit or quota allows can never pass: it is refused without
  * Retry-After (no wait would help) and its detail says so. Concurrency refusals carry no Retry-After
@@ -214,6 +223,33 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
   const countsQuota = (tenant: TenantView, key: KeyView, nl: number, j: number) =>
     !(refusing[nl + j] && quotaAt(tenant, key, j).shadow) && firstOf(counters, j);
 
+  /**
+   * The work a request leaves for its end: the measured cost's surplus, and a quota's refund. Only
+   * made when there can be some (a measuring route, or quotas that counted a cost).
+   */
+  function settlement(
+    tenant: TenantView,
+    key: KeyView,
+    cost: number,
+    admittedAt: number,
+    limitsCounted: readonly number[],
+    quotasCounted: readonly QuotaCounter[],
+  ) {
+    return (o: RequestOutcome) => {
+      const now = o.endedAt;
+      const surplus = o.cost - cost;
+      if (surplus > 0) {
+        for (const i of limitsCounted) {
+          const limit = limitAt(tenant, key, i);
+          const perKey = i >= tenant.limits.length || limit.by === "key";
+          windows.charge(limit, perKey ? key.uid : tenant.uid, perKey, surplus, now);
+        }
+      }
+      const billed = o.billed - cost;
+      if (billed !== 0) for (const c of quotasCounted) quotas.settle(c, billed, admittedAt, now);
+    };
+  }
+
   /** The refusal a verdict makes, if any; the concurrency cap is not part of it. */
   function refusalOf(
     v: Verdict,
@@ -271,13 +307,24 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
       }
 
       if (cost > 0) {
+        // Only a measuring route's windows can gain at the end; any quota may give back.
+        const measured = ctx.route !== undefined && ctx.route.costFrom !== null;
+        const limitsCounted: number[] | null = measured ? [] : null;
+        const quotasCounted: QuotaCounter[] | null = nq > 0 ? [] : null;
         for (let i = 0; i < nl; i++) {
           if (refusing[i]) recordWouldRefuse(ctx, "rate_limited");
-          if (countsLimit(tenant, key, i)) windows.add(slots[i]!, cost);
+          if (!countsLimit(tenant, key, i)) continue;
+          windows.add(slots[i]!, cost);
+          limitsCounted?.push(i);
         }
         for (let j = 0; j < nq; j++) {
           if (refusing[nl + j]) recordWouldRefuse(ctx, "quota_exhausted");
-          if (countsQuota(tenant, key, nl, j)) quotas.add(counters[j]!, cost);
+          if (!countsQuota(tenant, key, nl, j)) continue;
+          quotas.add(counters[j]!, cost);
+          quotasCounted?.push(counters[j]!);
+        }
+        if ((limitsCounted?.length ?? 0) + (quotasCounted?.length ?? 0) > 0) {
+          ctx.onDone(settlement(tenant, key, cost, now, limitsCounted ?? [], quotasCounted ?? []));
         }
       }
       if (nl + nq > 0) {

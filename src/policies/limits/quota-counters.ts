@@ -19,8 +19,10 @@ class Counter implements QuotaCounter {
   dirty = false;
   constructor(
     private readonly by: "tenant" | "key",
-    private readonly identity: string,
+    readonly identity: string,
     private readonly counter: string,
+    /** The declaration it was last judged by: a reload may change its period. */
+    public quota: CompiledQuota,
     public periodStart: number,
     public periodEnd: number,
     public used: number,
@@ -81,9 +83,12 @@ export class QuotaCounters {
     if (c === undefined) {
       const used =
         this.seeds.size === 0 ? 0 : this.claimSeed(scopeOf(quota.by, identity, quota.counter), period.start);
-      c = new Counter(quota.by, identity, quota.counter, period.start, period.end, used);
+      c = new Counter(quota.by, identity, quota.counter, quota, period.start, period.end, used);
       counters.set(identity, c);
-    } else if (c.periodStart !== period.start) {
+      return c;
+    }
+    c.quota = quota;
+    if (c.periodStart !== period.start) {
       this.retire(c);
       c.periodStart = period.start;
       c.periodEnd = period.end;
@@ -92,13 +97,33 @@ export class QuotaCounters {
     return c;
   }
 
-  /** Counts `cost` units; the caller has checked that they fit. */
+  /** Counts `cost` units; the caller has checked that they fit, or they were measured after the fact. */
   add(counter: QuotaCounter, cost: number): void {
     const c = counter as Counter;
     c.used += cost;
     if (!c.dirty) {
       c.dirty = true;
       this.dirty.push(c);
+    }
+  }
+
+  /**
+   * Settles what a request counted at admission (`counter`, at `admittedAt`) when its response ends:
+   * `units` more (a measured surplus) count in the quota's current period, as the declaration it was
+   * last judged by defines it; `units` fewer (what is not billed) are taken back only while the
+   * period the request was admitted in lasts, since an ended period's total may already be written.
+   */
+  settle(counter: QuotaCounter, units: number, admittedAt: number, now: number): void {
+    const c = counter as Counter;
+    if (units > 0) {
+      this.add(this.counter(c.quota, c.identity, now), units);
+    } else if (units < 0 && c.periodStart <= admittedAt && now < c.periodEnd) {
+      // Within its period a counter is never swept, so `c` is still the one counted in.
+      c.used -= Math.min(-units, c.used);
+      if (!c.dirty) {
+        c.dirty = true;
+        this.dirty.push(c);
+      }
     }
   }
 

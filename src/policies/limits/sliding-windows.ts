@@ -22,6 +22,16 @@ import type { CompiledLimit } from "../../gateway/snapshot.ts";
  * precede t: at most limit/c − 1, and t fits. For W ≤ 20 ms, b = 1 and the count is exact. Arrivals
  * rounded down to whole ms keep the bound. So such a client is never refused, down to limit 1.
  *
+ * Post-paid units — a route that measures its cost from the response counts the route's cost when the
+ * request is admitted and the measured surplus when the response ends (`charge`), at that end's time
+ * and over the limit if need be. Admission is judged on everything counted before it, surpluses
+ * included, so once they fill the window the next request is refused until enough has left it. The
+ * safety argument above then bounds what was counted at admissions: in any interval (s − W, s], the
+ * units counted up to its last admission t (admitted costs and surpluses recorded by t) are at most
+ * `limit`; only surpluses recorded in (t, s], after that last admission, can take the interval
+ * beyond it. Units are never taken back, so nothing here can make a count smaller than it was when
+ * a later request was judged.
+ *
  * Memory — per (limit, identity): 4 float64 of metadata (window, newest bucket, its ring position,
  * total) and 21 uint32 bucket counts in shared typed arrays = 116 bytes, plus one Map entry (the
  * identity string is the snapshot's own, not a copy); the arrays grow by doubling, so up to as much
@@ -101,6 +111,23 @@ export class SlidingWindows {
     const m = s * META;
     this.counts[s * STRIDE + this.meta[m + 2]!]! += cost;
     this.meta[m + 3]! += cost;
+  }
+
+  /**
+   * Counts `units` at `now` without judging them, over the limit if need be: the surplus of a cost
+   * measured when a response ended. The counter keeps the window it has: the limit may be a
+   * snapshot older than the counter (a reload since the request was admitted).
+   */
+  charge(limit: CompiledLimit, identity: string, perKey: boolean, units: number, now: number): void {
+    const scope = perKey ? this.byKey : this.byTenant;
+    let s = scope.get(limit.counter)?.get(identity);
+    if (s === undefined) s = this.slot(limit, identity, now, perKey);
+    else this.advance(s, this.meta[s * META]!, now);
+    // A bucket holds at most 2^32 − 1 units; past that, the window is full whatever the limit.
+    const at = s * STRIDE + this.meta[s * META + 2]!;
+    const added = Math.min(units, MAX_COUNT - this.counts[at]!);
+    this.counts[at]! += added;
+    this.meta[s * META + 3]! += added;
   }
 
   /**
