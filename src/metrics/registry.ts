@@ -81,7 +81,7 @@ export function metricsRegistry(metrics: Metrics, store: () => StoreStatus = () 
       for (const [tenant, s] of stats) {
         for (let i = 0; i < s.wouldRefuse.length; i++) {
           if (s.wouldRefuse[i] !== 0)
-            this.inc({ tenant, code: `would_refuse:${WOULD_REFUSE[i]}` }, s.wouldRefuse[i]);
+            this.inc({ tenant, code: `would_refuse:${problemName(WOULD_REFUSE[i]!)}` }, s.wouldRefuse[i]);
         }
       }
     },

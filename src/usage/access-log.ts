@@ -45,6 +45,7 @@ export function accessLine(r: UsageRow): string {
     r.bytesOut,
     r.latencyMs,
     r.upstreamMs,
+    r.wouldRefuse,
   ]);
 }
 

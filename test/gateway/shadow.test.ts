@@ -69,9 +69,9 @@ test("shadows never refuse; rows, metrics and explain record what they would hav
 
   const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
   expect(metrics).toContain('gatehouse_would_refuse_total{tenant="acme",code="would_refuse:forbidden"} 1');
-  expect(metrics).toContain('gatehouse_would_refuse_total{tenant="acme",code="would_refuse:rate_limited"} 3');
+  expect(metrics).toContain('gatehouse_would_refuse_total{tenant="acme",code="would_refuse:rate-limited"} 3');
   expect(metrics).toContain(
-    'gatehouse_would_refuse_total{tenant="acme",code="would_refuse:quota_exhausted"} 2',
+    'gatehouse_would_refuse_total{tenant="acme",code="would_refuse:quota-exhausted"} 2',
   );
   expect(metrics).toContain('gatehouse_refusals_total{tenant="acme",code="forbidden"} 1');
   expect(metrics).not.toContain('code="rate_limited"');
