@@ -32,6 +32,7 @@ import { keysPlugin } from "./keys/plugin.ts";
 import { KeyService } from "./keys/service.ts";
 import { operationsPlugin } from "./operations/plugin.ts";
 import { problemResponse, storeUnavailable } from "./problem.ts";
+import { requestIdOf, tagRequestId } from "./request-id.ts";
 import type { AdminStore } from "./store.ts";
 import { tenantsPlugin } from "./tenants/plugin.ts";
 import { TenantService } from "./tenants/service.ts";
@@ -86,12 +87,13 @@ export function createAdminApp(deps: AdminDeps) {
   const log = deps.log ?? jsonLog;
 
   return new Elysia({ normalize: false })
+    .onRequest(tagRequestId)
     .onRequest(
       createGuard({ token: deps.token, hosts: deps.hosts, clock: deps.clock, throttle: deps.throttle }),
     )
-    .onError(({ code, error }) => mapError(code, error, log))
+    .onError(({ code, error, request }) => mapError(code, error, request, log))
     .onTransform(({ body, query }) => refuseDeepNesting(body, query))
-    .onBeforeHandle(({ body, query }) => refuseControlChars(body, query))
+    .onBeforeHandle(({ body, query, request }) => refuseControlChars(body, query, request))
     .onBeforeHandle(({ request }) => refuseWritesWhileStoreFails(request, storeState))
     .use(
       docsPlugin({
@@ -129,9 +131,9 @@ const READ_ONLY_POSTS = new Set(["/explain"]);
 function refuseWritesWhileStoreFails(request: Request, store: StoreState): Response | undefined {
   if (request.method === "GET" || request.method === "HEAD" || store.writable()) return undefined;
   if (request.method === "POST" && READ_ONLY_POSTS.has(new URL(request.url).pathname)) return undefined;
-  return problemResponse(storeUnavailable(describeStoreStatus(store.status())));
+  return problemResponse(storeUnavailable(describeStoreStatus(store.status())), requestIdOf(request));
 }
 
-export { MAX_ADMIN_BODY, unauthorizedProblem } from "./guard.ts";
+export { MAX_ADMIN_BODY } from "./guard.ts";
 
 export type AdminApp = ReturnType<typeof createAdminApp>;

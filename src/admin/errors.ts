@@ -10,17 +10,21 @@ import { classifyStoreError } from "../db/store-health.ts";
 import type { Log } from "../lib/log.ts";
 import { findControlChar, MAX_NESTING, nestedDeeperThan, sanitize } from "./fields.ts";
 import { AdminProblem, badRequest, problemResponse, storeUnavailable } from "./problem.ts";
+import { requestIdOf } from "./request-id.ts";
+import { describeErrors } from "./validation-words.ts";
 
-const MAX_LISTED = 10;
+export function mapError(code: string | number, error: unknown, request: Request, log?: Log): Response {
+  return problemResponse(problemOf(code, error, request, log), requestIdOf(request));
+}
 
-export function mapError(code: string | number, error: unknown, log?: Log): Response {
-  if (error instanceof AdminProblem) return problemResponse(error);
+function problemOf(code: string | number, error: unknown, request: Request, log?: Log): AdminProblem {
+  if (error instanceof AdminProblem) return error;
   const fault = storeFaultOf(error);
   if (fault) {
     // A store fault the writer thread had not reported yet: the change was rolled back, not half-made.
     log?.("warn", "control API change refused: the database refuses writes", { error: String(fault) });
-    return problemResponse(
-      storeUnavailable(`The database refuses writes (${fault.code ?? "SQLite error"}); nothing was changed.`),
+    return storeUnavailable(
+      `The database refuses writes (${fault.code ?? "SQLite error"}); nothing was changed.`,
     );
   }
   switch (code) {
@@ -28,21 +32,40 @@ export function mapError(code: string | number, error: unknown, log?: Log): Resp
       const v = error as ValidationError;
       // A response that fails its own schema is our bug (and may be a leak): never send it.
       if (v.type === "response") break;
-      const errors = v.all
-        .slice(0, MAX_LISTED)
-        .map((e) => `${v.type}${"path" in e && e.path ? sanitize(e.path, 100) : ""}: ${e.message}`);
-      return problemResponse(badRequest(`The request ${v.type} is invalid: ${errors.join("; ")}.`, errors));
+      return validationProblem(v, request);
     }
     case "PARSE":
-      return problemResponse(badRequest("The request body is not valid JSON."));
+      return badRequest("The request body is not valid JSON.");
     case "NOT_FOUND":
-      return problemResponse(new AdminProblem(404, "not_found", "The control API has no such route."));
+      return new AdminProblem(404, "not_found", "The control API has no such route.");
   }
   log?.("error", "control API error", { error: error instanceof Error ? error.stack : String(error) });
-  return problemResponse(
-    new AdminProblem(500, "internal_error", "The control API failed to handle this request."),
-  );
+  return new AdminProblem(500, "internal_error", "The control API failed to handle this request.");
 }
+
+/** Names each field that failed and what it takes, in words (see validation-words.ts). */
+export function validationProblem(v: ValidationError, request: Request): AdminProblem {
+  if (v.type === "body") {
+    const errors = describeErrors(v.all as never, (field) => field || "the body");
+    return badRequest(`The request body is invalid: ${errors.join("; ")}.`, several(errors));
+  }
+  const kind = v.type === "params" ? "path parameter" : "query parameter";
+  // A query number is checked after Elysia converted it, against the field's own schema, and the
+  // error no longer says which parameter it was: the one whose text reads as the refused number.
+  const field =
+    v.type === "property"
+      ? ([...new URL(request.url).searchParams].find(([, raw]) => Number(raw) === v.value)?.[0] ?? "")
+      : undefined;
+  const errors = describeErrors(v.all as never, (name) =>
+    (field ?? name)
+      ? `The ${kind} ${sanitize(field ?? name)}`
+      : `The ${v.type === "params" ? "path" : "query"}`,
+  );
+  return badRequest(`${errors.join("; ")}.`, several(errors));
+}
+
+/** `errors` lists the problems only where there are several; the detail says it all otherwise. */
+const several = (errors: string[]) => (errors.length > 1 ? errors : undefined);
 
 /** The SQLite error (drizzle wraps it as `cause`) that says the database cannot be written now. */
 function storeFaultOf(error: unknown): SQLiteError | undefined {
@@ -56,7 +79,7 @@ function storeFaultOf(error: unknown): SQLiteError | undefined {
  * Ids, names and metadata reach headers, logs and YAML: no control characters anywhere in a body or
  * query, whatever the field's own schema says.
  */
-export function refuseControlChars(body: unknown, query: unknown): Response | undefined {
+export function refuseControlChars(body: unknown, query: unknown, request: Request): Response | undefined {
   for (const [where, value] of [
     ["body", body],
     ["query", query],
@@ -65,6 +88,7 @@ export function refuseControlChars(body: unknown, query: unknown): Response | un
     if (at) {
       return problemResponse(
         badRequest(`The request ${where} is invalid: ${at} contains a control character.`),
+        requestIdOf(request),
       );
     }
   }

@@ -21,24 +21,20 @@ import { isCrossSiteWrite } from "./cross-site.ts";
 import { hostMatcher, requestHost } from "./host-check.ts";
 import { hasNonJsonBody } from "./json-body.ts";
 import { AdminProblem, problemResponse } from "./problem.ts";
+import { requestIdOf } from "./request-id.ts";
 import { AuthFailureThrottle, type ThrottleOptions } from "./throttle.ts";
 
 /** Admin request bodies are small; a larger declared length is refused before the body is read. */
 export const MAX_ADMIN_BODY = 256 * 1024;
 
-export function unauthorizedProblem(): Response {
-  return problemResponse(
-    new AdminProblem(
-      401,
-      "unauthorized",
-      "The control API needs Authorization: Bearer <admin token>.",
-      {},
-      {
-        "www-authenticate": 'Bearer realm="gatehouse-admin"',
-      },
-    ),
+const unauthorized = () =>
+  new AdminProblem(
+    401,
+    "unauthorized",
+    "The control API needs Authorization: Bearer <admin token>.",
+    {},
+    { "www-authenticate": 'Bearer realm="gatehouse-admin"' },
   );
-}
 
 /**
  * The refusals below are the same whatever the path and never echo what was sent. A foreign Host gets
@@ -46,20 +42,13 @@ export function unauthorizedProblem(): Response {
  * §15.5.20), which is exactly the case, while 403 would say the resource is there but not for this
  * caller. A Host that is missing, repeated or malformed is a bad request (RFC 9112 §3.2).
  */
-const badHost = () =>
-  problemResponse(new AdminProblem(400, "bad_request", "The request needs one well-formed Host header."));
+const badHost = () => new AdminProblem(400, "bad_request", "The request needs one well-formed Host header.");
 const misdirected = () =>
-  problemResponse(
-    new AdminProblem(421, "misdirected_request", "This listener does not serve that host name."),
-  );
+  new AdminProblem(421, "misdirected_request", "This listener does not serve that host name.");
 const crossSite = () =>
-  problemResponse(
-    new AdminProblem(403, "cross_site_request", "The control API takes no changes from other sites' pages."),
-  );
+  new AdminProblem(403, "cross_site_request", "The control API takes no changes from other sites' pages.");
 const notJson = () =>
-  problemResponse(
-    new AdminProblem(415, "unsupported_media_type", "Request bodies must be sent as application/json."),
-  );
+  new AdminProblem(415, "unsupported_media_type", "Request bodies must be sent as application/json.");
 
 export interface GuardOptions {
   /** Null means no token is configured, which start-up only allows on loopback. */
@@ -76,6 +65,11 @@ export function createGuard({ token, hosts = [], clock, throttle: throttleOption
   // A token already keeps strangers out; the Host check then applies only when names are listed.
   const checkHost = token === null || hosts.length > 0;
   return ({ request }: { request: Request }): Response | undefined => {
+    const refusal = refuse(request);
+    return refusal && problemResponse(refusal, requestIdOf(request));
+  };
+
+  function refuse(request: Request): AdminProblem | undefined {
     const url = URL.parse(request.url);
     const host = url && requestHost(request, url);
     if (!url || !host) return badHost();
@@ -86,25 +80,25 @@ export function createGuard({ token, hosts = [], clock, throttle: throttleOption
       const client = clientIp(request);
       const wait = throttle.retryAfterMs(client);
       if (wait > 0) {
-        return problemResponse(
-          new AdminProblem(
-            429,
-            "too_many_attempts",
-            "Too many requests with a wrong admin token; try again later.",
-            {},
-            { "retry-after": String(Math.ceil(wait / 1000)) },
-          ),
+        return new AdminProblem(
+          429,
+          "too_many_attempts",
+          "Too many requests with a wrong admin token; try again later.",
+          {},
+          { "retry-after": String(Math.ceil(wait / 1000)) },
         );
       }
       throttle.recordFailure(client);
-      return unauthorizedProblem();
+      return unauthorized();
     }
     if (Number(request.headers.get("content-length") ?? 0) > MAX_ADMIN_BODY) {
-      return problemResponse(
-        new AdminProblem(413, "payload_too_large", `Request bodies are limited to ${MAX_ADMIN_BODY} bytes.`),
+      return new AdminProblem(
+        413,
+        "payload_too_large",
+        `Request bodies are limited to ${MAX_ADMIN_BODY} bytes.`,
       );
     }
     if (hasNonJsonBody(request)) return notJson();
     return undefined;
-  };
+  }
 }

@@ -44,17 +44,28 @@ export const conflict = (detail: string) => new AdminProblem(409, "conflict", de
 export const storeUnavailable = (detail: string) =>
   new AdminProblem(503, "store_unavailable", detail, {}, { "retry-after": "5" });
 
-export function problemResponse(p: AdminProblem): Response {
-  const body = {
+/** The body of a problem; `requestId` is the answer's X-Request-Id (see request-id.ts). */
+export function problemBody(p: AdminProblem, requestId: string) {
+  return {
     type: problemType(p.code),
     title: titles[p.status] ?? "Error",
     status: p.status,
     detail: p.detail,
+    request_id: requestId,
     ...p.extra,
   };
+}
+
+export function problemResponse(p: AdminProblem, requestId: string): Response {
+  const body = problemBody(p, requestId);
   return new Response(JSON.stringify(body), {
     status: p.status,
-    headers: { "content-type": "application/problem+json", "cache-control": "no-store", ...p.headers },
+    headers: {
+      "content-type": "application/problem+json",
+      "cache-control": "no-store",
+      "x-request-id": requestId,
+      ...p.headers,
+    },
   });
 }
 
@@ -67,6 +78,7 @@ export const Problem = T.Object(
     title: T.String(),
     status: T.Integer(),
     detail: T.String(),
+    request_id: T.String({ description: "The answer's X-Request-Id: quote it when reporting a problem." }),
     errors: T.Optional(T.Array(T.String(), { description: "Each problem found, where there are several." })),
   },
   { description: "RFC 9457 problem details, sent as application/problem+json." },

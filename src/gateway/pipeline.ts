@@ -7,6 +7,7 @@
 
 import { locateTenant } from "../identity/namers.ts";
 import type { Clock } from "../lib/clock.ts";
+import { requestIdFor } from "../lib/request-id.ts";
 import { presentedKey } from "../policies/auth/index.ts";
 import type { RequestContext, RequestOutcome, WaitingPolicy } from "../policies/policy.ts";
 import { canonicalize } from "./canonical-path.ts";
@@ -56,7 +57,7 @@ export function createGateway(deps: GatewayDeps): Handler {
     const done: ((o: RequestOutcome) => void)[] = [];
     let finished = false;
     const ctx: RequestContext = {
-      requestId: Bun.randomUUIDv7(),
+      requestId: requestIdFor(req.headers),
       method: req.method,
       path: where ? where.path : "",
       segments: where ? where.segments : [],

@@ -211,11 +211,20 @@ export function expectProblem(r: { status: number; headers: Headers; json: unkno
   const ct = r.headers.get("content-type") ?? "";
   if (!ct.startsWith("application/problem+json")) throw new Error(`expected problem+json, got ${ct}`);
   const body = r.json as Record<string, unknown>;
-  for (const k of ["type", "title", "status", "detail"]) {
+  for (const k of ["type", "title", "status", "detail", "request_id"]) {
     if (!(k in body)) throw new Error(`problem without ${k}: ${JSON.stringify(body)}`);
   }
   if (body.status !== status) throw new Error(`problem status ${body.status} != ${status}`);
+  if (body.request_id !== r.headers.get("x-request-id")) {
+    throw new Error(`request_id ${body.request_id} is not the X-Request-Id ${r.headers.get("x-request-id")}`);
+  }
   return body as { type: string; title: string; status: number; detail: string; errors?: string[] };
+}
+
+/** A problem body without its request_id, which differs per request: to compare bodies. */
+export function withoutRequestId(problem: Record<string, unknown>): string {
+  const { request_id: _, ...rest } = problem;
+  return JSON.stringify(rest);
 }
 
 /** The app's routes as [method, concrete path] with ids filled in. */

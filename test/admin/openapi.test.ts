@@ -55,7 +55,7 @@ describe("GET /openapi.json", () => {
           expect(media.schema, `${where} ${status}`).toBeObject();
           if (Number(status) >= 400) {
             expect(type).toBe("application/problem+json");
-            expect(media.schema.required).toEqual(["type", "title", "status", "detail"]);
+            expect(media.schema.required).toEqual(["type", "title", "status", "detail", "request_id"]);
           }
         }
       }

@@ -27,8 +27,9 @@ async function problem(res: Response, status: number) {
   expect(res.status).toBe(status);
   expect(res.headers.get("content-type")).toBe("application/problem+json");
   const body = (await res.json()) as Record<string, unknown>;
-  expect(Object.keys(body).sort()).toEqual(["detail", "status", "title", "type"]);
+  expect(Object.keys(body).sort()).toEqual(["detail", "request_id", "status", "title", "type"]);
   expect(body.status).toBe(status);
+  expect(body.request_id).toBe(res.headers.get("x-request-id"));
   return body as { type: string; title: string; status: number; detail: string };
 }
 
@@ -75,7 +76,11 @@ describe("GET /usage", () => {
     ["an impossible date", "/usage?from=2026-02-30T00:00:00Z", /does not exist/],
     ["from after to", `/usage?from=${T0 + 10}&to=${T0}`, /earlier than to/],
     ["too many minute buckets", `/usage?from=0&to=${T0}&groupBy=minute`, /at most 10080/],
-    ["a tenant that is not an id", "/usage?tenant=a%20b", /tenant must be a tenant id/],
+    [
+      "a tenant that is not an id",
+      "/usage?tenant=a%20b",
+      /tenant must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit/,
+    ],
   ];
   test.each(bad)("%s → 400 problem+json", async (_name, path, detail) => {
     const body = await problem(await get(path), 400);

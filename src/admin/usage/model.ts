@@ -114,28 +114,8 @@ export const UsageReport = t.Object(
   { ...strict, description: "Usage per group. Rows reach the report within usage.flushInterval." },
 );
 
-export const Problem = t.Object(
-  {
-    type: t.String({ description: "urn:gatehouse:problem:<code>" }),
-    title: t.String(),
-    status: t.Integer(),
-    detail: t.String(),
-  },
-  { description: "RFC 9457 problem details, sent as application/problem+json." },
-);
-
 export const ExportBody = t.String({
   description:
     "Streamed. csv: text/csv, CRLF line ends, a header row, fields quoted per RFC 4180. " +
     "ndjson: application/x-ndjson, one JSON object per line with the same names as the CSV header.",
 });
-
-/** Statuses besides 200: 400 from these routes, 401 and 429 from the host's token guard, 500 for a bug. */
-export const ErrorResponses = {
-  400: t.Object(Problem.properties, {
-    description: "An invalid, unknown or repeated parameter, or an impossible range (problem+json).",
-  }),
-  401: t.Object(Problem.properties, { description: "Missing or wrong admin token (problem+json)." }),
-  429: t.Object(Problem.properties, { description: "Too many wrong admin tokens (problem+json)." }),
-  500: t.Object(Problem.properties, { description: "The gateway failed (problem+json)." }),
-};
