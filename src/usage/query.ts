@@ -14,7 +14,7 @@ import {
   upstreamMean,
 } from "./totals.ts";
 
-export const GROUP_BYS = ["route", "key", "status", "minute", "hour", "day"] as const;
+export const GROUP_BYS = ["route", "key", "status", "minute", "hour", "day", "month"] as const;
 export type GroupBy = (typeof GROUP_BYS)[number];
 
 export interface UsageQuery {
@@ -58,7 +58,37 @@ export const MAX_TIME_GROUPS = 10_080;
 /** Latest instant a JS Date can hold. */
 const MAX_TIME = 8.64e15;
 
-const timeUnits: Partial<Record<GroupBy, number>> = { minute: MINUTE, hour: HOUR, day: 24 * HOUR };
+/** Start of the UTC time bucket holding `t`, and how many buckets [from, to) spans. */
+interface TimeBuckets {
+  start(t: number): number;
+  count(from: number, to: number): number;
+}
+
+const fixed = (unit: number): TimeBuckets => ({
+  start: (t) => Math.floor(t / unit) * unit,
+  count: (from, to) => Math.ceil(to / unit) - Math.floor(from / unit),
+});
+
+const monthIndex = (t: number) => {
+  const d = new Date(t);
+  return d.getUTCFullYear() * 12 + d.getUTCMonth();
+};
+
+/** UTC calendar months: whole hours always fall in one, so the hour rollups can be summed into them. */
+const months: TimeBuckets = {
+  start: (t) => {
+    const d = new Date(t);
+    return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+  },
+  count: (from, to) => monthIndex(to - 1) - monthIndex(from) + 1,
+};
+
+const timeBuckets: Partial<Record<GroupBy, TimeBuckets>> = {
+  minute: fixed(MINUTE),
+  hour: fixed(HOUR),
+  day: fixed(24 * HOUR),
+  month: months,
+};
 
 export function checkRange(from: number, to: number): void {
   if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 0 || to > MAX_TIME) {
@@ -75,9 +105,9 @@ export function checkTenant(tenant: string | undefined): void {
 export function queryUsage(scanner: TotalsScanner, q: UsageQuery): UsageReport {
   checkRange(q.from, q.to);
   checkTenant(q.tenant);
-  const unit = timeUnits[q.groupBy];
+  const unit = timeBuckets[q.groupBy];
   if (unit !== undefined) {
-    const buckets = Math.ceil(q.to / unit) - Math.floor(q.from / unit);
+    const buckets = unit.count(q.from, q.to);
     if (buckets > MAX_TIME_GROUPS) {
       throw new UsageQueryError(
         `groupBy=${q.groupBy} over this range gives ${buckets} groups; at most ${MAX_TIME_GROUPS} are ` +
@@ -100,9 +130,7 @@ export function queryUsage(scanner: TotalsScanner, q: UsageQuery): UsageReport {
   };
   scanner.scan(
     { from: q.from, to: q.to, tenant: q.tenant, dim, grains },
-    unit === undefined
-      ? (_start, _tenant, value) => at(value)
-      : (start) => at(String(Math.floor(start / unit) * unit)),
+    unit === undefined ? (_start, _tenant, value) => at(value) : (start) => at(String(unit.start(start))),
   );
 
   const total = emptyTotals();

@@ -68,7 +68,7 @@ describe("GET /usage", () => {
     [
       "an unknown groupBy",
       "/usage?groupBy=week",
-      /groupBy must be one of route, key, status, minute, hour, day/,
+      /^The query parameter groupBy must be one of route, key, status, minute, hour, day, month\.$/,
     ],
     ["a repeated parameter", "/usage?tenant=acme&tenant=globex", /tenant is given more than once/],
     ["an unknown parameter", "/usage?tenat=acme", /Unknown query parameter "tenat"/],

@@ -150,6 +150,30 @@ describe("queryUsage on a known dataset", () => {
     expect(round3(bucketMiddle(bucketOf(10)))).toBe(10.375);
   });
 
+  test("groupBy month buckets by UTC calendar month, across month ends, with partial minutes at the edges", () => {
+    const db = openDb(":memory:");
+    const feb = Date.UTC(2026, 1, 1);
+    const mar = Date.UTC(2026, 2, 1);
+    store(db, [
+      row({ ts: feb - 1, cost: 1 }), // the last millisecond of January
+      row({ ts: feb, cost: 2 }),
+      row({ ts: feb + 17 * HOUR + 30_123, cost: 3 }),
+      row({ ts: mar - 1, cost: 4 }), // 28 days later: still February
+      row({ ts: mar, cost: 5 }),
+      row({ ts: Date.UTC(2026, 3, 30, 23, 59, 59), cost: 6 }),
+    ]);
+    const svc = createUsageService({ sqlite: db.sqlite, clock: new ManualClock(Date.UTC(2026, 5, 1)) });
+    // From and to cut through minutes, so the edges are read from raw rows and the rest from rollups.
+    const r = svc.queryUsage({ from: T0 + 30_000, to: Date.UTC(2026, 4, 1) - 500, groupBy: "month" });
+    expect(r.groups.map((g) => [g.group, g.requests, g.costUnits])).toEqual([
+      ["2026-01-01T00:00:00.000Z", 1, 1],
+      ["2026-02-01T00:00:00.000Z", 3, 9],
+      ["2026-03-01T00:00:00.000Z", 1, 5],
+      ["2026-04-01T00:00:00.000Z", 1, 6],
+    ]);
+    expect(r.total.requests).toBe(6);
+  });
+
   test("an impossible range or too many time buckets is refused", () => {
     expect(() => usage.queryUsage({ from: T0, to: T0, groupBy: "route" })).toThrow(UsageQueryError);
     expect(() => usage.queryUsage({ from: T0, to: T0 + 8 * 24 * HOUR, groupBy: "minute" })).toThrow(
@@ -174,6 +198,7 @@ describe("rollups answer exactly what the raw rows would", () => {
   function keyOf(groupBy: GroupBy, r: UsageRow): string | null {
     const unit = units[groupBy];
     if (unit) return new Date(Math.floor(r.ts / unit) * unit).toISOString();
+    if (groupBy === "month") return `${new Date(r.ts).toISOString().slice(0, 7)}-01T00:00:00.000Z`;
     if (groupBy === "route") return r.route;
     if (groupBy === "key") return r.keyId;
     return String(r.status);

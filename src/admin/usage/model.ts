@@ -32,7 +32,7 @@ export const UsageQueryParams = t.Object(
       t.UnionEnum([...GROUP_BYS], {
         default: "hour",
         description:
-          "route, key or status, or UTC time buckets: minute, hour or day (default hour). Time buckets " +
+          "route, key or status, or UTC time buckets: minute, hour, day or month (default hour). Time buckets " +
           "without requests are left out; a report holds at most 10080 of them.",
       }),
     ),
