@@ -16,11 +16,29 @@ export const Timestamp = (description?: string) =>
 
 export const NullableTimestamp = (description?: string) => T.Union([Timestamp(), T.Null()], { description });
 
+/** Free-form labels on tenants and keys. Names are identifiers: they end up in exports and listings. */
+export const Metadata = T.Record(T.String({ pattern: Identifier.pattern }), SafeText(512), {
+  maxProperties: 50,
+  // Without it a name that breaks the pattern would be accepted as an extra property.
+  additionalProperties: false,
+  description: "Free-form string labels (at most 50; names are identifiers, values at most 512 characters).",
+});
+
 export const Source = T.Union([T.Literal("file"), T.Literal("api")], {
   description: "file: declared in gateway.yaml and read-only here; api: created through this API.",
 });
 
-export const IdParams = T.Object({ id: Identifier }, { additionalProperties: false });
+/** `{id}` of /tenants/{id}/...; the example names the tenant the spec's request examples create. */
+export const TenantIdParams = T.Object(
+  { id: { ...Identifier, description: "The tenant's id.", examples: ["initech"] } },
+  { additionalProperties: false },
+);
+
+/** `{id}` of /keys/{id}/...; the example names the key the spec's request examples create. */
+export const KeyIdParams = T.Object(
+  { id: { ...Identifier, description: "The key's id.", examples: ["initech-ci"] } },
+  { additionalProperties: false },
+);
 
 export const iso = (ms: number) => new Date(ms).toISOString();
 export const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));

@@ -342,6 +342,13 @@ export const Route = T.Object(
 export const KeyDecl = T.Object(
   {
     id: Identifier,
+    name: T.Optional(T.String({ maxLength: 100, description: "A short label shown in key listings." })),
+    metadata: T.Optional(
+      T.Record(T.String({ maxLength: 64 }), T.String({ maxLength: 512 }), {
+        maxProperties: 50,
+        description: "Free-form string labels (at most 50).",
+      }),
+    ),
     secret: T.Optional(
       T.String({ minLength: 4, maxLength: 256, description: "Plaintext key; stored only as a hash." }),
     ),

@@ -20,7 +20,7 @@ export type TenantColumns = Pick<
 >;
 export type KeyColumns = Pick<
   typeof apiKeys.$inferSelect,
-  "id" | "hash" | "expiresAt" | "disabled" | "limits" | "rules" | "quota"
+  "id" | "name" | "metadata" | "hash" | "expiresAt" | "disabled" | "limits" | "rules" | "quota"
 >;
 
 /** The tenant as gateway.yaml would declare it (without keys); empty fields are left out. */
@@ -49,8 +49,11 @@ export function tenantDecl(row: TenantColumns): TenantDecl {
 export function keyDecl(k: KeyColumns): KeyDecl {
   const limits = JSON.parse(k.limits) as LimitDecl[];
   const rules = JSON.parse(k.rules) as RuleDecl[];
+  const metadata = JSON.parse(k.metadata) as Record<string, string>;
   return {
     id: k.id,
+    ...(k.name !== null ? { name: k.name } : {}),
+    ...(Object.keys(metadata).length ? { metadata } : {}),
     // During a rotation's grace period the previous secret is not declared: the file has one hash per key.
     hash: k.hash,
     ...(k.expiresAt !== null ? { expires: new Date(k.expiresAt).toISOString() } : {}),
@@ -92,7 +95,7 @@ export function keyChanges(
   return [
     ...(before.tenantId !== after.tenantId ? ["tenant"] : []),
     ...(a.hash !== b.hash ? ["secret"] : []),
-    ...(["expires", "disabled", "limits", "rules", "quota"] as const).filter(
+    ...(["name", "metadata", "expires", "disabled", "limits", "rules", "quota"] as const).filter(
       (f) => !Bun.deepEquals(a[f], b[f]),
     ),
   ];

@@ -82,5 +82,15 @@ export const migrations: (MigrationMeta & { tag: string })[] = [
     "bps": true,
     "folderMillis": 1795987200029,
     "hash": "9d6886253e243df1d3e1e638ed24c2cb91ee39211cf0bdf9c84a57419fe1e1eb"
+  },
+  {
+    "tag": "0007_key_name_and_metadata",
+    "sql": [
+      "ALTER TABLE `api_keys` ADD `name` text;",
+      "\nALTER TABLE `api_keys` ADD `metadata` text DEFAULT '{}' NOT NULL;"
+    ],
+    "bps": true,
+    "folderMillis": 1795987575474,
+    "hash": "d660c67c9bbe85aed5dc1a7af009e267ed79dcb2097f633c67403f28033b8487"
   }
 ];

@@ -48,6 +48,10 @@ export const apiKeys = sqliteTable(
     tenantId: text("tenant_id")
       .notNull()
       .references(() => tenants.id, { onDelete: "cascade" }),
+    /** A short human label shown in listings, or null. */
+    name: text("name"),
+    /** JSON: Record<string,string> */
+    metadata: text("metadata").notNull().default("{}"),
     /** "sha256:<hex>" of the secret; the secret itself is never stored. */
     hash: text("hash").notNull().unique(),
     /** Shown in listings so people can tell keys apart: the generated prefix and the last 4 characters. */

@@ -194,6 +194,8 @@ function readStored(tx: Pick<Db, "select">): Stored {
     .select({
       id: apiKeys.id,
       tenantId: apiKeys.tenantId,
+      name: apiKeys.name,
+      metadata: apiKeys.metadata,
       hash: apiKeys.hash,
       previousHash: apiKeys.previousHash,
       expiresAt: apiKeys.expiresAt,
@@ -261,6 +263,8 @@ function keyRow(tenantId: string, k: KeyDecl, sourceRef: string, now: number) {
   return {
     id: k.id,
     tenantId,
+    name: k.name ?? null,
+    metadata: JSON.stringify(k.metadata ?? {}),
     hash: k.secret !== undefined ? hashKey(k.secret) : k.hash!,
     prefix: "",
     last4: k.secret !== undefined ? k.secret.slice(-4) : "",

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { isWellFormedApiKey } from "../../src/lib/api-key-format.ts";
-import { type AdminFixture, adminFixture, dumpState, expectProblem } from "./helpers.ts";
+import { startTestGateway } from "../support/gateway.ts";
+import { type AdminFixture, adminFixture, BASE_YAML, dumpState, expectProblem } from "./helpers.ts";
 
 let f: AdminFixture;
 beforeEach(() => {
@@ -114,6 +115,118 @@ describe("the key lifecycle, with traffic flowing", () => {
   });
 });
 
+describe("names and metadata", () => {
+  test("a key carries a short name and string labels: created, listed, changed and cleared", async () => {
+    const created = await f.call("POST", "/tenants/acme/keys", {
+      body: { id: "acme-ci", name: "CI runner", metadata: { team: "platform", env: "ci" } },
+    });
+    expect(created.status).toBe(201);
+    expect(created.json.key).toMatchObject({ name: "CI runner", metadata: { team: "platform", env: "ci" } });
+    const listed = (await f.call("GET", "/tenants/acme/keys")).json.items;
+    expect(listed.map((k: { id: string; name: string | null }) => [k.id, k.name])).toEqual([
+      ["acme-ci", "CI runner"],
+      ["acme-dev", null],
+    ]);
+    const renamed = await f.call("PATCH", "/keys/acme-ci", { body: { name: "CI (nightly)", metadata: {} } });
+    expect(renamed.json).toMatchObject({ name: "CI (nightly)", metadata: {} });
+    expect((await f.call("PATCH", "/keys/acme-ci", { body: { name: null } })).json.name).toBeNull();
+    const audit = (await f.call("GET", "/audit?objectType=key&objectId=acme-ci&limit=1")).json.items[0];
+    expect(audit.before).toMatchObject({ name: "CI (nightly)" });
+    expect(audit.after).toMatchObject({ name: null });
+  });
+
+  test("names and labels are bounded, and refused in words that say what is allowed", async () => {
+    const before = dumpState(f);
+    const refuse = async (body: unknown, words: string) => {
+      const p = expectProblem(await f.call("POST", "/tenants/acme/keys", { body }), 400);
+      expect(p.detail).toContain(words);
+    };
+    await refuse(
+      { name: "n".repeat(101) },
+      "name must be text of at most 100 characters without control characters",
+    );
+    await refuse(
+      { metadata: { "not a name": "v" } },
+      `metadata has the name "not a name", which is not allowed: names there must be 1 to 64 letters, digits`,
+    );
+    await refuse({ metadata: { k: "v".repeat(513) } }, "metadata.k must be text of at most 512 characters");
+    await refuse(
+      { metadata: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, "v"])) },
+      "metadata may have at most 50 entries",
+    );
+    await refuse({ metadata: { k: 5 } }, "metadata.k must be text");
+    expect(dumpState(f)).toBe(before);
+  });
+
+  test("keys in gateway.yaml may have a name and metadata too", () => {
+    const g = adminFixture(
+      BASE_YAML.replace(
+        "      - { id: acme-dev, secret: gh_demo_acme_0001 }",
+        "      - { id: acme-dev, secret: gh_demo_acme_0001, name: Laptop, metadata: { owner: wile } }",
+      ),
+    );
+    return g
+      .call("GET", "/keys/acme-dev")
+      .then((r) => expect(r.json).toMatchObject({ name: "Laptop", metadata: { owner: "wile" } }))
+      .finally(() => g.close());
+  });
+});
+
+describe("leaked keys and grace periods", () => {
+  test("a grace period can be ended on its own: the old secret fails, the new one works", async () => {
+    const { json } = await f.call("POST", "/tenants/acme/keys", { body: { id: "acme-ci" } });
+    const rotated = await f.call("POST", "/keys/acme-ci/rotate", { body: { gracePeriod: "1h" } });
+    expect(await f.data(json.secret)).toBe(200);
+    const ended = await f.call("POST", "/keys/acme-ci/end-grace");
+    expect(ended.status).toBe(200);
+    expect(ended.json.previousSecretValidUntil).toBeNull();
+    expect(await f.data(json.secret)).toBe(401);
+    expect(await f.data(rotated.json.secret)).toBe(200);
+    // Again, or with no grace period running: nothing changes and nothing is logged.
+    const again = await f.call("POST", "/keys/acme-ci/end-grace");
+    expect(again.status).toBe(200);
+    const actions = (await f.call("GET", "/audit?objectType=key&objectId=acme-ci")).json.items.map(
+      (e: { action: string }) => e.action,
+    );
+    expect(actions).toEqual(["key.end_grace", "key.rotate", "key.create"]);
+    expectProblem(await f.call("POST", "/keys/acme-dev/end-grace"), 409);
+    expectProblem(await f.call("POST", "/keys/nope/end-grace"), 404);
+  });
+
+  test("a leaked key is replaced in one call: the leaked secret fails from the next request", async () => {
+    const gw = startTestGateway(BASE_YAML.replace(/server:\n {2}adminToken: .*\n/, ""), {
+      testClockStart: 0,
+    });
+    try {
+      const admin = (path: string, body?: unknown) =>
+        fetch(`${gw.adminUrl}${path}`, {
+          method: "POST",
+          ...(body ? { body: JSON.stringify(body), headers: { "content-type": "application/json" } } : {}),
+        });
+      const data = async (secret: string) => {
+        const res = await fetch(`${gw.dataUrl}/v1/things`, {
+          headers: { authorization: `Bearer ${secret}` },
+        });
+        await res.arrayBuffer();
+        return res.status;
+      };
+      const leaked = (
+        (await (await admin("/tenants/acme/keys", { id: "acme-ci" })).json()) as { secret: string }
+      ).secret;
+      // Used, so the data plane has it in its cache of recently seen keys.
+      expect(await data(leaked)).toBe(200);
+      const rotated = await admin("/keys/acme-ci/rotate", { gracePeriod: "0s" });
+      expect(rotated.status).toBe(200);
+      const { secret, key } = (await rotated.json()) as { secret: string; key: Record<string, unknown> };
+      expect(key.previousSecretValidUntil).toBeNull();
+      expect(await data(leaked)).toBe(401);
+      expect(await data(secret)).toBe(200);
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
 describe("keys and secrets", () => {
   test("the secret appears only in the create and rotate responses; no listing carries a secret or hash", async () => {
     const created = await f.call("POST", "/tenants/acme/keys", { body: { id: "ci-1" } });
@@ -155,6 +268,8 @@ describe("keys and secrets", () => {
           "last4",
           "lastUsedAt",
           "limits",
+          "metadata",
+          "name",
           "prefix",
           "previousSecretValidUntil",
           "quota",

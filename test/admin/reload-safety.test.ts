@@ -144,7 +144,7 @@ describe("adoption: the file declares an API object exactly as export prints it"
     await f.call("POST", "/tenants", {
       body: { id: "newco", plan: "free", limits: [{ limit: 5, window: "1s" }] },
     });
-    const secret = await newKey("newco", { id: "newco-a" });
+    const secret = await newKey("newco", { id: "newco-a", name: "CI", metadata: { team: "platform" } });
     const tenantUid = uidOf(tenants, "newco");
     const keyUid = uidOf(apiKeys, "newco-a");
     // Pasted under tenants: as the export's own comment says.
@@ -153,7 +153,11 @@ describe("adoption: the file declares an API object exactly as export prints it"
     const r = await f.call("POST", "/config/reload");
     expect(r.json).toEqual({ version: expect.any(Number), changed: true });
     expect((await f.call("GET", "/tenants/newco")).json.source).toBe("file");
-    expect((await f.call("GET", "/keys/newco-a")).json.source).toBe("file");
+    expect((await f.call("GET", "/keys/newco-a")).json).toMatchObject({
+      source: "file",
+      name: "CI",
+      metadata: { team: "platform" },
+    });
     expect(uidOf(tenants, "newco")).toBe(tenantUid!);
     expect(uidOf(apiKeys, "newco-a")).toBe(keyUid!);
     expect(await f.data(secret)).toBe(200);
@@ -161,6 +165,24 @@ describe("adoption: the file declares an API object exactly as export prints it"
     expect(sync.action).toBe("config.sync");
     expect(sync.after.tenants.adopted).toEqual(["newco"]);
     expect(sync.after.keys.adopted).toEqual(["newco-a"]);
+  });
+
+  test("a key declared with another name or other metadata than the API key's is not adopted", async () => {
+    await f.call("POST", "/tenants", { body: { id: "newco", plan: "free" } });
+    const secret = await newKey("newco", { id: "newco-a", name: "CI", metadata: { team: "platform" } });
+    const exported = (await f.call("GET", "/export")).text.split("tenants:\n")[1]!;
+    expect(exported).toContain("name: CI");
+    expect(exported).toContain("team: platform");
+    const errors = await refusedReload(
+      BASE_YAML + exported.replace("name: CI", "name: Nightly").replace("team: platform", "team: web"),
+    );
+    expect(errors).toEqual([
+      expect.stringContaining(
+        'key "newco-a" was created through the control API for tenant "newco", and this declaration ' +
+          "differs from it in name, metadata;",
+      ),
+    ]);
+    expect(await f.data(secret)).toBe(200);
   });
 
   test("an adopted tenant with API keys of its own cannot then be dropped from the file", async () => {

@@ -3,6 +3,7 @@
  * fields, control characters and oversized values with 4xx problem+json, and nothing changes.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { wordsForPattern } from "../../src/admin/validation-words.ts";
 import { type AdminFixture, adminFixture, dumpState, expectProblem } from "./helpers.ts";
 
 let f: AdminFixture;
@@ -232,5 +233,138 @@ describe("query parameters", () => {
     expectProblem(await f.call("GET", "/audit?objectType=users"), 400);
     expectProblem(await f.call("GET", `/audit?objectId=${encodeURIComponent("a\nb")}`), 400);
     expect((await f.call("GET", "/audit?objectType=tenant&objectId=newco")).status).toBe(200);
+  });
+});
+
+describe("validation errors in plain words", () => {
+  /** Each refusal's exact detail: the field and what it takes, never a schema's internals or a regex. */
+  const cases: [string, string, unknown, string][] = [
+    [
+      "POST",
+      "/tenants",
+      { id: "bad id!", plan: "free" },
+      "The request body is invalid: id must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit.",
+    ],
+    ["POST", "/tenants", { id: "ok" }, "The request body is invalid: plan is required."],
+    [
+      "POST",
+      "/tenants",
+      { id: "ok", plan: "free", quota: { limit: 5, period: "week" } },
+      "The request body is invalid: quota.period must be one of hour, day, month.",
+    ],
+    [
+      "POST",
+      "/tenants",
+      { id: "ok", plan: "free", limits: [{ limit: 5, window: "5 sec" }] },
+      "The request body is invalid: limits[0].window must be a whole number and a unit: ms, s, m, h or d (e.g. 500ms, 10s, 1m).",
+    ],
+    [
+      "POST",
+      "/tenants",
+      { id: "ok", plan: "free", rules: [{ permit: "GET /v1/**" }] },
+      "The request body is invalid: rules[0] must be an object with allow or an object with deny.",
+    ],
+    [
+      "POST",
+      "/tenants",
+      { id: "ok", plan: "free", limts: [] },
+      "The request body is invalid: limts is not allowed here (did you mean limits? allowed: id, name, plan, metadata, upstreams, limits, rules, quota, concurrency, disabled).",
+    ],
+    [
+      "POST",
+      "/tenants",
+      { id: "ok", plan: "free", metadata: { "a b": "v" } },
+      `The request body is invalid: metadata has the name "a b", which is not allowed: names there must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit.`,
+    ],
+    [
+      "PATCH",
+      "/tenants/newco",
+      {},
+      "The request body is invalid: the body must name at least one of name, plan, metadata, upstreams, limits, rules, quota, concurrency, disabled.",
+    ],
+    [
+      "PATCH",
+      "/keys/newco-ci",
+      { expiresAt: "tomorrow" },
+      "The request body is invalid: expiresAt must be an RFC 3339 date-time (2026-01-01T00:00:00Z) or null.",
+    ],
+    [
+      "POST",
+      "/keys/newco-ci/rotate",
+      { gracePeriod: 3600 },
+      "The request body is invalid: gracePeriod must be a whole number and a unit: ms, s, m, h or d (e.g. 500ms, 10s, 1m).",
+    ],
+    [
+      "POST",
+      "/explain",
+      { key: "newco-ci", method: "GET", path: "v1/items" },
+      "The request body is invalid: path must be a path starting with / (at most 8192 characters).",
+    ],
+    [
+      "GET",
+      "/tenants?limit=abc",
+      undefined,
+      "The query parameter limit must be a whole number from 1 to 200.",
+    ],
+    [
+      "GET",
+      "/tenants?limit=500",
+      undefined,
+      "The query parameter limit must be a whole number from 1 to 200.",
+    ],
+    [
+      "GET",
+      "/tenants?evil=1",
+      undefined,
+      "The query parameter evil is not allowed here (allowed: limit, cursor).",
+    ],
+    [
+      "GET",
+      "/audit?objectType=users",
+      undefined,
+      "The query parameter objectType must be one of tenant, key, config.",
+    ],
+    [
+      "GET",
+      "/usage?groupBy=week",
+      undefined,
+      "The query parameter groupBy must be one of route, key, status, minute, hour, day, month.",
+    ],
+    ["GET", "/usage/export?format=xml", undefined, "The query parameter format must be one of csv, ndjson."],
+    [
+      "GET",
+      "/tenants/bad%20id",
+      undefined,
+      "The path parameter id must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit.",
+    ],
+  ];
+
+  test("on bodies, queries and paths of several routes, each refusal says what is allowed", async () => {
+    for (const [method, path, body, detail] of cases) {
+      const p = expectProblem(await f.call(method, path, body === undefined ? {} : { body }), 400);
+      expect(p.detail, `${method} ${path}`).toBe(detail);
+    }
+  });
+
+  test("several problems are listed one by one", async () => {
+    const p = expectProblem(await f.call("POST", "/tenants", { body: { id: "x y", plan: 5 } }), 400);
+    expect(p.errors).toEqual([
+      "id must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+      "plan must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+    ]);
+  });
+
+  test("every pattern the API checks has words, so no refusal can quote a regular expression", async () => {
+    const spec = (await f.call("GET", "/openapi.json")).json;
+    const patterns = new Set<string>();
+    JSON.stringify(spec, (key, value) => {
+      if (key === "pattern" && typeof value === "string") patterns.add(value);
+      if (key === "patternProperties" && value) for (const p of Object.keys(value)) patterns.add(p);
+      return value;
+    });
+    expect(patterns.size).toBeGreaterThan(5);
+    // Names in a response's free-form maps are not checked, so need no words.
+    patterns.delete("^(.*)$");
+    for (const p of patterns) expect(wordsForPattern(p), p).toBeString();
   });
 });

@@ -4,7 +4,7 @@
  */
 import { Type as T } from "@sinclair/typebox";
 import { duration, Identifier, KeyDecl, Limit, Quota, Rule } from "../../config/schema.ts";
-import { NullableTimestamp, Source, Timestamp } from "../fields.ts";
+import { Metadata, NullableTimestamp, SafeText, Source, Timestamp } from "../fields.ts";
 import { Page } from "../pagination.ts";
 
 const decl = KeyDecl.properties;
@@ -14,9 +14,13 @@ const ExpiresAt = T.Union([decl.expires, T.Null()], {
   description: "RFC 3339 time after which the key fails; null never expires.",
 });
 
+export const KeyName = SafeText(100, "A short label shown in listings, e.g. who or what uses the key.");
+
 export const CreateKeyBody = T.Object(
   {
     id: T.Optional(decl.id),
+    name: T.Optional(KeyName),
+    metadata: T.Optional(Metadata),
     expiresAt: T.Optional(ExpiresAt),
     disabled: decl.disabled,
     limits: decl.limits,
@@ -31,10 +35,16 @@ export const CreateKeyBody = T.Object(
 
 export const PatchKeyBody = T.Object(
   {
+    name: T.Optional(T.Union([KeyName, T.Null()], { description: "null removes the label." })),
+    metadata: T.Optional(Metadata),
     disabled: T.Optional(T.Boolean({ description: "true disables the key, false enables it." })),
     expiresAt: T.Optional(ExpiresAt),
   },
-  { ...strict, minProperties: 1 },
+  {
+    ...strict,
+    minProperties: 1,
+    description: "Fields to change; absent fields keep their value.",
+  },
 );
 
 export const MAX_GRACE_MS = 7 * 86_400_000;
@@ -48,13 +58,18 @@ export const RotateKeyBody = T.Object(
       ),
     ),
   },
-  strict,
+  {
+    ...strict,
+    description: 'For a leaked key, {"gracePeriod": "0s"}: the old secret fails from the next request on.',
+  },
 );
 
 export const KeyView = T.Object(
   {
     id: Identifier,
     tenantId: Identifier,
+    name: T.Union([T.String(), T.Null()], { description: "The key's label, or null." }),
+    metadata: T.Record(T.String(), T.String()),
     prefix: T.String({ description: 'The generated prefix ("ghk_"), empty for keys from the file.' }),
     last4: T.String({ description: "The secret's last four characters, to tell keys apart." }),
     createdAt: Timestamp(),

@@ -1,7 +1,7 @@
 import { Type as T } from "@sinclair/typebox";
 import { Elysia } from "elysia";
 import { actorOf } from "../client-ip.ts";
-import { IdParams, NoContent } from "../fields.ts";
+import { KeyIdParams, NoContent, TenantIdParams } from "../fields.ts";
 import { DEFAULT_PAGE, decodeCursor, PageQuery } from "../pagination.ts";
 import { responses } from "../problem.ts";
 import { CreateKeyBody, KeyPage, KeyView, KeyWithSecret, PatchKeyBody, RotateKeyBody } from "./model.ts";
@@ -17,7 +17,7 @@ export const keysPlugin = (keys: KeyService) =>
         status(201, keys.create(params.id, body ?? {}, actorOf(request))),
       {
         parse: "json",
-        params: IdParams,
+        params: TenantIdParams,
         body: T.Optional(CreateKeyBody),
         response: responses({ 201: KeyWithSecret }, [400, 404, 409, 413]),
         detail: {
@@ -35,25 +35,27 @@ export const keysPlugin = (keys: KeyService) =>
       ({ params, query }) =>
         keys.listForTenant(params.id, query.limit ?? DEFAULT_PAGE, decodeCursor(query.cursor)),
       {
-        params: IdParams,
+        params: TenantIdParams,
         query: PageQuery,
         response: responses({ 200: KeyPage }, [400, 404]),
         detail: { summary: "List a tenant's keys", description: "Never returns secrets or hashes.", tags },
       },
     )
     .get("/keys/:id", ({ params }) => keys.get(params.id), {
-      params: IdParams,
+      params: KeyIdParams,
       response: responses({ 200: KeyView }, [400, 404]),
       detail: { summary: "Get a key", tags },
     })
     .patch("/keys/:id", ({ params, body, request }) => keys.update(params.id, body, actorOf(request)), {
       parse: "json",
-      params: IdParams,
+      params: KeyIdParams,
       body: PatchKeyBody,
       response: responses({ 200: KeyView }, [400, 404, 409, 413]),
       detail: {
-        summary: "Disable, enable or set the expiry of a key",
-        description: "Effective from the next request. Keys declared in the config file are read-only (409).",
+        summary: "Change a key",
+        description:
+          "Changes its name, metadata, expiry or disabled (`disabled: true` disables it). Effective from " +
+          "the next request. Keys declared in the config file are read-only (409).",
         tags,
       },
     })
@@ -62,18 +64,30 @@ export const keysPlugin = (keys: KeyService) =>
       ({ params, body, request }) => keys.rotate(params.id, body ?? {}, actorOf(request)),
       {
         parse: "json",
-        params: IdParams,
+        params: KeyIdParams,
         body: T.Optional(RotateKeyBody),
         response: responses({ 200: KeyWithSecret }, [400, 404, 409, 413]),
         detail: {
           summary: "Rotate a key",
           description:
             "Returns a new secret this once. The previous secret keeps working for gracePeriod " +
-            "(default 24h, at most 7d), then fails.",
+            '(default 24h, at most 7d), then fails. For a leaked key send `{"gracePeriod": "0s"}`: the ' +
+            "leaked secret fails from the next request on, and only the new one works.",
           tags,
         },
       },
     )
+    .post("/keys/:id/end-grace", ({ params, request }) => keys.endGrace(params.id, actorOf(request)), {
+      params: KeyIdParams,
+      response: responses({ 200: KeyView }, [400, 404, 409]),
+      detail: {
+        summary: "End a rotation's grace period",
+        description:
+          "The previous secret fails from the next request on; the current one keeps working. A key with " +
+          "no previous secret is left as it is.",
+        tags,
+      },
+    })
     .delete(
       "/keys/:id",
       ({ params, request, status }) => {
@@ -81,7 +95,7 @@ export const keysPlugin = (keys: KeyService) =>
         return status(204, undefined);
       },
       {
-        params: IdParams,
+        params: KeyIdParams,
         response: responses({ 204: NoContent }, [400, 404, 409]),
         detail: {
           summary: "Revoke a key",

@@ -61,6 +61,8 @@ export class KeyService {
         .values({
           id,
           tenantId,
+          name: body.name ?? null,
+          metadata: JSON.stringify(body.metadata ?? {}),
           hash: hashKey(secret),
           prefix: API_KEY_PREFIX,
           last4: secret.slice(-4),
@@ -109,6 +111,8 @@ export class KeyService {
   update(id: string, body: Static<typeof PatchKeyBody>, actor: string): Key {
     const before = this.apiOwned(id);
     const set: Partial<Row> = { updatedAt: this.store.clock.now() };
+    if (body.name !== undefined) set.name = body.name;
+    if (body.metadata !== undefined) set.metadata = JSON.stringify(body.metadata);
     if (body.disabled !== undefined) set.disabled = body.disabled;
     if (body.expiresAt !== undefined)
       set.expiresAt = body.expiresAt === null ? null : Date.parse(body.expiresAt);
@@ -139,6 +143,17 @@ export class KeyService {
       "key.rotate",
     );
     return { key: toView(row), secret };
+  }
+
+  /**
+   * Ends a rotation's grace period now: the previous secret fails from the next request on. Calling it
+   * again, or on a key with no previous secret, changes nothing.
+   */
+  endGrace(id: string, actor: string): Key {
+    const before = this.apiOwned(id);
+    if (before.previousHash === null) return toView(before);
+    const set = { previousHash: null, graceUntil: null, updatedAt: this.store.clock.now() };
+    return toView(this.change(id, set, actor, before, "key.end_grace"));
   }
 
   /** Deletes the key: the next request with either of its secrets fails. */
@@ -195,6 +210,8 @@ export function toView(row: Row): Key {
   return {
     id: row.id,
     tenantId: row.tenantId,
+    name: row.name,
+    metadata: JSON.parse(row.metadata) as Record<string, string>,
     prefix: row.prefix,
     last4: row.last4,
     createdAt: iso(row.createdAt),

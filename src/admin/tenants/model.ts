@@ -6,18 +6,13 @@
 import { Type as T } from "@sinclair/typebox";
 import { Identifier, Limit, Quota, Rule, TenantDecl } from "../../config/schema.ts";
 import { ExternalIds } from "../../identity/schema.ts";
-import { NullableTimestamp, partial, SafeText, Source, Timestamp } from "../fields.ts";
+import { Metadata, NullableTimestamp, partial, SafeText, Source, Timestamp } from "../fields.ts";
 import { Page } from "../pagination.ts";
 
 const decl = TenantDecl.properties;
 const strict = { additionalProperties: false } as const;
 
 export const TenantName = SafeText(200, "Display name; defaults to the id.");
-
-export const Metadata = T.Record(T.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$" }), SafeText(512), {
-  maxProperties: 50,
-  description: "Free-form string labels (at most 50).",
-});
 
 const editable = {
   name: TenantName,

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import { actorOf } from "../client-ip.ts";
-import { IdParams, NoContent } from "../fields.ts";
+import { NoContent, TenantIdParams } from "../fields.ts";
 import { DEFAULT_PAGE, decodeCursor, PageQuery } from "../pagination.ts";
 import { responses } from "../problem.ts";
 import { CreateTenantBody, PatchTenantBody, TenantPage, TenantView } from "./model.ts";
@@ -28,13 +28,13 @@ export const tenantsPlugin = (tenants: TenantService) =>
       },
     })
     .get("/tenants/:id", ({ params }) => tenants.get(params.id), {
-      params: IdParams,
+      params: TenantIdParams,
       response: responses({ 200: TenantView }, [400, 404]),
       detail: { summary: "Get a tenant", tags },
     })
     .patch("/tenants/:id", ({ params, body, request }) => tenants.update(params.id, body, actorOf(request)), {
       parse: "json",
-      params: IdParams,
+      params: TenantIdParams,
       body: PatchTenantBody,
       response: responses({ 200: TenantView }, [400, 404, 409, 413]),
       detail: {
@@ -53,7 +53,7 @@ export const tenantsPlugin = (tenants: TenantService) =>
         return status(204, undefined);
       },
       {
-        params: IdParams,
+        params: TenantIdParams,
         response: responses({ 204: NoContent }, [400, 404, 409]),
         detail: { summary: "Delete a tenant and its keys", tags },
       },
