@@ -377,6 +377,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
       draining: () => draining,
       log,
       explain: policies,
+      quotas,
       ...(testClock ? { testClock } : {}),
     };
     let adminApp: Promise<ReturnType<typeof createAdminApp>> | undefined;

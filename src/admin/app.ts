@@ -13,6 +13,7 @@ import type { Clock } from "../lib/clock.ts";
 import { jsonLog, type Log } from "../lib/log.ts";
 import { createMetrics, type Metrics } from "../metrics/index.ts";
 import { metricsRegistry } from "../metrics/registry.ts";
+import type { QuotaCounters } from "../policies/limits/quota-counters.ts";
 import type { VirtualTime } from "../testmode/virtual-time.ts";
 import type { UsageService } from "../usage/service.ts";
 import { auditPlugin } from "./audit/plugin.ts";
@@ -31,7 +32,13 @@ import { createGuard } from "./guard.ts";
 import { keysPlugin } from "./keys/plugin.ts";
 import { KeyService } from "./keys/service.ts";
 import { operationsPlugin } from "./operations/plugin.ts";
+import { plansPlugin } from "./plans/plugin.ts";
+import { PlanService } from "./plans/service.ts";
+import { policyPlugin } from "./policy/plugin.ts";
+import { PolicyService } from "./policy/service.ts";
 import { problemResponse, storeUnavailable } from "./problem.ts";
+import { quotaPlugin } from "./quota/plugin.ts";
+import { QuotaService } from "./quota/service.ts";
 import { requestIdOf, tagRequestId } from "./request-id.ts";
 import type { AdminStore } from "./store.ts";
 import { tenantsPlugin } from "./tenants/plugin.ts";
@@ -65,6 +72,8 @@ export interface AdminDeps {
   testClock?: VirtualTime;
   /** The data plane's policies, which POST /explain judges requests with; without them it is not mounted. */
   explain?: ExplainPolicies;
+  /** The data plane's quota counters, which the quota routes read and change; without them they are not mounted. */
+  quotas?: QuotaCounters;
 }
 
 export interface StoreState {
@@ -100,6 +109,7 @@ export function createAdminApp(deps: AdminDeps) {
         usage: deps.usage !== undefined,
         clock: deps.testClock !== undefined,
         explain: deps.explain !== undefined,
+        quota: deps.quotas !== undefined,
       }),
     )
     .use(
@@ -113,6 +123,13 @@ export function createAdminApp(deps: AdminDeps) {
     .use(tenantsPlugin(new TenantService(store)))
     .use(keysPlugin(new KeyService(store)))
     .use(credentialsPlugin(new CredentialService(store)))
+    .use(plansPlugin(new PlanService(store)))
+    .use(policyPlugin(new PolicyService(store)))
+    .use(
+      deps.quotas
+        ? quotaPlugin(new QuotaService(store, deps.quotas))
+        : new Elysia({ name: "quota-unavailable" }),
+    )
     .use(configPlugin(new ConfigService(store), deps.database, deps.clock))
     .use(auditPlugin(audit))
     .use(deps.usage ? usagePlugin({ usage: deps.usage, log }) : new Elysia({ name: "usage-unavailable" }))

@@ -93,6 +93,7 @@ export function adminFixture(
   let draining = false;
   let store = { status: healthyStatus, writable: true };
   const token = options.token === undefined ? TOKEN : options.token;
+  const quotas = new QuotaCounters(new MemoryQuotaStore(), clock);
   const policies = {
     tokens: new TokenVerifier(new RemoteKeySets({ fetch, clock, scheduler: timerScheduler })),
     route: createRoutePolicy(),
@@ -102,7 +103,7 @@ export function adminFixture(
     limits: createLimitsPolicy({
       clock,
       windows: new SlidingWindows(),
-      quotas: new QuotaCounters(new MemoryQuotaStore(), clock),
+      quotas,
       concurrency: new ConcurrencyGate(),
     }),
   };
@@ -119,6 +120,7 @@ export function adminFixture(
     usage: createUsageService({ sqlite: database.sqlite, clock }),
     log: silentLog,
     explain: policies,
+    quotas,
   });
   const gateway = createGateway({
     clock,

@@ -20,6 +20,8 @@ export interface MountedGroups {
   clock: boolean;
   /** POST /explain. */
   explain: boolean;
+  /** The quota routes. */
+  quota: boolean;
 }
 
 export const docsPlugin = (mounted: MountedGroups) =>
@@ -50,6 +52,14 @@ export const docsPlugin = (mounted: MountedGroups) =>
               name: "credentials",
               description: "Upstream credentials: stored encrypted, write-only, referred to by name.",
             },
+            { name: "plans", description: "The plans the config file declares." },
+            {
+              name: "policy",
+              description: "What is in force for a tenant or a key, and where it is declared.",
+            },
+            ...(mounted.quota
+              ? [{ name: "quota", description: "Quota counts of the current period: read, reset, credit." }]
+              : []),
             { name: "config", description: "The configuration in force, reloads and export." },
             ...(mounted.usage ? [{ name: "usage", description: "Usage reports and raw exports." }] : []),
             { name: "audit", description: "Every change made through this API." },

@@ -101,6 +101,21 @@ export class QuotaCounters {
   add(counter: QuotaCounter, cost: number): void {
     const c = counter as Counter;
     c.used += cost;
+    this.touch(c);
+  }
+
+  /**
+   * Sets the units used in the counter's current period (an operator's reset or credit). The next
+   * request sees it, and the next flush writes it: flushes carry absolute values and the latest one
+   * wins, so no write made before this one can bring the old count back.
+   */
+  set(counter: QuotaCounter, used: number): void {
+    const c = counter as Counter;
+    c.used = used;
+    this.touch(c);
+  }
+
+  private touch(c: Counter): void {
     if (!c.dirty) {
       c.dirty = true;
       this.dirty.push(c);

@@ -1,0 +1,61 @@
+/**
+ * Where a declaration in force lives, from its `declaredAt` config path (`plans.free.limits[0]`,
+ * `tenants.acme.keys[acme-dev].quota`, `routes[2]`): "gateway.yaml:15" while the config file still
+ * holds the config in force, "control API" for what was made there, null when it cannot be told.
+ */
+import { eq } from "drizzle-orm";
+import type { LoadedConfig } from "../config/load.ts";
+import { apiKeys, tenants } from "../db/schema.ts";
+import type { AdminStore } from "./store.ts";
+
+export type Source = string | null;
+
+export const CONTROL_API = "control API";
+
+/** Who declares a policy item: the tenant's plan, the tenant, or the key. */
+export type Origin = "plan" | "tenant" | "key";
+
+export function originOf(declaredAt: string): Origin {
+  if (declaredAt.startsWith("plans.")) return "plan";
+  return /\.keys\[[^\]]+\]\./.test(declaredAt) ? "key" : "tenant";
+}
+
+/** A locator for one answer: the file is re-read at most once, and only when something is in it. */
+export function sourceLocator(store: AdminStore): (declaredAt: string) => Source {
+  let loaded: LoadedConfig | null | undefined;
+  const file = () => {
+    if (loaded === undefined) loaded = store.state.rereadInForce();
+    return loaded;
+  };
+  const db = store.database.db;
+  const fromFile = (path: (string | number)[]) => file()?.sourceRef(path) ?? null;
+  /** `rules[3]` or `quota` as a config path's tail. */
+  const tail = (list: string | undefined, index: string | undefined, single: string | undefined) =>
+    single ? [single] : [list!, Number(index)];
+  return (at) => {
+    let m = /^routes\[(\d+)\]$/.exec(at);
+    if (m) return fromFile(["routes", Number(m[1])]);
+    m = /^plans\.(.+?)(?:\.(rules|limits)\[(\d+)\]|\.(quota|concurrency))?$/.exec(at);
+    if (m) {
+      const [, plan, list, index, single] = m;
+      return fromFile(["plans", plan!, ...(list || single ? tail(list, index, single) : [])]);
+    }
+    m = /^tenants\.(.+?)\.keys\[(.+)\]\.(?:(rules|limits)\[(\d+)\]|(quota))$/.exec(at);
+    if (m) {
+      const [, tenantId, keyId, list, index, single] = m;
+      const row = db.select({ source: apiKeys.source }).from(apiKeys).where(eq(apiKeys.id, keyId!)).get();
+      if (row?.source === "api") return CONTROL_API;
+      const i = file()?.config.tenants?.[tenantId!]?.keys?.findIndex((k) => k.id === keyId) ?? -1;
+      if (i < 0) return null;
+      return fromFile(["tenants", tenantId!, "keys", i, ...tail(list, index, single)]);
+    }
+    m = /^tenants\.(.+?)\.(?:(rules|limits)\[(\d+)\]|(quota|concurrency))$/.exec(at);
+    if (m) {
+      const [, tenantId, list, index, single] = m;
+      const row = db.select({ source: tenants.source }).from(tenants).where(eq(tenants.id, tenantId!)).get();
+      if (row?.source === "api") return CONTROL_API;
+      return fromFile(["tenants", tenantId!, ...tail(list, index, single)]);
+    }
+    return null;
+  };
+}
