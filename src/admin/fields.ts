@@ -22,6 +22,7 @@ export const Metadata = T.Record(T.String({ pattern: Identifier.pattern }), Safe
   // Without it a name that breaks the pattern would be accepted as an extra property.
   additionalProperties: false,
   description: "Free-form string labels (at most 50; names are identifiers, values at most 512 characters).",
+  examples: [{ region: "eu" }],
 });
 
 export const Source = T.Union([T.Literal("file"), T.Literal("api")], {

@@ -13,7 +13,13 @@ export const MAX_PAGE = 200;
 export const pageQueryFields = {
   // Elysia's t.Integer coerces the query string; a raw TypeBox integer would refuse "10".
   limit: t.Optional(
-    t.Integer({ minimum: 1, maximum: MAX_PAGE, default: DEFAULT_PAGE, description: "Items per page." }),
+    t.Integer({
+      minimum: 1,
+      maximum: MAX_PAGE,
+      default: DEFAULT_PAGE,
+      description: "Items per page.",
+      examples: [20],
+    }),
   ),
   cursor: t.Optional(
     t.String({

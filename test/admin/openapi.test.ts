@@ -19,6 +19,54 @@ const DOC_ROUTES = new Set([`GET ${DOCS_PATH}`, `GET ${SPEC_PATH}`, `GET ${SCALA
 
 const specPath = (p: string) => p.replace(/:([A-Za-z]+)/g, "{$1}");
 
+/** A schema with its $ref followed into components/schemas. */
+const resolve = (schema: Json): Json =>
+  schema?.$ref ? spec.components.schemas[schema.$ref.slice("#/components/schemas/".length)] : schema;
+
+/** Every schema object under `node`, nested ones included. */
+function* schemasIn(node: Json): Generator<Json> {
+  if (Array.isArray(node)) for (const n of node) yield* schemasIn(n);
+  else if (node && typeof node === "object") {
+    if (typeof node.type === "string" || Array.isArray(node.type) || node.anyOf || node.$ref) yield node;
+    for (const v of Object.values(node)) yield* schemasIn(v);
+  }
+}
+
+/** operationId of every operation, by "METHOD /path": stable names for generated clients. */
+const OPERATION_IDS: Record<string, string> = {
+  "GET /healthz": "getHealth",
+  "GET /readyz": "getReadiness",
+  "GET /metrics": "getMetrics",
+  "GET /tenants": "listTenants",
+  "POST /tenants": "createTenant",
+  "GET /tenants/{id}": "getTenant",
+  "PATCH /tenants/{id}": "updateTenant",
+  "DELETE /tenants/{id}": "deleteTenant",
+  "POST /tenants/{id}/keys": "createKey",
+  "GET /tenants/{id}/keys": "listKeys",
+  "GET /keys/{id}": "getKey",
+  "PATCH /keys/{id}": "updateKey",
+  "POST /keys/{id}/rotate": "rotateKey",
+  "POST /keys/{id}/end-grace": "endKeyGrace",
+  "DELETE /keys/{id}": "revokeKey",
+  "GET /plans": "listPlans",
+  "GET /tenants/{id}/policy": "getTenantPolicy",
+  "GET /keys/{id}/policy": "getKeyPolicy",
+  "GET /tenants/{id}/quota": "getTenantQuota",
+  "POST /tenants/{id}/quota/reset": "resetTenantQuota",
+  "POST /tenants/{id}/quota/credit": "creditTenantQuota",
+  "GET /keys/{id}/quota": "getKeyQuota",
+  "POST /keys/{id}/quota/reset": "resetKeyQuota",
+  "POST /keys/{id}/quota/credit": "creditKeyQuota",
+  "GET /config": "getConfig",
+  "POST /config/reload": "reloadConfig",
+  "GET /export": "exportConfig",
+  "GET /audit": "listAudit",
+  "GET /usage": "getUsage",
+  "GET /usage/export": "exportUsage",
+  "POST /explain": "explainRequest",
+};
+
 describe("GET /openapi.json", () => {
   test("documents every registered route, and nothing that is not one", () => {
     const registered = f.app.routes
@@ -55,7 +103,14 @@ describe("GET /openapi.json", () => {
           expect(media.schema, `${where} ${status}`).toBeObject();
           if (Number(status) >= 400) {
             expect(type).toBe("application/problem+json");
-            expect(media.schema.required).toEqual(["type", "title", "status", "detail", "request_id"]);
+            expect(media.schema).toEqual({ $ref: "#/components/schemas/Problem" });
+            expect(resolve(media.schema).required).toEqual([
+              "type",
+              "title",
+              "status",
+              "detail",
+              "request_id",
+            ]);
           }
         }
       }
@@ -67,10 +122,79 @@ describe("GET /openapi.json", () => {
       // These take no body.
       if (route.path === "/config/reload" || route.path.endsWith("/end-grace")) continue;
       const op = spec.paths[specPath(route.path)][route.method.toLowerCase()];
-      const schema = op.requestBody?.content?.["application/json"]?.schema;
+      const schema = resolve(op.requestBody?.content?.["application/json"]?.schema);
       expect(schema, `${route.method} ${route.path}`).toBeObject();
       expect(schema.additionalProperties, `${route.method} ${route.path}`).toBe(false);
     }
+  });
+
+  test("every operation has its stable operationId", () => {
+    const ids = Object.fromEntries(
+      Object.entries<Record<string, Json>>(spec.paths).flatMap(([path, item]) =>
+        Object.entries<Json>(item).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op.operationId]),
+      ),
+    );
+    expect(ids).toEqual(OPERATION_IDS);
+  });
+
+  test("shapes are named components referred to with $ref, never inlined copies", () => {
+    const names = Object.keys(spec.components.schemas);
+    for (const name of [
+      "Tenant",
+      "TenantPage",
+      "Key",
+      "KeyWithSecret",
+      "Limit",
+      "Quota",
+      "Rule",
+      "Problem",
+    ]) {
+      expect(names).toContain(name);
+    }
+    // Every object shape an operation uses is a reference: a generator makes one type of each.
+    for (const schema of schemasIn(spec.paths)) {
+      expect(schema.properties, JSON.stringify(schema).slice(0, 200)).toBeUndefined();
+    }
+    const tenants = spec.paths["/tenants"];
+    expect(tenants.post.requestBody.content["application/json"].schema).toEqual({
+      $ref: "#/components/schemas/TenantCreate",
+    });
+    expect(tenants.post.responses["201"].content["application/json"].schema).toEqual({
+      $ref: "#/components/schemas/Tenant",
+    });
+    expect(resolve({ $ref: "#/components/schemas/TenantPage" }).properties.items.items).toEqual({
+      $ref: "#/components/schemas/Tenant",
+    });
+    // Within components too: a tenant's limits are Limits, a nullable quota a Quota or null.
+    const tenant = spec.components.schemas.Tenant;
+    expect(tenant.properties.limits.items).toEqual({ $ref: "#/components/schemas/Limit" });
+    expect(tenant.properties.quota).toEqual({
+      anyOf: [{ $ref: "#/components/schemas/Quota" }, { type: "null" }],
+    });
+    for (const ref of JSON.stringify(spec).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)) {
+      expect(names).toContain(ref[1]!);
+    }
+  });
+
+  test("answers declare their real content types", () => {
+    const types = (path: string, status = "200") =>
+      Object.keys(spec.paths[path].get.responses[status].content).sort();
+    expect(types("/usage/export")).toEqual(["application/x-ndjson", "text/csv"]);
+    expect(types("/export")).toEqual(["application/yaml"]);
+    expect(types("/tenants")).toEqual(["application/json"]);
+    expect(types("/tenants", "400")).toEqual(["application/problem+json"]);
+  });
+
+  test("an integer query parameter is an integer, not Elysia's string-or-integer coercion", () => {
+    const limit = spec.paths["/tenants"].get.parameters.find((p: Json) => p.name === "limit");
+    expect(limit.schema.type).toBe("integer");
+    expect(limit.schema.anyOf).toBeUndefined();
+  });
+
+  test("names its servers and its licence (package.json's)", () => {
+    expect(spec.info.license).toEqual({ name: "MIT", identifier: "MIT" });
+    expect(spec.servers[0].url).toBe("http://{listener}");
+    expect(spec.servers[0].variables.listener.default).toBe("127.0.0.1:8081");
   });
 
   test("documents the bearer scheme, and that /healthz needs none", () => {

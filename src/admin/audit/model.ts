@@ -24,15 +24,25 @@ export const AuditQuery = t.Object(
   {
     ...pageQueryFields,
     objectType: t.Optional(
-      t.Union([
-        t.Literal("tenant"),
-        t.Literal("key"),
-        t.Literal("config"),
-        t.Literal("credential"),
-        t.Literal("vault"),
-      ]),
+      t.Union(
+        [
+          t.Literal("tenant"),
+          t.Literal("key"),
+          t.Literal("config"),
+          t.Literal("credential"),
+          t.Literal("vault"),
+        ],
+        {
+          description: "Only entries about this kind of object.",
+          examples: ["tenant"],
+        },
+      ),
     ),
-    objectId: t.Optional(Identifier),
+    objectId: t.Optional({
+      ...Identifier,
+      description: "Only entries about this object.",
+      examples: ["acme"],
+    }),
   },
   { additionalProperties: false },
 );

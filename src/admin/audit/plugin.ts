@@ -17,6 +17,7 @@ export const auditPlugin = (audit: AuditService) =>
       response: responses({ 200: AuditPage }, [400]),
       detail: {
         summary: "List the audit log",
+        operationId: "listAudit",
         description: "Every change made through the control API and every config sync, newest first.",
         tags: ["audit"],
       },

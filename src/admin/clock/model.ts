@@ -23,5 +23,6 @@ export const MoveClockBody = T.Union(
       "Moves the clock forward. Everything that falls due on the way runs, in time order, before the " +
       "answer: window buckets leaving, quota periods rolling over, key expiry and grace ends, usage " +
       "flushes and retention.",
+    examples: [{ advance: "1h" }],
   },
 );

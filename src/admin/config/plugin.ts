@@ -15,6 +15,7 @@ export const configPlugin = (config: ConfigService, database: OpenDb, clock: Clo
       response: responses({ 200: ConfigInfo }),
       detail: {
         summary: "The configuration in force",
+        operationId: "getConfig",
         description: "Version, file, hash, when it was loaded, and why the last reload failed, if it did.",
         tags,
       },
@@ -23,6 +24,7 @@ export const configPlugin = (config: ConfigService, database: OpenDb, clock: Clo
       response: responses({ 200: ReloadResult }, [422]),
       detail: {
         summary: "Reload the config file",
+        operationId: "reloadConfig",
         description:
           "Re-reads, validates and syncs the file. On errors (422, each located as file:line:col) the " +
           "running config keeps serving. Tenants and keys created through the API are kept either way.",
@@ -39,6 +41,7 @@ export const configPlugin = (config: ConfigService, database: OpenDb, clock: Clo
         response: responses({ 200: ExportYaml }),
         detail: {
           summary: "Export API-made tenants and keys as YAML",
+          operationId: "exportConfig",
           description: "The same output as `gatehouse export`: paste it into gateway.yaml.",
           tags,
         },

@@ -7,6 +7,7 @@ import { openapi } from "@elysiajs/openapi";
 import scalarBundle from "@scalar/api-reference/browser/standalone.js" with { type: "file" };
 import { Elysia } from "elysia";
 import pkg from "../../../package.json" with { type: "json" };
+import { COMPONENTS } from "./components.ts";
 import { fixSpec } from "./fix-spec.ts";
 
 export const DOCS_PATH = "/docs";
@@ -24,11 +25,18 @@ export interface MountedGroups {
   quota: boolean;
 }
 
-export const docsPlugin = (mounted: MountedGroups) =>
-  new Elysia({ normalize: false })
+export function docsPlugin(mounted: MountedGroups) {
+  // The plugin hands out the same object until routes change; the fixed copy is made once per object.
+  let generated: unknown;
+  let fixed: Record<string, unknown> | undefined;
+  return new Elysia({ normalize: false })
     .onAfterHandle(({ path, responseValue }) => {
       if (path === SPEC_PATH && responseValue && typeof responseValue === "object") {
-        return fixSpec(responseValue as Record<string, unknown>);
+        if (responseValue !== generated || !fixed) {
+          generated = responseValue;
+          fixed = fixSpec(responseValue as Record<string, unknown>, COMPONENTS);
+        }
+        return fixed;
       }
     })
     .use(
@@ -41,10 +49,20 @@ export const docsPlugin = (mounted: MountedGroups) =>
             title: "gatehouse control API",
             version: pkg.version,
             description:
-              "Manage tenants and API keys at runtime, reload the config and read the audit log. " +
-              "Every route but `GET /healthz` needs `Authorization: Bearer <admin token>`. " +
-              "Errors are `application/problem+json`.",
+              "Manage tenants and API keys at runtime, read plans, policies and quotas, reload the config, " +
+              "read usage and the audit log. Every route but `GET /healthz` needs " +
+              "`Authorization: Bearer <admin token>`. Errors are `application/problem+json` with a " +
+              "`request_id`, which every answer also carries in `X-Request-Id` (a client's own " +
+              "`X-Request-Id` of at most 64 characters of `A-Z a-z 0-9 . _ -` is kept).",
+            license: { name: pkg.license, identifier: pkg.license },
           },
+          servers: [
+            {
+              url: "http://{listener}",
+              description: "The control API's listener (server.admin in gateway.yaml).",
+              variables: { listener: { default: "127.0.0.1:8081", description: "HOST:PORT" } },
+            },
+          ],
           tags: [
             { name: "tenants", description: "Tenants created here persist across restarts and reloads." },
             { name: "keys", description: "API keys: secrets are shown once, stored as hashes." },
@@ -101,3 +119,4 @@ export const docsPlugin = (mounted: MountedGroups) =>
         }),
       { detail: { hide: true } },
     );
+}

@@ -40,6 +40,7 @@ export const ExplainBody = T.Object(
     description:
       "A request to judge as the data plane would, without forwarding or counting it. Give key, tenant or token. " +
       "headers may carry a Host, and the path a prefix, that name a tenant.",
+    examples: [{ key: "acme-dev", method: "GET", path: "/v1/items" }],
   },
 );
 

@@ -30,6 +30,9 @@ export const CreateKeyBody = T.Object(
   {
     ...strict,
     description: "A new key; the id is generated when absent. The secret is always generated, never chosen.",
+    examples: [
+      { id: "initech-ci", name: "CI", metadata: { team: "platform" }, quota: { limit: 1000, period: "day" } },
+    ],
   },
 );
 
@@ -44,6 +47,7 @@ export const PatchKeyBody = T.Object(
     ...strict,
     minProperties: 1,
     description: "Fields to change; absent fields keep their value.",
+    examples: [{ name: "CI (nightly)" }],
   },
 );
 
@@ -61,6 +65,7 @@ export const RotateKeyBody = T.Object(
   {
     ...strict,
     description: 'For a leaked key, {"gracePeriod": "0s"}: the old secret fails from the next request on.',
+    examples: [{ gracePeriod: "1h" }],
   },
 );
 

@@ -22,6 +22,7 @@ export const keysPlugin = (keys: KeyService) =>
         response: responses({ 201: KeyWithSecret }, [400, 404, 409, 413]),
         detail: {
           summary: "Create a key",
+          operationId: "createKey",
           description:
             "Generates a key (ghk_ prefix, checksummed) and returns its secret this once; only its hash " +
             "is stored. Keys may be created for tenants declared in the config file; such keys belong " +
@@ -38,13 +39,18 @@ export const keysPlugin = (keys: KeyService) =>
         params: TenantIdParams,
         query: PageQuery,
         response: responses({ 200: KeyPage }, [400, 404]),
-        detail: { summary: "List a tenant's keys", description: "Never returns secrets or hashes.", tags },
+        detail: {
+          summary: "List a tenant's keys",
+          description: "Never returns secrets or hashes.",
+          operationId: "listKeys",
+          tags,
+        },
       },
     )
     .get("/keys/:id", ({ params }) => keys.get(params.id), {
       params: KeyIdParams,
       response: responses({ 200: KeyView }, [400, 404]),
-      detail: { summary: "Get a key", tags },
+      detail: { summary: "Get a key", operationId: "getKey", tags },
     })
     .patch("/keys/:id", ({ params, body, request }) => keys.update(params.id, body, actorOf(request)), {
       parse: "json",
@@ -56,6 +62,7 @@ export const keysPlugin = (keys: KeyService) =>
         description:
           "Changes its name, metadata, expiry or disabled (`disabled: true` disables it). Effective from " +
           "the next request. Keys declared in the config file are read-only (409).",
+        operationId: "updateKey",
         tags,
       },
     })
@@ -73,6 +80,7 @@ export const keysPlugin = (keys: KeyService) =>
             "Returns a new secret this once. The previous secret keeps working for gracePeriod " +
             '(default 24h, at most 7d), then fails. For a leaked key send `{"gracePeriod": "0s"}`: the ' +
             "leaked secret fails from the next request on, and only the new one works.",
+          operationId: "rotateKey",
           tags,
         },
       },
@@ -85,6 +93,7 @@ export const keysPlugin = (keys: KeyService) =>
         description:
           "The previous secret fails from the next request on; the current one keeps working. A key with " +
           "no previous secret is left as it is.",
+        operationId: "endKeyGrace",
         tags,
       },
     })
@@ -99,6 +108,7 @@ export const keysPlugin = (keys: KeyService) =>
         response: responses({ 204: NoContent }, [400, 404, 409]),
         detail: {
           summary: "Revoke a key",
+          operationId: "revokeKey",
           description: "Both its secrets fail from the next request on.",
           tags,
         },

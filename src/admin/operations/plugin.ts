@@ -23,6 +23,7 @@ export const operationsPlugin = (deps: OperationsDeps) =>
       response: { 200: Health },
       detail: {
         summary: "Liveness",
+        operationId: "getHealth",
         description: "Answers while the process runs. The only route that needs no token.",
         tags,
         security: [],
@@ -50,6 +51,7 @@ export const operationsPlugin = (deps: OperationsDeps) =>
         response: responses({ 200: Ready }, [503]),
         detail: {
           summary: "Readiness",
+          operationId: "getReadiness",
           description:
             "503 while draining. While the database cannot be read or refuses writes (locked, full, " +
             "read-only, file removed) the answer is 200 with status degraded and a detail naming the " +
@@ -68,6 +70,7 @@ export const operationsPlugin = (deps: OperationsDeps) =>
         response: responses({ 200: MetricsText }),
         detail: {
           summary: "Prometheus metrics",
+          operationId: "getMetrics",
           description:
             "Request, refusal and latency series by tenant, route and upstream; upstream failures by cause; " +
             "the store, usage writer, key cache, reloads and access log; process and runtime metrics. Labels " +

@@ -30,7 +30,11 @@ const editable = {
 
 export const CreateTenantBody = T.Object(
   { id: Identifier, ...partial(editable), plan: decl.plan },
-  { ...strict, description: "A new tenant. Server-owned fields (source, createdAt, ...) cannot be set." },
+  {
+    ...strict,
+    description: "A new tenant. Server-owned fields (source, createdAt, ...) cannot be set.",
+    examples: [{ id: "initech", name: "Initech", plan: "free", metadata: { region: "us" } }],
+  },
 );
 
 export const PatchTenantBody = T.Object(
@@ -45,6 +49,7 @@ export const PatchTenantBody = T.Object(
     ...strict,
     minProperties: 1,
     description: "Fields to change; absent fields keep their value. disabled: true disables the tenant.",
+    examples: [{ name: "Initech Corp", metadata: { region: "eu" } }],
   },
 );
 

@@ -13,7 +13,12 @@ export const tenantsPlugin = (tenants: TenantService) =>
     .get("/tenants", ({ query }) => tenants.list(query.limit ?? DEFAULT_PAGE, decodeCursor(query.cursor)), {
       query: PageQuery,
       response: responses({ 200: TenantPage }, [400]),
-      detail: { summary: "List tenants", description: "Ordered by id, `limit` per page.", tags },
+      detail: {
+        summary: "List tenants",
+        description: "Ordered by id, `limit` per page.",
+        operationId: "listTenants",
+        tags,
+      },
     })
     .post("/tenants", ({ body, request, status }) => status(201, tenants.create(body, actorOf(request))), {
       parse: "json",
@@ -21,6 +26,7 @@ export const tenantsPlugin = (tenants: TenantService) =>
       response: responses({ 201: TenantView }, [400, 409, 413]),
       detail: {
         summary: "Create a tenant",
+        operationId: "createTenant",
         description:
           "The plan and any upstream names must exist in the running config. The tenant serves traffic " +
           "from the next request on and survives restarts and config reloads.",
@@ -30,7 +36,7 @@ export const tenantsPlugin = (tenants: TenantService) =>
     .get("/tenants/:id", ({ params }) => tenants.get(params.id), {
       params: TenantIdParams,
       response: responses({ 200: TenantView }, [400, 404]),
-      detail: { summary: "Get a tenant", tags },
+      detail: { summary: "Get a tenant", operationId: "getTenant", tags },
     })
     .patch("/tenants/:id", ({ params, body, request }) => tenants.update(params.id, body, actorOf(request)), {
       parse: "json",
@@ -39,6 +45,7 @@ export const tenantsPlugin = (tenants: TenantService) =>
       response: responses({ 200: TenantView }, [400, 404, 409, 413]),
       detail: {
         summary: "Change a tenant",
+        operationId: "updateTenant",
         description:
           "Changes plan, name, metadata, limits, rules, quota, concurrency, upstreams or disabled " +
           "(`disabled: true` disables it: its keys fail from the next request on). Tenants declared " +
@@ -55,6 +62,6 @@ export const tenantsPlugin = (tenants: TenantService) =>
       {
         params: TenantIdParams,
         response: responses({ 204: NoContent }, [400, 404, 409]),
-        detail: { summary: "Delete a tenant and its keys", tags },
+        detail: { summary: "Delete a tenant and its keys", operationId: "deleteTenant", tags },
       },
     );

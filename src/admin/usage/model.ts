@@ -7,11 +7,11 @@ import { GROUP_BYS } from "../../usage/query.ts";
 
 const strict = { additionalProperties: false } as const;
 
-const Instant = (description: string) =>
+const Instant = (description: string, example: string) =>
   t.String({
     pattern: INSTANT_PATTERN,
     description: `${description} RFC 3339 date-time with an offset, or epoch milliseconds.`,
-    examples: ["2026-01-01T00:00:00Z", "1767225600000"],
+    examples: [example],
   });
 
 const range = {
@@ -19,10 +19,11 @@ const range = {
     t.String({
       pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
       description: "Only this tenant's requests (default: all, including unauthenticated ones).",
+      examples: ["acme"],
     }),
   ),
-  from: t.Optional(Instant("Start, inclusive (default: 24 hours before `to`).")),
-  to: t.Optional(Instant("End, exclusive (default: now).")),
+  from: t.Optional(Instant("Start, inclusive (default: 24 hours before `to`).", "2026-01-01T00:00:00Z")),
+  to: t.Optional(Instant("End, exclusive (default: now).", "2026-02-01T00:00:00Z")),
 };
 
 export const UsageQueryParams = t.Object(
@@ -31,6 +32,7 @@ export const UsageQueryParams = t.Object(
     groupBy: t.Optional(
       t.UnionEnum([...GROUP_BYS], {
         default: "hour",
+        examples: ["route"],
         description:
           "route, key or status, or UTC time buckets: minute, hour, day or month (default hour). Time buckets " +
           "without requests are left out; a report holds at most 10080 of them.",
@@ -46,12 +48,14 @@ export const ExportQueryParams = t.Object(
     format: t.Optional(
       t.UnionEnum([...EXPORT_FORMATS], {
         default: "csv",
+        examples: ["csv"],
         description: "csv (RFC 4180) or ndjson (default csv).",
       }),
     ),
     granularity: t.Optional(
       t.UnionEnum([...GRANULARITIES], {
         default: "raw",
+        examples: ["day"],
         description:
           "raw: one record per request. hour, day, month: totals per UTC period and tenant, with the " +
           "first and last periods clipped to [from, to) (default raw).",

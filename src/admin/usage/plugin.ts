@@ -93,6 +93,7 @@ export function usagePlugin(deps: UsagePluginDeps) {
         response: responses({ 200: UsageReport }, [400]),
         detail: {
           summary: "Usage report",
+          operationId: "getUsage",
           description:
             "Requests, errors, cost units, bytes and latency percentiles per route, key, status or UTC " +
             "time bucket over [from, to). Read from per-minute and per-hour rollups plus the raw rows of " +
@@ -131,6 +132,7 @@ export function usagePlugin(deps: UsagePluginDeps) {
         response: responses({ 200: ExportBody }, [400]),
         detail: {
           summary: "Export usage",
+          operationId: "exportUsage",
           description:
             "Streams raw usage rows, or totals per tenant and UTC hour, day or month, as CSV or NDJSON, " +
             "for billing pipelines. Memory stays flat whatever the size. Rows are ordered by time; export " +
