@@ -344,7 +344,7 @@ export const KeyDecl = T.Object(
     id: Identifier,
     name: T.Optional(T.String({ maxLength: 100, description: "A short label shown in key listings." })),
     metadata: T.Optional(
-      T.Record(T.String({ maxLength: 64 }), T.String({ maxLength: 512 }), {
+      T.Record(T.String(), T.String({ maxLength: 512 }), {
         maxProperties: 50,
         description: "Free-form string labels (at most 50).",
       }),

@@ -220,6 +220,8 @@ function toIssue(e: ValueError, show: ShowValue): SchemaIssue {
       return { path, atKey: false, message: `must be at least ${e.schema.minLength} characters` };
     case ValueErrorType.StringMaxLength:
       return { path, atKey: false, message: `must be at most ${e.schema.maxLength} characters` };
+    case ValueErrorType.ObjectMaxProperties:
+      return { path, atKey: false, message: `must have at most ${e.schema.maxProperties} entries` };
     default:
       return {
         path,
