@@ -4,8 +4,10 @@
  * regular expression, and never the value sent (a secret pasted into the wrong field stays unechoed).
  */
 import { type ValueError, ValueErrorType } from "@sinclair/typebox/errors";
+import { EXTERNAL_ID_PATTERN, Scope } from "../identity/schema.ts";
 import { closest } from "../lib/closest.ts";
 import { INSTANT_PATTERN } from "../lib/instant.ts";
+import { CredentialValue } from "./credentials/model.ts";
 import { NO_CONTROL_CHARS, sanitize } from "./fields.ts";
 
 type Schema = Record<string, unknown>;
@@ -24,6 +26,10 @@ const patternWords: Record<string, string> = {
   "^/": "a path starting with /",
   "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$": "an HTTP header name",
   [NO_CONTROL_CHARS]: "text without control characters",
+  [EXTERNAL_ID_PATTERN]: "1 to 200 visible ASCII characters, no spaces",
+  [Scope.pattern as string]: 'a scope: 1 to 128 printable characters other than space, " and \\',
+  [CredentialValue.pattern as string]: "printable ASCII text without spaces at either end",
+  "^[^\\x00-\\x1f]+$": "a query parameter name without control characters",
   [INSTANT_PATTERN]:
     "an RFC 3339 date-time with an offset (2026-01-01T00:00:00Z) or epoch milliseconds (1767225600000)",
 };

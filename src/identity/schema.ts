@@ -238,8 +238,11 @@ export const TenantIn = T.Object(
   },
 );
 
+/** An external id: 1 to 200 visible ASCII characters, no spaces. */
+export const EXTERNAL_ID_PATTERN = "^[!-~]{1,200}$";
+
 export const ExternalIds = T.Array(
-  T.String({ pattern: "^[!-~]{1,200}$", description: "Visible ASCII, no spaces." }),
+  T.String({ pattern: EXTERNAL_ID_PATTERN, description: "Visible ASCII, no spaces." }),
   {
     maxItems: 50,
     description: "Other names of the tenant that a JWT claim may carry (unique across tenants).",

@@ -268,7 +268,7 @@ describe("validation errors in plain words", () => {
       "POST",
       "/tenants",
       { id: "ok", plan: "free", limts: [] },
-      "The request body is invalid: limts is not allowed here (did you mean limits? allowed: id, name, plan, metadata, upstreams, limits, rules, quota, concurrency, disabled).",
+      "The request body is invalid: limts is not allowed here (did you mean limits? allowed: id, name, plan, metadata, externalIds, upstreams, credentials, limits, rules, quota, concurrency, disabled).",
     ],
     [
       "POST",
@@ -280,7 +280,7 @@ describe("validation errors in plain words", () => {
       "PATCH",
       "/tenants/newco",
       {},
-      "The request body is invalid: the body must name at least one of name, plan, metadata, upstreams, limits, rules, quota, concurrency, disabled.",
+      "The request body is invalid: the body must name at least one of name, plan, metadata, externalIds, upstreams, credentials, limits, rules, quota, concurrency, disabled.",
     ],
     [
       "PATCH",
@@ -322,7 +322,7 @@ describe("validation errors in plain words", () => {
       "GET",
       "/audit?objectType=users",
       undefined,
-      "The query parameter objectType must be one of tenant, key, config.",
+      "The query parameter objectType must be one of tenant, key, config, credential, vault.",
     ],
     [
       "GET",

@@ -9,7 +9,10 @@ import { Page } from "../pagination.ts";
 
 const strict = { additionalProperties: false } as const;
 
-export const NameParams = T.Object({ name: Identifier }, strict);
+export const NameParams = T.Object(
+  { name: { ...Identifier, description: "The credential's name.", examples: ["petstore-token"] } },
+  strict,
+);
 
 /** Printable ASCII, no space at either end: it becomes (part of) a header value as it is. */
 export const CredentialValue = T.String({
@@ -29,7 +32,11 @@ export const PutCredentialBody = T.Object(
       SafeText(200, 'What the credential is for; kept when a later PUT leaves it out, cleared by "".'),
     ),
   },
-  { ...strict, description: "A credential's value (write-only) and an optional description." },
+  {
+    ...strict,
+    description: "A credential's value (write-only) and an optional description.",
+    examples: [{ value: "<the upstream's token>", description: "Petstore's API token" }],
+  },
 );
 
 export const CredentialView = T.Object(

@@ -19,6 +19,7 @@ export const credentialsPlugin = (credentials: CredentialService) =>
         detail: {
           summary: "List credentials",
           description: "Names, descriptions, times and what uses each one; never a value.",
+          operationId: "listCredentials",
           tags,
         },
       },
@@ -40,6 +41,7 @@ export const credentialsPlugin = (credentials: CredentialService) =>
             "Creates the credential (201) or replaces its value (200). The value is encrypted with the " +
             "master key and can never be read back; upstream headers and tenants refer to it by name, " +
             "and the next request carries the new value. 409 when gatehouse has no master key.",
+          operationId: "putCredential",
           tags,
         },
       },
@@ -47,7 +49,12 @@ export const credentialsPlugin = (credentials: CredentialService) =>
     .get("/credentials/:name", ({ params }) => credentials.get(params.name), {
       params: NameParams,
       response: responses({ 200: CredentialView }, [400, 404]),
-      detail: { summary: "Get a credential's metadata", description: "Never its value.", tags },
+      detail: {
+        summary: "Get a credential's metadata",
+        description: "Never its value.",
+        operationId: "getCredential",
+        tags,
+      },
     })
     .delete(
       "/credentials/:name",
@@ -61,6 +68,7 @@ export const credentialsPlugin = (credentials: CredentialService) =>
         detail: {
           summary: "Delete a credential",
           description: "Refused (409, naming them) while an upstream header or a tenant uses it.",
+          operationId: "deleteCredential",
           tags,
         },
       },

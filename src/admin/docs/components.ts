@@ -8,6 +8,7 @@ import { Limit, Quota, Rule } from "../../config/schema.ts";
 import { AuditEntry, AuditPage } from "../audit/model.ts";
 import { ClockView, MoveClockBody } from "../clock/model.ts";
 import { ConfigInfo, ReloadResult } from "../config/model.ts";
+import { CredentialPage, CredentialView, PutCredentialBody } from "../credentials/model.ts";
 import { ExplainBody, Explanation } from "../explain/model.ts";
 import { Metadata } from "../fields.ts";
 import {
@@ -53,6 +54,9 @@ export const COMPONENTS: Record<string, TSchema> = {
   QuotaUse,
   QuotaReset: ResetQuotaBody,
   QuotaCredit: CreditQuotaBody,
+  Credential: CredentialView,
+  CredentialPage,
+  CredentialPut: PutCredentialBody,
   ConfigInfo,
   ReloadResult,
   AuditEntry,
