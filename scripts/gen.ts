@@ -1,7 +1,8 @@
 /**
  * Writes the generated files that are committed: gateway.schema.json and scenario.schema.json (for
  * editors), src/config/gateway-check.gen.ts (gateway.yaml's TypeBox check, compiled ahead of time so
- * start-up does not generate and evaluate it) and src/db/migrations.gen.ts (drizzle's SQL migrations embedded so the binary needs no folder).
+ * start-up does not generate and evaluate it), src/db/migrations.gen.ts (drizzle's SQL migrations embedded so the binary needs no folder)
+ * and the dashboard's and portal's browser bundles (scripts/gen-ui.ts).
  * `bun scripts/gen.ts --check` exits 1 when a committed file is stale.
  */
 import { createHash } from "node:crypto";
@@ -11,6 +12,7 @@ import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { GatewayConfig } from "../src/config/schema.ts";
 import { schemaJson } from "../src/config/schema-json.ts";
 import { Scenario } from "../src/scenario/schema.ts";
+import { uiBundles } from "./gen-ui.ts";
 
 const root = join(import.meta.dir, "..");
 
@@ -57,6 +59,7 @@ const outputs: [string, () => string][] = [
   ["src/config/gateway-check.gen.ts", gatewayCheckModule],
   ["src/db/migrations.gen.ts", migrationsModule],
 ];
+for (const [file, text] of await uiBundles()) outputs.push([file, () => text]);
 
 const check = process.argv.includes("--check");
 let stale = 0;

@@ -84,6 +84,8 @@ export interface GatewayOptions {
 export interface RunningGateway {
   readonly dataUrl: string;
   readonly adminUrl: string;
+  /** The tenant portal's address (server.portalUrl, else the bound one); null without server.portal. */
+  readonly portalUrl: string | null;
   readonly state: GatewayState;
   /** Test mode's clock, which moves only when told to; null otherwise. */
   readonly testClock: VirtualTime | null;
@@ -219,6 +221,8 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
   const server = config.server ?? {};
   const listenAt = options.listen ?? server.listen ?? "127.0.0.1:8080";
   const adminAt = options.admin ?? server.admin ?? "127.0.0.1:8081";
+  const portalAt = server.portal;
+  const startedAt = clock.now();
   const token = options.adminToken || server.adminToken || null;
 
   const maxBodyBytes = server.maxBodySize ? parseSize(server.maxBodySize) : DEFAULT_MAX_BODY;
@@ -338,6 +342,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
   // such a connection about 2 s after it (0 would switch that off, which validation refuses).
   const idleSeconds = Math.ceil(parseDuration(server.idleTimeout ?? "30s") / 1000);
   const servers: Server<undefined>[] = [];
+  let portalUrl: string | null = null;
   let binding = { what: "data plane", at: listenAt, flag: "--listen", key: "server.listen" };
   try {
     const data = parseListen(listenAt);
@@ -378,6 +383,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
       log,
       explain: policies,
       quotas,
+      startedAt,
       ...(testClock ? { testClock } : {}),
     };
     let adminApp: Promise<ReturnType<typeof createAdminApp>> | undefined;
@@ -396,6 +402,40 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
         },
       }),
     );
+    // The tenant portal (src/ui/portal): a listener of its own, so tenants reach it without reaching
+    // the control API. Loaded on its first request, like the control API.
+    if (portalAt) {
+      binding = { what: "tenant portal", at: portalAt, flag: "server.portal", key: "server.portal" };
+      const at = parseListen(portalAt);
+      const dataUrl = formatUrl(servers[0]!.hostname ?? "127.0.0.1", servers[0]!.port ?? 0);
+      let portal: Promise<(request: Request) => Promise<Response>> | undefined;
+      const portalServer = Bun.serve({
+        hostname: at.hostname,
+        port: at.port,
+        reusePort: false,
+        development: false,
+        maxRequestBodySize: MAX_ADMIN_BODY,
+        fetch: async (req) => {
+          portal ??= import("./ui/portal/server.ts").then((m) =>
+            m.createPortal({
+              state,
+              database,
+              clock,
+              usage: usage.service,
+              quotas,
+              log,
+              dataUrl,
+            }),
+          );
+          return (await portal)(req);
+        },
+      });
+      servers.push(portalServer);
+      portalUrl = (
+        server.portalUrl ?? formatUrl(portalServer.hostname ?? "127.0.0.1", portalServer.port ?? 0)
+      ).replace(/\/+$/, "");
+      adminDeps.portalUrl = () => portalUrl;
+    }
   } catch (err) {
     for (const s of servers) s.stop(true);
     limits.stop();
@@ -432,6 +472,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
   return {
     dataUrl: formatUrl(dataServer.hostname ?? "127.0.0.1", dataServer.port ?? 0),
     adminUrl: formatUrl(adminServer.hostname ?? "127.0.0.1", adminServer.port ?? 0),
+    portalUrl,
     state,
     testClock,
     log,
@@ -495,6 +536,7 @@ function checkTestModeListeners(config: GatewayConfig, options: GatewayOptions):
   for (const [what, at] of [
     ["data plane", options.listen ?? config.server?.listen ?? "127.0.0.1:8080"],
     ["control API", options.admin ?? config.server?.admin ?? "127.0.0.1:8081"],
+    ...(config.server?.portal ? [["tenant portal", config.server.portal] as const] : []),
   ] as const) {
     if (!isLoopback(at)) {
       throw new StartupError(

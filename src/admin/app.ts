@@ -15,6 +15,11 @@ import { createMetrics, type Metrics } from "../metrics/index.ts";
 import { metricsRegistry } from "../metrics/registry.ts";
 import type { QuotaCounters } from "../policies/limits/quota-counters.ts";
 import type { VirtualTime } from "../testmode/virtual-time.ts";
+import { dashboardPlugin } from "../ui/dashboard/plugin.ts";
+import { operatorSessions } from "../ui/dashboard/sessions.ts";
+import { portalLinksPlugin } from "../ui/portal/links-plugin.ts";
+import { PortalLinks } from "../ui/sessions/links.ts";
+import { SessionStore } from "../ui/sessions/store.ts";
 import type { UsageService } from "../usage/service.ts";
 import { auditPlugin } from "./audit/plugin.ts";
 import { AuditService } from "./audit/service.ts";
@@ -74,6 +79,10 @@ export interface AdminDeps {
   explain?: ExplainPolicies;
   /** The data plane's quota counters, which the quota routes read and change; without them they are not mounted. */
   quotas?: QuotaCounters;
+  /** When the data plane's counters started (the dashboard's "since"); defaults to when this app is built. */
+  startedAt?: number;
+  /** The tenant portal's address as browsers reach it; null or absent while no portal listens. */
+  portalUrl?: () => string | null;
 }
 
 export interface StoreState {
@@ -92,13 +101,25 @@ export function createAdminApp(deps: AdminDeps) {
   const audit = new AuditService(deps.database, deps.clock);
   const store: AdminStore = { database: deps.database, state: deps.state, clock: deps.clock, audit };
   const storeState = deps.store ?? alwaysWritable;
-  const registry = metricsRegistry(deps.metrics ?? createMetrics(), storeState.status);
+  const metrics = deps.metrics ?? createMetrics();
+  const registry = metricsRegistry(metrics, storeState.status);
   const log = deps.log ?? jsonLog;
+  // Browser sessions (src/ui): the dashboard's cookie is a second way past the guard.
+  const sessionStore = new SessionStore(deps.database, deps.clock);
+  const sessions = operatorSessions(sessionStore, deps.token);
+  const portalUrl = deps.portalUrl ?? (() => null);
+  const quotaService = deps.quotas ? new QuotaService(store, deps.quotas) : undefined;
 
   return new Elysia({ normalize: false })
     .onRequest(tagRequestId)
     .onRequest(
-      createGuard({ token: deps.token, hosts: deps.hosts, clock: deps.clock, throttle: deps.throttle }),
+      createGuard({
+        token: deps.token,
+        hosts: deps.hosts,
+        clock: deps.clock,
+        throttle: deps.throttle,
+        sessions,
+      }),
     )
     .onError(({ code, error, request }) => mapError(code, error, request, log))
     .onTransform(({ body, query }) => refuseDeepNesting(body, query))
@@ -125,11 +146,7 @@ export function createAdminApp(deps: AdminDeps) {
     .use(credentialsPlugin(new CredentialService(store)))
     .use(plansPlugin(new PlanService(store)))
     .use(policyPlugin(new PolicyService(store)))
-    .use(
-      deps.quotas
-        ? quotaPlugin(new QuotaService(store, deps.quotas))
-        : new Elysia({ name: "quota-unavailable" }),
-    )
+    .use(quotaService ? quotaPlugin(quotaService) : new Elysia({ name: "quota-unavailable" }))
     .use(configPlugin(new ConfigService(store), deps.database, deps.clock))
     .use(auditPlugin(audit))
     .use(deps.usage ? usagePlugin({ usage: deps.usage, log }) : new Elysia({ name: "usage-unavailable" }))
@@ -138,6 +155,28 @@ export function createAdminApp(deps: AdminDeps) {
       deps.explain
         ? explainPlugin(new ExplainService(store, deps.explain))
         : new Elysia({ name: "explain-unavailable" }),
+    )
+    .use(
+      portalLinksPlugin({
+        store,
+        links: new PortalLinks(deps.database, deps.clock),
+        sessions: sessionStore,
+        portalUrl,
+      }),
+    )
+    .use(
+      dashboardPlugin({
+        token: deps.token,
+        store: sessionStore,
+        sessions,
+        state: deps.state,
+        clock: deps.clock,
+        metrics,
+        startedAt: deps.startedAt ?? deps.clock.now(),
+        ...(deps.usage ? { usage: deps.usage } : {}),
+        ...(quotaService ? { quotas: quotaService } : {}),
+        portal: portalUrl() !== null,
+      }),
     );
 }
 

@@ -169,9 +169,26 @@ const policyFields = {
   ),
 };
 
+/** What a tenant on the plan may do for itself in the tenant portal. */
+export const PortalSettings = T.Object(
+  {
+    maxKeys: T.Optional(
+      T.Integer({
+        minimum: 0,
+        maximum: 1000,
+        description:
+          "Most keys a tenant on this plan may hold (all its keys, wherever made) for the portal to let it " +
+          "create another (default 0: the portal shows keys but makes none).",
+      }),
+    ),
+  },
+  { ...strict, description: "The tenant portal (server.portal): what tenants on this plan may do there." },
+);
+
 export const Plan = T.Object(
   {
     ...policyFields,
+    portal: T.Optional(PortalSettings),
     billFailures: T.Optional(
       T.Boolean({
         description:
@@ -412,6 +429,22 @@ export const Server = T.Object(
         examples: [["gatehouse.internal"]],
       }),
     ),
+    portal: T.Optional({
+      ...HostPort,
+      description:
+        "HOST:PORT of the tenant portal, a listener of its own where tenants sign in with one-time links " +
+        "(POST /tenants/{id}/portal-links). No portal listener without it.",
+      examples: ["127.0.0.1:8082"],
+    }),
+    portalUrl: T.Optional(
+      T.String({
+        pattern: "^https?://[^\\s]+$",
+        description:
+          "The portal's address as tenants' browsers reach it, used in sign-in links (default: " +
+          "http:// and the address server.portal is bound to).",
+        examples: ["https://portal.example.com"],
+      }),
+    ),
     maxBodySize: T.Optional(byteSize("Largest request body (default 10mb, at most 1024gb).")),
     idleTimeout: T.Optional(
       duration("Closes client connections idle this long (default 30s; more than 0, at most 255s)."),
@@ -518,6 +551,7 @@ export type RuleDecl = Static<typeof Rule>;
 export type PredicateDecl = Static<typeof Predicate>;
 export type CostFromDecl = Static<typeof CostFrom>;
 export type PlanDecl = Static<typeof Plan>;
+export type PortalDecl = Static<typeof PortalSettings>;
 export type RouteDecl = Static<typeof Route>;
 export type UpstreamDecl = Static<typeof Upstream>;
 export type MockUpstreamDecl = Static<typeof MockUpstream>;

@@ -130,6 +130,10 @@ export function createUsageMetering(deps: {
         writer.flush();
         return reads.exportUsage(q);
       },
+      refusals(q) {
+        writer.flush();
+        return reads.refusals(q);
+      },
     };
   }
   return {

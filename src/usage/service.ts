@@ -6,12 +6,15 @@ import type { Database } from "bun:sqlite";
 import type { Clock } from "../lib/clock.ts";
 import { type ExportQuery, UsageExporter } from "./export.ts";
 import { queryUsage, type UsageQuery, type UsageReport } from "./query.ts";
+import { type Refusal, type RefusalQuery, refusalReader } from "./refusals.ts";
 import { TotalsScanner } from "./scan.ts";
 
 export interface UsageService {
   queryUsage(q: UsageQuery): UsageReport;
   /** A stream of encoded bytes; checks the range before returning, then reads lazily as it is pulled. */
   exportUsage(q: ExportQuery): ReadableStream<Uint8Array>;
+  /** A tenant's latest refused requests, newest first. */
+  refusals(q: RefusalQuery): Refusal[];
   /** Fills in a missing end (now) and start (24 hours before the end). */
   resolveRange(from: number | undefined, to: number | undefined): { from: number; to: number };
 }
@@ -20,18 +23,31 @@ export const DEFAULT_RANGE_MS = 24 * 3_600_000;
 
 /** `deps.sqlite` is read on every call: the connection is replaced if its file had to be recreated. */
 export function createUsageService(deps: { readonly sqlite: Database; clock: Clock }): UsageService {
-  let built: { sqlite: Database; scanner: TotalsScanner; exporter: UsageExporter } | undefined;
+  let built:
+    | {
+        sqlite: Database;
+        scanner: TotalsScanner;
+        exporter: UsageExporter;
+        refusals: ReturnType<typeof refusalReader>;
+      }
+    | undefined;
   const on = () => {
     const { sqlite } = deps;
     if (built?.sqlite !== sqlite) {
       const scanner = new TotalsScanner(sqlite);
-      built = { sqlite, scanner, exporter: new UsageExporter(sqlite, scanner) };
+      built = {
+        sqlite,
+        scanner,
+        exporter: new UsageExporter(sqlite, scanner),
+        refusals: refusalReader(sqlite),
+      };
     }
     return built;
   };
   return {
     queryUsage: (q) => queryUsage(on().scanner, q),
     exportUsage: (q) => on().exporter.export(q),
+    refusals: (q) => on().refusals(q),
     resolveRange(from, to) {
       const end = to ?? deps.clock.now();
       return { from: from ?? end - DEFAULT_RANGE_MS, to: end };

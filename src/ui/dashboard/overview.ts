@@ -1,0 +1,115 @@
+/**
+ * The dashboard's first page in one answer: every tenant with its request rate over the last five
+ * whole minutes (minute rollups), its refusals by type since the gateway started (the data plane's
+ * own counters: usage rows would mean scanning every raw row), and each quota it shares with its
+ * burn-down projected to the period's end.
+ */
+import type { QuotaService } from "../../admin/quota/service.ts";
+import type { GatewayState } from "../../gateway/state.ts";
+import type { Clock } from "../../lib/clock.ts";
+import { CODES, type Metrics } from "../../metrics/index.ts";
+import type { UsageService } from "../../usage/service.ts";
+import { projectedUse } from "../projection.ts";
+
+const MINUTE = 60_000;
+/** The rate is averaged over this many whole minutes before now. */
+export const RATE_MINUTES = 5;
+
+export interface QuotaBurn {
+  name: string;
+  limit: number;
+  used: number;
+  periodStart: string;
+  resetsAt: string;
+  /** The count at resetsAt at the pace so far; null early in a period. */
+  projected: number | null;
+}
+
+export interface TenantOverview {
+  id: string;
+  name: string;
+  plan: string;
+  disabled: boolean;
+  /** Requests and errors in the last RATE_MINUTES whole minutes, and requests per second over them. */
+  recent: { requests: number; errors: number; perSecond: number } | null;
+  /** Refusals by problem type (rate_limited, quota_exhausted, forbidden, ...) since `refusalsSince`. */
+  refusals: Record<string, number>;
+  quotas: QuotaBurn[];
+}
+
+export interface Overview {
+  now: string;
+  rateWindow: { from: string; to: string };
+  refusalsSince: string;
+  tenants: TenantOverview[];
+}
+
+export interface OverviewDeps {
+  state: GatewayState;
+  clock: Clock;
+  metrics: Metrics;
+  /** When the data plane's counters started. */
+  startedAt: number;
+  usage?: UsageService;
+  quotas?: QuotaService;
+}
+
+export function overview(deps: OverviewDeps): Overview {
+  const now = deps.clock.now();
+  const to = Math.floor(now / MINUTE) * MINUTE;
+  const from = to - RATE_MINUTES * MINUTE;
+  const tenants: TenantOverview[] = [];
+  for (const t of deps.state.snapshot.tenants.values()) {
+    tenants.push({
+      id: t.id,
+      name: t.name,
+      plan: t.plan,
+      disabled: t.disabled,
+      recent: deps.usage ? recent(deps.usage, t.id, from, to) : null,
+      refusals: refusalsOf(deps.metrics, t.id),
+      quotas: deps.quotas ? burns(deps.quotas, t.id, now) : [],
+    });
+  }
+  tenants.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return {
+    now: new Date(now).toISOString(),
+    rateWindow: { from: new Date(from).toISOString(), to: new Date(to).toISOString() },
+    refusalsSince: new Date(deps.startedAt).toISOString(),
+    tenants,
+  };
+}
+
+function recent(usage: UsageService, tenant: string, from: number, to: number) {
+  const { total } = usage.queryUsage({ tenant, from, to, groupBy: "hour" });
+  return {
+    requests: total.requests,
+    errors: total.errors,
+    perSecond: total.requests / ((to - from) / 1000),
+  };
+}
+
+function refusalsOf(metrics: Metrics, tenant: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  const stats = metrics.stats.get(tenant);
+  if (!stats) return counts;
+  stats.refusals.forEach((n, i) => {
+    if (n > 0) counts[CODES[i]!] = n;
+  });
+  return counts;
+}
+
+function burns(quotas: QuotaService, tenant: string, now: number): QuotaBurn[] {
+  return quotas.ofTenant(tenant).quotas.map((q) => ({
+    name: q.name,
+    limit: q.limit,
+    used: q.used,
+    periodStart: q.periodStart,
+    resetsAt: q.resetsAt,
+    projected: projectedUse({
+      used: q.used,
+      periodStart: Date.parse(q.periodStart),
+      resetsAt: Date.parse(q.resetsAt),
+      now,
+    }),
+  }));
+}
