@@ -1,12 +1,11 @@
 /**
  * Debian's Chromium driven by playwright-core, for the dashboard and portal tests: never a downloaded
- * browser. Each browser gets a fresh profile, removed when it closes, and records every request its
- * pages make, so a test can fail on any that leaves the gateway.
+ * browser. Playwright gives the browser a fresh profile directory (--user-data-dir) of its own and
+ * removes it on close; each actor gets a context of its own (its own cookies). Every request any page
+ * makes is recorded, so a test can fail on one that leaves the gateway, and every Content-Security-
+ * Policy violation a page reports is collected.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 
 export const CHROMIUM = "/usr/bin/chromium";
 const ARGS = [
@@ -21,44 +20,39 @@ const ARGS = [
 ];
 
 export interface TestBrowser {
-  context: BrowserContext;
+  browser: Browser;
   /** Every URL any page requested, in order. */
   readonly requests: string[];
-  /** Content-Security-Policy violations the pages reported (directive and blocked URI). */
+  /** Content-Security-Policy violations the pages reported: "directive blocked-uri sample". */
   readonly violations: string[];
-  newPage(): Promise<Page>;
+  /** A context with cookies of its own: one per person in a test. */
+  newContext(): Promise<BrowserContext>;
   close(): Promise<void>;
 }
 
 export async function startBrowser(): Promise<TestBrowser> {
-  const profile = mkdtempSync(join(tmpdir(), "gatehouse-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-    viewport: { width: 1000, height: 700 },
-  });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
   const requests: string[] = [];
   const violations: string[] = [];
-  context.on("request", (r) => requests.push(r.url()));
-  await context.exposeBinding("__reportViolation", (_source, text: string) => violations.push(text));
-  await context.addInitScript(
-    "document.addEventListener('securitypolicyviolation', (e) => " +
-      "window.__reportViolation(e.violatedDirective + ' ' + e.blockedURI + ' ' + (e.sample || '')));",
-  );
   return {
-    context,
+    browser,
     requests,
     violations,
-    newPage: () => context.newPage(),
-    async close() {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
+    async newContext() {
+      const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+      context.on("request", (r) => requests.push(r.url()));
+      await context.exposeBinding("__reportViolation", (_source, text: string) => violations.push(text));
+      await context.addInitScript(
+        "document.addEventListener('securitypolicyviolation', (e) => " +
+          "window.__reportViolation(e.violatedDirective + ' ' + e.blockedURI + ' ' + (e.sample || '')));",
+      );
+      return context;
     },
+    close: () => browser.close(),
   };
 }
 
-/** The hosts of the recorded requests that are not one of `allowed` (origins such as http://127.0.0.1:8081). */
+/** The recorded requests whose origin is none of `allowed` (such as http://127.0.0.1:8081). */
 export function foreignRequests(requests: readonly string[], allowed: readonly string[]): string[] {
   const origins = new Set(allowed.map((a) => new URL(a).origin));
   return requests.filter((r) => !r.startsWith("data:") && !origins.has(new URL(r).origin));

@@ -244,8 +244,8 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
 /** The usage buckets that draw a quota's period: about a few dozen points whatever its length. */
-const bucketFor = (lengthMs: number) =>
-  lengthMs <= 2 * HOUR ? "minute" : lengthMs <= 2 * DAY ? "hour" : "day";
+const bucketFor = (lengthMs: number): [string, number] =>
+  lengthMs <= 2 * HOUR ? ["minute", 60_000] : lengthMs <= 2 * DAY ? ["hour", HOUR] : ["day", DAY];
 
 export async function quotaSection(source: TenantSource, clock: ServerClock): Promise<HTMLElement> {
   const { root, body } = section("Quota burn-down", "quota");
@@ -255,8 +255,9 @@ export async function quotaSection(source: TenantSource, clock: ServerClock): Pr
     const start = Date.parse(q.periodStart);
     const end = Date.parse(q.resetsAt);
     const now = Math.min(clock.now(), end);
-    const report = await source.usage(start, Math.max(now, start + 1), bucketFor(end - start));
-    body.append(burnDown(q, report, start, end, now));
+    const [groupBy, bucketMs] = bucketFor(end - start);
+    const report = await source.usage(start, Math.max(now, start + 1), groupBy);
+    body.append(burnDown(q, report, { start, end, now, bucketMs }));
   }
   return root;
 }
@@ -266,18 +267,27 @@ export async function quotaSection(source: TenantSource, clock: ServerClock): Pr
  * last point is the quota's own count (which credits and resets also change), and a straight
  * projection from now to the period's end at the pace so far.
  */
-function burnDown(q: QuotaUse, report: UsageReport, start: number, end: number, now: number): HTMLElement {
+function burnDown(
+  q: QuotaUse,
+  report: UsageReport,
+  { start, end, now, bucketMs }: { start: number; end: number; now: number; bucketMs: number },
+): HTMLElement {
   const billed = report.groups.reduce((sum, g) => sum + g.costUnits, 0);
   const x: number[] = [start / 1000];
   const remaining: (number | null)[] = [q.limit - (q.used - billed)];
   let cumulative = 0;
   for (const g of report.groups) {
     cumulative += g.costUnits;
-    x.push(Math.max(Date.parse(g.group!), start) / 1000);
+    // What a bucket adds has been used by its end (or by now, for the current one).
+    x.push(Math.min(Date.parse(g.group!) + bucketMs, now) / 1000);
     remaining.push(q.limit - (q.used - billed) - cumulative);
   }
   const elapsed = now - start;
   const projected = elapsed > (end - start) * 0.01 ? (q.used * (end - start)) / elapsed : null;
+  if (x.at(-1) === now / 1000) {
+    x.pop();
+    remaining.pop();
+  }
   x.push(now / 1000, end / 1000);
   remaining.push(q.remaining, null);
   const projection: (number | null)[] = x.map(() => null);
