@@ -174,7 +174,7 @@ export function createAdminApp(deps: AdminDeps) {
         metrics,
         startedAt: deps.startedAt ?? deps.clock.now(),
         ...(deps.usage ? { usage: deps.usage } : {}),
-        ...(quotaService ? { quotas: quotaService } : {}),
+        ...(deps.quotas ? { quotas: deps.quotas } : {}),
         portal: portalUrl() !== null,
       }),
     );

@@ -45,16 +45,23 @@ function signInAgain(): void {
 async function start(): Promise<void> {
   const root = app();
   if (location.pathname === "/ui/sign-in") return signInPage(root);
+  const tenant = /^\/ui\/tenants\/([^/]+)$/.exec(location.pathname);
+  // The overview needs nothing from the session, so its data is asked for at the same time.
+  const overview = tenant ? null : overviewData();
   try {
     session = await api.get<SessionInfo>("/ui/api/session");
   } catch (err) {
+    overview?.catch(() => {});
     if (err instanceof ApiError && err.status === 401) return;
     throw err;
   }
   api.csrf = session.csrf;
   clock.set(session.now);
-  const tenant = /^\/ui\/tenants\/([^/]+)$/.exec(location.pathname);
-  replace(root, header(), tenant ? await tenantPage(decodeURIComponent(tenant[1]!)) : await overviewPage());
+  replace(
+    root,
+    header(),
+    tenant ? await tenantPage(decodeURIComponent(tenant[1]!)) : overviewPage(await overview!),
+  );
   root.removeAttribute("aria-busy");
   document.body.dataset.loaded = "true";
 }
@@ -114,8 +121,10 @@ function signInPage(root: HTMLElement): void {
 
 // ----------------------------------------------------------------------------------------- overview
 
-async function overviewPage(): Promise<HTMLElement> {
-  const [data, config] = await Promise.all([
+type OverviewData = Awaited<ReturnType<typeof overviewData>>;
+
+function overviewData() {
+  return Promise.all([
     api.get<{ tenants: TenantOverview[]; rateWindow: { from: string; to: string }; refusalsSince: string }>(
       "/ui/api/overview",
     ),
@@ -126,6 +135,9 @@ async function overviewPage(): Promise<HTMLElement> {
       lastReloadError: { at: string; errors: string[] } | null;
     }>("/config"),
   ]);
+}
+
+function overviewPage([data, config]: OverviewData): HTMLElement {
   const tenants = section("Tenants", "tenants");
   tenants.body.append(
     h(

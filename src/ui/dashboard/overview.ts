@@ -4,10 +4,11 @@
  * own counters: usage rows would mean scanning every raw row), and each quota it shares with its
  * burn-down projected to the period's end.
  */
-import type { QuotaService } from "../../admin/quota/service.ts";
+import type { TenantView } from "../../gateway/snapshot.ts";
 import type { GatewayState } from "../../gateway/state.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { CODES, type Metrics } from "../../metrics/index.ts";
+import type { QuotaCounters } from "../../policies/limits/quota-counters.ts";
 import type { UsageService } from "../../usage/service.ts";
 import { projectedUse } from "../projection.ts";
 
@@ -51,7 +52,9 @@ export interface OverviewDeps {
   /** When the data plane's counters started. */
   startedAt: number;
   usage?: UsageService;
-  quotas?: QuotaService;
+  /** The data plane's own counters; read directly (not through QuotaService, which also locates each
+   * quota's line in the file: a re-read per tenant). */
+  quotas?: QuotaCounters;
 }
 
 export function overview(deps: OverviewDeps): Overview {
@@ -67,7 +70,7 @@ export function overview(deps: OverviewDeps): Overview {
       disabled: t.disabled,
       recent: deps.usage ? recent(deps.usage, t.id, from, to) : null,
       refusals: refusalsOf(deps.metrics, t.id),
-      quotas: deps.quotas ? burns(deps.quotas, t.id, now) : [],
+      quotas: deps.quotas ? burns(deps.quotas, t, now) : [],
     });
   }
   tenants.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -98,18 +101,19 @@ function refusalsOf(metrics: Metrics, tenant: string): Record<string, number> {
   return counts;
 }
 
-function burns(quotas: QuotaService, tenant: string, now: number): QuotaBurn[] {
-  return quotas.ofTenant(tenant).quotas.map((q) => ({
-    name: q.name,
-    limit: q.limit,
-    used: q.used,
-    periodStart: q.periodStart,
-    resetsAt: q.resetsAt,
-    projected: projectedUse({
-      used: q.used,
-      periodStart: Date.parse(q.periodStart),
-      resetsAt: Date.parse(q.resetsAt),
-      now,
-    }),
-  }));
+/** The quotas the tenant's keys share (as GET /tenants/{id}/quota shows them). */
+function burns(quotas: QuotaCounters, tenant: TenantView, now: number): QuotaBurn[] {
+  return tenant.quotas
+    .filter((q) => q.by === "tenant")
+    .map((q) => {
+      const c = quotas.counter(q, tenant.uid, now);
+      return {
+        name: q.name,
+        limit: q.limit,
+        used: c.used,
+        periodStart: new Date(c.periodStart).toISOString(),
+        resetsAt: new Date(c.periodEnd).toISOString(),
+        projected: projectedUse({ used: c.used, periodStart: c.periodStart, resetsAt: c.periodEnd, now }),
+      };
+    });
 }

@@ -8,11 +8,11 @@
 import { Elysia } from "elysia";
 import { tokenMatches } from "../../admin/auth.ts";
 import { AdminProblem, badRequest, problemResponse } from "../../admin/problem.ts";
-import type { QuotaService } from "../../admin/quota/service.ts";
 import { requestIdOf } from "../../admin/request-id.ts";
 import type { GatewayState } from "../../gateway/state.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { Metrics } from "../../metrics/index.ts";
+import type { QuotaCounters } from "../../policies/limits/quota-counters.ts";
 import type { UsageService } from "../../usage/service.ts";
 import { DASHBOARD_ASSETS } from "../assets/index.ts";
 import { assetResponse, jsonResponse, pageResponse, shell } from "../http.ts";
@@ -31,7 +31,7 @@ export interface DashboardDeps {
   metrics: Metrics;
   startedAt: number;
   usage?: UsageService;
-  quotas?: QuotaService;
+  quotas?: QuotaCounters;
   /** Whether the tenant portal listens, so the page offers sign-in links. */
   portal: boolean;
 }
