@@ -7,7 +7,7 @@
  *    addressed to its own names, so a page that re-points its host name at 127.0.0.1 (DNS rebinding)
  *    is refused (421).
  * 4. A request that may change something, sent by a page of another site, is refused (403), token or
- *    not: browsers can send those without asking, and the coming dashboard will use cookies.
+ *    not: browsers can send those without asking, and the dashboard signs in with a cookie.
  * 5. The token, or an operator's browser session (src/ui): its cookie counts only together with the
  *    session's CSRF token on every change. The dashboard's pages and assets hold no data and load
  *    without either. The right token is always served at once: a wrong one never locks it out. Wrong
