@@ -4,12 +4,23 @@
  */
 import type { Database } from "bun:sqlite";
 import type { Clock } from "../lib/clock.ts";
-import { type ExportQuery, UsageExporter } from "./export.ts";
+import { type ExportQuery, SqliteRawPages, UsageExporter } from "./export.ts";
 import { queryUsage, type UsageQuery, type UsageReport } from "./query.ts";
 import { type Refusal, type RefusalQuery, refusalReader } from "./refusals.ts";
 import { TotalsScanner } from "./scan.ts";
 
-export interface UsageService {
+/**
+ * What the control API reads usage through: SQLite answers at once (UsageService), PostgreSQL in
+ * cluster mode asynchronously; errors the caller caused are UsageQueryError, a database that cannot
+ * answer is UsageUnavailableError.
+ */
+export interface UsageReads {
+  queryUsage(q: UsageQuery): UsageReport | Promise<UsageReport>;
+  exportUsage(q: ExportQuery): ReadableStream<Uint8Array> | Promise<ReadableStream<Uint8Array>>;
+  resolveRange(from: number | undefined, to: number | undefined): { from: number; to: number };
+}
+
+export interface UsageService extends UsageReads {
   queryUsage(q: UsageQuery): UsageReport;
   /** A stream of encoded bytes; checks the range before returning, then reads lazily as it is pulled. */
   exportUsage(q: ExportQuery): ReadableStream<Uint8Array>;
@@ -38,7 +49,7 @@ export function createUsageService(deps: { readonly sqlite: Database; clock: Clo
       built = {
         sqlite,
         scanner,
-        exporter: new UsageExporter(sqlite, scanner),
+        exporter: new UsageExporter(new SqliteRawPages(sqlite), scanner),
         refusals: refusalReader(sqlite),
       };
     }
