@@ -8,6 +8,7 @@ import { weakTokenReason } from "./admin/auth.ts";
 import { setClientIp } from "./admin/client-ip.ts";
 import { MAX_ADMIN_BODY } from "./admin/guard.ts";
 import { LastUsedTracker, sqliteLastUsedWriter } from "./admin/keys/last-used.ts";
+import type { PostgresCluster } from "./cluster/postgres/index.ts";
 import { isLoopback } from "./config/check-references.ts";
 import { ConfigError } from "./config/errors.ts";
 import type { Env } from "./config/interpolate.ts";
@@ -121,14 +122,38 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     opened.database.close();
     throw new StartupError("the database holds stored credentials: start with startGatewayUnlocked");
   }
+  if (opened.loaded.config.cluster?.postgres) {
+    opened.database.close();
+    throw new StartupError("cluster mode connects to PostgreSQL first: start with startGatewayUnlocked");
+  }
   return runGateway(options, opened);
 }
 
-/** Decrypts the stored credentials into memory, then starts as startGateway does. */
+/**
+ * Decrypts the stored credentials into memory and, in cluster mode, catches up with PostgreSQL (or
+ * starts from this node's copy when it cannot be reached); then starts as startGateway does.
+ */
 export async function startGatewayUnlocked(options: GatewayOptions): Promise<RunningGateway> {
   const opened = openGateway(options);
   try {
     await opened.vault.unlock(opened.database.db, opened.log);
+    const url = opened.loaded.config.cluster?.postgres;
+    if (url) {
+      const { openCluster } = await import("./cluster/postgres/index.ts");
+      opened.cluster = await openCluster({
+        url,
+        database: opened.database,
+        vault: opened.vault,
+        clock: opened.clock,
+        scheduler: opened.scheduler,
+        // Network work: test mode's clock stands still, so it runs on real timers there.
+        networkScheduler: opened.testClock ? timerScheduler : opened.scheduler,
+        log: opened.log,
+        config: opened.loaded.config,
+        configHash: opened.loaded.hash,
+        retentionMs: usageSettings(opened.loaded.config.usage).retentionMs,
+      });
+    }
   } catch (err) {
     opened.database.close();
     throw err;
@@ -149,6 +174,8 @@ interface OpenedGateway {
   loaded: LoadedConfig;
   database: OpenDb;
   vault: Vault;
+  /** Cluster mode's PostgreSQL half, connected (or trying to). */
+  cluster?: PostgresCluster;
 }
 
 /** The config, the database and the vault, checked; nothing written yet, nothing listening. */
@@ -207,13 +234,16 @@ function openGateway(options: GatewayOptions): OpenedGateway {
 }
 
 function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGateway {
-  const { log, levels, envLevel, progress, testClock, clock, scheduler, env, loaded, database } = opened;
+  const { log, levels, envLevel, progress, testClock, clock, scheduler, env, loaded, database, cluster } =
+    opened;
   let state: GatewayState;
   let access: ReturnType<typeof openAccessSink>;
   try {
     state = new GatewayState(options.configPath, database, clock, env, loaded, progress, opened.vault);
     access = openAccessLog(loaded);
+    cluster?.attach(state);
   } catch (err) {
+    void cluster?.close();
     database.close();
     throw err;
   }
@@ -234,6 +264,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
       : new WriterThread(database.path, usageSettings(config.usage), log, {
           // The writer thread put a removed database file back: this thread's connection follows.
           reopen: () => database.reopen(),
+          ...(cluster ? { ship: cluster.shipTo } : {}),
         });
   const quotaStore = new SqliteQuotaStore(database.sqlite);
   // Counters outlive reloads: only the snapshot (and so the limit values) changes.
@@ -272,6 +303,8 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     // In test mode a report includes every request answered so far, whatever the virtual time.
     flushBeforeReads: testClock !== null,
     ...(accessLog ? { onRow: (row: UsageRow) => accessLog.record(row) } : {}),
+    // Cluster mode without a writer thread: this thread ships the rows it writes.
+    ...(cluster && !writes ? { shippedThrough: cluster.shipFromHere() } : {}),
   });
   const lastUsed = new LastUsedTracker(
     writes?.saveLastUsed ?? sqliteLastUsedWriter(database.sqlite),
@@ -377,8 +410,11 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
       database,
       clock,
       metrics,
-      usage: usage.service,
+      usage: cluster?.usage ?? usage.service,
       store,
+      ...(cluster
+        ? { shared: cluster.shared, cluster: () => cluster.problem(writes?.shipping() ?? cluster.shipping()) }
+        : {}),
       draining: () => draining,
       log,
       explain: policies,
@@ -442,7 +478,10 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     lastUsed.stop();
     upstreamFailures.close();
     void accessLog?.close();
-    void usage.close().finally(() => database.close());
+    void usage
+      .close()
+      .then(() => cluster?.close())
+      .finally(() => database.close());
     throw listenError(err, binding);
   }
   let stopReloadRetry: Cancel | undefined;
@@ -500,6 +539,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
         await accessLog?.close();
         const { written, lost } = await usage.close();
         if (lost > 0) log("warn", "usage rows lost at shutdown", { written, lost });
+        await cluster?.close();
         database.close();
       })();
       return stopping;

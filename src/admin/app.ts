@@ -20,7 +20,7 @@ import { operatorSessions } from "../ui/dashboard/sessions.ts";
 import { portalLinksPlugin } from "../ui/portal/links-plugin.ts";
 import { PortalLinks } from "../ui/sessions/links.ts";
 import { SessionStore } from "../ui/sessions/store.ts";
-import type { UsageService } from "../usage/service.ts";
+import type { UsageReads } from "../usage/service.ts";
 import { auditPlugin } from "./audit/plugin.ts";
 import { AuditService } from "./audit/service.ts";
 import { weakTokenReason } from "./auth.ts";
@@ -45,7 +45,7 @@ import { problemResponse, storeUnavailable } from "./problem.ts";
 import { quotaPlugin } from "./quota/plugin.ts";
 import { QuotaService } from "./quota/service.ts";
 import { requestIdOf, tagRequestId } from "./request-id.ts";
-import type { AdminStore } from "./store.ts";
+import type { AdminStore, SharedCommit } from "./store.ts";
 import { tenantsPlugin } from "./tenants/plugin.ts";
 import { TenantService } from "./tenants/service.ts";
 import type { ThrottleOptions } from "./throttle.ts";
@@ -69,7 +69,7 @@ export interface AdminDeps {
   /** True once shutdown has begun; GET /readyz then answers 503. */
   draining?: () => boolean;
   /** Answers GET /usage and GET /usage/export; without it those routes are not mounted. */
-  usage?: UsageService;
+  usage?: UsageReads;
   throttle?: ThrottleOptions;
   /** Where bugs (500s) are logged; defaults to JSON lines on stderr. */
   log?: Log;
@@ -83,6 +83,10 @@ export interface AdminDeps {
   startedAt?: number;
   /** The tenant portal's address as browsers reach it; null or absent while no portal listens. */
   portalUrl?: () => string | null;
+  /** Cluster mode: changes to tenants, keys and credentials go through PostgreSQL. */
+  shared?: SharedCommit;
+  /** Cluster mode: what /readyz says when something is off (PostgreSQL away, configs differ), else null. */
+  cluster?: () => string | null;
 }
 
 export interface StoreState {
@@ -99,7 +103,13 @@ export function createAdminApp(deps: AdminDeps) {
   if (weak) throw new Error(`refusing to serve the control API: ${weak}`);
 
   const audit = new AuditService(deps.database, deps.clock);
-  const store: AdminStore = { database: deps.database, state: deps.state, clock: deps.clock, audit };
+  const store: AdminStore = {
+    database: deps.database,
+    state: deps.state,
+    clock: deps.clock,
+    audit,
+    ...(deps.shared ? { shared: deps.shared } : {}),
+  };
   const storeState = deps.store ?? alwaysWritable;
   const metrics = deps.metrics ?? createMetrics();
   const registry = metricsRegistry(metrics, storeState.status);
@@ -139,6 +149,7 @@ export function createAdminApp(deps: AdminDeps) {
         registry,
         draining: deps.draining ?? (() => false),
         store: storeState.status,
+        ...(deps.cluster ? { cluster: deps.cluster } : {}),
       }),
     )
     .use(tenantsPlugin(new TenantService(store)))

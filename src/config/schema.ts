@@ -527,6 +527,23 @@ export const Vault = T.Object(
   { ...strict, description: "Where the master key that encrypts stored credentials comes from." },
 );
 
+export const Cluster = T.Object(
+  {
+    postgres: T.Optional(
+      T.String({
+        pattern: "^postgres(ql)?://[^\\s]+$",
+        description:
+          "PostgreSQL that the nodes share: tenants and keys made through the control API, stored " +
+          "credentials (encrypted), the audit log of their changes, and usage rows and rollups. Each node " +
+          "keeps a copy in its own database and serves from it while PostgreSQL is away. Put the password " +
+          "in the environment: ${GATEHOUSE_POSTGRES_URL}.",
+        examples: ["postgres://gatehouse@db.internal:5432/gatehouse"],
+      }),
+    ),
+  },
+  { ...strict, description: "Several gatehouse nodes sharing state (README, Cluster mode)." },
+);
+
 export const GatewayConfig = T.Object(
   {
     version: T.Literal(1),
@@ -536,6 +553,7 @@ export const GatewayConfig = T.Object(
     identity: T.Optional(Identity),
     log: T.Optional(LogSettings),
     vault: T.Optional(Vault),
+    cluster: T.Optional(Cluster),
     upstreams: T.Record(Identifier, Upstream),
     plans: T.Record(Identifier, Plan),
     routes: T.Array(Route),
@@ -561,3 +579,4 @@ export type TenantDecl = Static<typeof TenantDecl>;
 export type KeyDecl = Static<typeof KeyDecl>;
 export type UsageDecl = Static<typeof Usage>;
 export type LogDecl = Static<typeof LogSettings>;
+export type ClusterDecl = Static<typeof Cluster>;

@@ -12,19 +12,22 @@
  * the file back ("reopened").
  */
 import type { WriteLastUsed } from "../admin/keys/last-used.ts";
+import type { ShippingStatus } from "../cluster/postgres/ship.ts";
 import type { Log } from "../lib/log.ts";
 import type { QuotaRow } from "../policies/limits/quota-store.ts";
 import type { UsageSettings } from "../usage/config.ts";
 import { packRows } from "../usage/packed.ts";
 import type { UsageRow } from "../usage/row.ts";
 import { healthyStatus, type StoreStatus } from "./store-health.ts";
-import type { FromWorker, ToWorker } from "./writer-worker.ts";
+import type { FromWorker, ShipTo, ToWorker } from "./writer-worker.ts";
 
 export interface WriterThreadOptions {
   /** Reopens the main thread's connection after the worker recreated the database file. */
   reopen?: () => void;
   /** How long the worker's writes wait for SQLite's write lock before counting as failed. */
   busyTimeoutMs?: number;
+  /** Cluster mode: the worker also ships usage rows to PostgreSQL (cluster/postgres/ship.ts). */
+  ship?: ShipTo;
 }
 
 /** Rows gather this long (or up to POST_ROWS) before one postMessage carries them all. */
@@ -37,6 +40,7 @@ export class WriterThread {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private closing: Promise<{ written: number; lost: number }> | undefined;
   private current: StoreStatus = healthyStatus;
+  private shipped: ShippingStatus | null = null;
   /** The worker was told to hold: the main thread's connection is on a removed file. */
   private holding = false;
 
@@ -49,7 +53,13 @@ export class WriterThread {
     this.worker = new Worker(new URL("./writer-worker.ts", import.meta.url).href);
     this.worker.onmessage = (e: MessageEvent<FromWorker>) => this.receive(e.data);
     this.worker.onerror = (e) => this.log("error", "writer thread failed", { error: e.message });
-    this.send({ type: "open", path, settings, busyTimeoutMs: options.busyTimeoutMs ?? 5_000 });
+    this.send({
+      type: "open",
+      path,
+      settings,
+      busyTimeoutMs: options.busyTimeoutMs ?? 5_000,
+      ...(options.ship ? { ship: options.ship } : {}),
+    });
     // Writes alone never keep the process alive; close() holds it open until they are committed.
     this.worker.unref();
   }
@@ -74,6 +84,11 @@ export class WriterThread {
   /** The store's health as the worker last reported it (at most about a second old). */
   status(): StoreStatus {
     return this.current;
+  }
+
+  /** Cluster mode: how far usage rows have reached PostgreSQL, as the worker last reported (null before). */
+  shipping(): ShippingStatus | null {
+    return this.shipped;
   }
 
   /** False while the store refuses writes or its file is being put back: control-API writes wait. */
@@ -105,6 +120,9 @@ export class WriterThread {
         return;
       case "status":
         this.current = m.status;
+        return;
+      case "shipping":
+        this.shipped = m.status;
         return;
       case "gone":
         // Control-API writes are refused from now on (writable() is false), so nothing more is

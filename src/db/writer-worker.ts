@@ -20,8 +20,11 @@
 import { constants, Database } from "bun:sqlite";
 import { existsSync, renameSync, rmSync } from "node:fs";
 import { sqliteLastUsedWriter, type WriteLastUsed } from "../admin/keys/last-used.ts";
+import type { Pg } from "../cluster/postgres/connect.ts";
+import type { ShippingStatus, UsageShipper } from "../cluster/postgres/ship.ts";
 import { systemClock } from "../lib/clock.ts";
 import type { Log } from "../lib/log.ts";
+import { timerScheduler } from "../lib/scheduler.ts";
 import { type QuotaRow, SqliteQuotaStore } from "../policies/limits/quota-store.ts";
 import type { UsageSettings } from "../usage/config.ts";
 import { type PackedRows, unpackRows } from "../usage/packed.ts";
@@ -31,8 +34,14 @@ import { UsageWriter } from "../usage/writer.ts";
 import { RetriedWrites } from "./retried-writes.ts";
 import { StoreGoneError, StoreHealth, type StoreStatus } from "./store-health.ts";
 
+/** Cluster mode: where usage rows are shipped, and as which node. */
+export interface ShipTo {
+  postgres: string;
+  node: string;
+}
+
 export type ToWorker =
-  | { type: "open"; path: string; settings: UsageSettings; busyTimeoutMs: number }
+  | { type: "open"; path: string; settings: UsageSettings; busyTimeoutMs: number; ship?: ShipTo }
   | { type: "rows"; rows: PackedRows }
   | { type: "quota"; rows: QuotaRow[]; updatedAt: number }
   | { type: "lastUsed"; entries: [keyId: string, at: number][] }
@@ -43,6 +52,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: "log"; level: Parameters<Log>[0]; msg: string; fields?: Record<string, unknown> }
   | { type: "status"; status: StoreStatus }
+  /** Cluster mode: how far usage rows have reached PostgreSQL. */
+  | { type: "shipping"; status: ShippingStatus }
   /** The database file was removed or replaced: the main thread stops writing and answers "hold". */
   | { type: "gone" }
   /** The database file was recreated or replaced: the main thread reopens its connection too. */
@@ -81,6 +92,10 @@ let writer: UsageWriter | undefined;
 let quotas: RetriedWrites<StampedRow> | undefined;
 let lastUsed: RetriedWrites<number> | undefined;
 let checker: ReturnType<typeof setInterval> | undefined;
+let shipTo: ShipTo | undefined;
+let pg: Pg | undefined;
+let shipper: UsageShipper | undefined;
+let shipping: Promise<void> | undefined;
 
 function connect(): Connection {
   const sqlite = new Database(path, { strict: true });
@@ -93,6 +108,8 @@ function connect(): Connection {
       clock: systemClock,
       log,
       retentionMs: settings.retentionMs,
+      // Cluster mode: rows PostgreSQL does not have yet stay.
+      ...(shipTo ? { shippedThrough: () => shipper?.shippedThrough ?? 0 } : {}),
     });
     retention.start();
     return {
@@ -160,6 +177,25 @@ function open(): void {
   checker = setInterval(check, CHECK_EVERY_MS);
 }
 
+/** Cluster mode: loaded only then, so one node never loads PostgreSQL's client. */
+async function startShipping(to: ShipTo): Promise<void> {
+  const [{ connectPg }, { UsageShipper }] = await Promise.all([
+    import("../cluster/postgres/connect.ts"),
+    import("../cluster/postgres/ship.ts"),
+  ]);
+  pg = connectPg(to.postgres, { max: 2 });
+  shipper = new UsageShipper({
+    // The connection that holds every committed row, also while its file is being put back.
+    sqlite: () => conn!.sqlite,
+    pg,
+    node: to.node,
+    log,
+    clock: systemClock,
+    scheduler: timerScheduler,
+  });
+  shipper.start();
+}
+
 function check(): void {
   if (!gone && conn && hasMoved(conn.sqlite)) {
     gone = true;
@@ -171,6 +207,7 @@ function check(): void {
   }
   // The counts change without a change of state; the main thread shows them in /readyz and /metrics.
   if (health) reply({ type: "status", status: health.status() });
+  if (shipper) reply({ type: "shipping", status: shipper.status() });
 }
 
 function hasMoved(sqlite: Database): boolean {
@@ -226,7 +263,15 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       path = m.path;
       settings = m.settings;
       busyTimeoutMs = m.busyTimeoutMs;
+      shipTo = m.ship;
       open();
+      if (shipTo) {
+        shipping = startShipping(shipTo).catch((err) =>
+          log("error", "usage rows cannot be shipped: the PostgreSQL client did not load", {
+            error: String(err),
+          }),
+        );
+      }
       return;
     case "rows":
       for (const row of unpackRows(m.rows)) writer?.record(row);
@@ -253,6 +298,10 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
         if (writes && !writes.flush()) log("error", `${what} lost at shutdown`, { lost: writes.stop() });
       }
       const result = writer?.close() ?? { written: 0, lost: 0 };
+      // After the last rows are in SQLite: what PostgreSQL can take now goes, the rest at the next start.
+      await shipping;
+      await shipper?.stop();
+      await pg?.close();
       if (conn && gone) closeDetached(conn.sqlite);
       else conn?.sqlite.close();
       reply({ type: "closed", ...result });

@@ -15,6 +15,8 @@ export interface OperationsDeps {
   draining: () => boolean;
   /** Whether the writes traffic causes reach the database. */
   store: () => StoreStatus;
+  /** Cluster mode: what is off (PostgreSQL away, nodes on different configs), or null. */
+  cluster?: () => string | null;
 }
 
 export const operationsPlugin = (deps: OperationsDeps) =>
@@ -45,6 +47,8 @@ export const operationsPlugin = (deps: OperationsDeps) =>
         }
         const store = deps.store();
         if (!store.healthy) return { status: "degraded" as const, detail: describeStoreStatus(store) };
+        const cluster = deps.cluster?.();
+        if (cluster) return { status: "degraded" as const, detail: cluster };
         return { status: "ready" as const };
       },
       {
@@ -55,7 +59,9 @@ export const operationsPlugin = (deps: OperationsDeps) =>
           description:
             "503 while draining. While the database cannot be read or refuses writes (locked, full, " +
             "read-only, file removed) the answer is 200 with status degraded and a detail naming the " +
-            "fault and the usage rows buffered: traffic is still served, so load balancers keep sending it.",
+            "fault and the usage rows buffered: traffic is still served, so load balancers keep sending it. " +
+            "In cluster mode also while PostgreSQL cannot be reached, and while the nodes run different " +
+            "config files.",
           tags,
         },
       },
