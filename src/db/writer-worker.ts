@@ -4,8 +4,9 @@
  * waiting for this thread's write lock would stall it just the same. So every write the data plane
  * causes runs here, on a connection of its own: usage rows (batched by UsageWriter, pruned by
  * UsageRetention), quota counters and key last-used times. The main thread only posts (see
- * writer-thread.ts). Messages: open, rows, quota, lastUsed, hold, close; replies: log, status, gone,
- * reopened, closed.
+ * writer-thread.ts). Messages: open, rows, quota, lastUsed, hold, close; replies: log, status,
+ * shipping, gone, reopened, closed. In cluster mode this thread also ships the usage rows it wrote
+ * to PostgreSQL (cluster/postgres/ship.ts).
  *
  * Store faults. A write the database refuses (locked, full, read-only, I/O error) stays in memory
  * and is retried; StoreHealth tracks the fault, logs it and posts every change (and, each second,

@@ -8,6 +8,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startGatewayUnlocked } from "../../src/app.ts";
+import type { ChangeSet } from "../../src/cluster/postgres/capture.ts";
+import { connectPg } from "../../src/cluster/postgres/connect.ts";
+import { publish } from "../../src/cluster/postgres/publish.ts";
+import { currentVersion } from "../../src/cluster/postgres/pull.ts";
+import * as pgSchema from "../../src/cluster/postgres/schema.ts";
 import { startPostgres, type TestPostgres } from "../support/postgres.ts";
 import { clusterYaml, eventually, MASTER_KEY, startNode, type TestNode, TOKEN } from "./support.ts";
 
@@ -179,6 +184,39 @@ describe("each node applies what its own config can serve", () => {
   });
 });
 
+describe("each node applies what its own config can serve (names)", () => {
+  test("a tenant whose external id names another tenant on this node waits; later changes, revocations included, still apply", async () => {
+    const url = await pg.createDatabase(`t${++databases}`);
+    const a = await startNode(clusterYaml(url));
+    nodes.push(a);
+    // B's file gives acme an external id that A's API tenant will claim too: only B's snapshot clashes.
+    const b = await startNode(
+      clusterYaml(url).replace(
+        "    plan: free\n    keys:",
+        "    plan: free\n    externalIds: [bigco-ext]\n    keys:",
+      ),
+    );
+    nodes.push(b);
+    await a.call("POST", "/tenants", { id: "other", plan: "free" });
+    const other = await newKey(a, "other");
+    await eventually("node B serves the other key", async () => (await b.data(other.secret)) === 200);
+
+    expect(
+      (await a.call("POST", "/tenants", { id: "bigco", plan: "free", externalIds: ["bigco-ext"] })).status,
+    ).toBe(201);
+    const key = await newKey(a, "bigco");
+    await eventually("node B reports that it cannot serve bigco", async () => {
+      const detail: string = (await b.call("GET", "/readyz")).json.detail ?? "";
+      return detail.includes('tenant "bigco" ("bigco-ext" names tenant "acme" on this node)');
+    });
+    expect(await b.data(key.secret)).toBe(401);
+    expect(await b.data("gh_cluster_acme_0001")).toBe(200);
+
+    expect((await a.call("DELETE", `/keys/${other.id}`)).status).toBe(204);
+    await eventually("node B refuses the revoked key", async () => (await b.data(other.secret)) === 401);
+  });
+});
+
 describe("turning cluster mode on", () => {
   test("a node that ran on its own shares its API-made tenants, keys and credentials when it first meets PostgreSQL", async () => {
     const dir = mkdtempSync(join(tmpdir(), "gatehouse-join-"));
@@ -279,5 +317,52 @@ describe("while PostgreSQL is away", () => {
       "node A has the change made after the outage",
       async () => (await a.call("GET", "/tenants/hooli")).status === 200,
     );
+  });
+});
+
+describe("publishing a change judged on an older copy", () => {
+  test("a row changed on another node since is not overwritten; a key of a tenant deleted since is refused; a tenant's keys may go before or after it", async () => {
+    const { url, a } = await cluster();
+    await a.call("POST", "/tenants", { id: "initech", plan: "free" });
+    const key = await newKey(a, "initech");
+    const pgc = connectPg(url);
+    try {
+      const [tenant] = await pgc.db.select().from(pgSchema.tenants);
+      const [keyRow] = await pgc.db.select().from(pgSchema.apiKeys);
+      const { version: tenantVersion, ...tenantRow } = tenant!;
+      const { version: _, ...keyImage } = keyRow!;
+      const older = tenantVersion - 1;
+      const update: ChangeSet = {
+        changes: [{ kind: "tenant", id: "initech", op: "update", row: { ...tenantRow, name: "stale" } }],
+        audit: [],
+      };
+      await expect(publish(pgc.db, update, older, "test")).rejects.toThrow(
+        'Tenant "initech" was changed on another node after this node last caught up; try again.',
+      );
+      expect((await pgc.db.select().from(pgSchema.tenants))[0]!.name).toBe("initech");
+
+      // Keys listed after their tenant: the tenant's delete takes them along, which is no conflict.
+      const version = await currentVersion(pgc.db);
+      const removal: ChangeSet = {
+        changes: [
+          { kind: "tenant", id: "initech", op: "delete", row: null },
+          { kind: "key", id: key.id, op: "delete", row: null },
+        ],
+        audit: [],
+      };
+      expect(await publish(pgc.db, removal, version, "test")).toBe(version + 1);
+      expect(await pgc.db.select().from(pgSchema.apiKeys)).toEqual([]);
+
+      const late: ChangeSet = {
+        changes: [{ kind: "key", id: "key_late", op: "insert", row: { ...keyImage, id: "key_late" } }],
+        audit: [],
+      };
+      await expect(publish(pgc.db, late, version, "test")).rejects.toThrow(
+        'Tenant "initech" was deleted on another node.',
+      );
+      expect(await pgc.db.select().from(pgSchema.apiKeys)).toEqual([]);
+    } finally {
+      await pgc.close();
+    }
   });
 });

@@ -100,7 +100,7 @@ export function usagePlugin(deps: UsagePluginDeps) {
       },
       {
         query: UsageQueryParams,
-        response: responses({ 200: UsageReport }, [400]),
+        response: responses({ 200: UsageReport }, [400, 503]),
         detail: {
           summary: "Usage report",
           operationId: "getUsage",
@@ -108,7 +108,8 @@ export function usagePlugin(deps: UsagePluginDeps) {
             "Requests, errors, cost units, bytes and latency percentiles per route, key, status or UTC " +
             "time bucket over [from, to). Read from per-minute and per-hour rollups plus the raw rows of " +
             "the partial minutes at either end, so the answer is exact and its cost grows with the " +
-            "length of the range, not the number of requests.",
+            "length of the range, not the number of requests. In cluster mode every node's rows are read " +
+            "from PostgreSQL (503 while it cannot be reached).",
           tags,
         },
       },
@@ -146,14 +147,15 @@ export function usagePlugin(deps: UsagePluginDeps) {
       },
       {
         query: ExportQueryParams,
-        response: responses({ 200: ExportBody }, [400]),
+        response: responses({ 200: ExportBody }, [400, 503]),
         detail: {
           summary: "Export usage",
           operationId: "exportUsage",
           description:
             "Streams raw usage rows, or totals per tenant and UTC hour, day or month, as CSV or NDJSON, " +
             "for billing pipelines. Memory stays flat whatever the size. Rows are ordered by time; export " +
-            "closed periods, since rows reach the database up to usage.flushInterval after a request ends.",
+            "closed periods, since rows reach the database up to usage.flushInterval after a request ends " +
+            "(in cluster mode, PostgreSQL a little later: 503 while it cannot be reached).",
           tags,
         },
       },

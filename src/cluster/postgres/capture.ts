@@ -45,6 +45,7 @@ const WATCHED: [Kind, string, string, string | null][] = [
  * rollback takes that row and every note out again.
  */
 export function installCapture(sqlite: Database): void {
+  if (installed.has(sqlite)) return;
   sqlite.exec("CREATE TEMP TABLE IF NOT EXISTS cluster_capturing (on_ INTEGER NOT NULL)");
   sqlite.exec(
     "CREATE TEMP TABLE IF NOT EXISTS cluster_touched (kind TEXT NOT NULL, id TEXT NOT NULL, op TEXT NOT NULL)",
@@ -72,7 +73,11 @@ export function installCapture(sqlite: Database): void {
     "CREATE TEMP TRIGGER IF NOT EXISTS cluster_audit_log_insert AFTER INSERT ON main.audit_log " +
       `WHEN ${capturing} BEGIN ${note("audit", "NEW.id", "insert")}; END`,
   );
+  installed.add(sqlite);
 }
+
+/** Temporary objects belong to a connection: one reopened on a recreated file needs its own. */
+const installed = new WeakSet<Database>();
 
 /** Thrown to roll the trial back; carries what it found out. */
 class TrialDone<T> extends Error {
@@ -93,6 +98,7 @@ export function trialRun<T>(
   sqlite: Database,
   change: (tx: Parameters<Parameters<Db["transaction"]>[0]>[0]) => T,
 ): { result: T; changes: ChangeSet } {
+  installCapture(sqlite);
   try {
     db.transaction((tx) => {
       sqlite.exec("INSERT INTO temp.cluster_capturing VALUES (1)");

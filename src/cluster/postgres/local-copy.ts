@@ -123,11 +123,13 @@ export class LocalCopy {
           if (dropped.count) changed = true;
           forget.push(...dropped.credentials);
         }
+        // Credentials first: tenants may name them, and no value can make a snapshot unservable.
+        if (this.upsertCredentials(tx, rows, ctx, undo) > 0) changed = true;
         for (const r of [...rows.tenants, ...rows.keys])
           this.waiting.delete(`${"tenantId" in r ? "key" : "tenant"}:${r.id}`);
         const upserts = () =>
           tx.transaction((inner) => {
-            const n = this.upsert(inner, rows, ctx, undo);
+            const n = this.upsertObjects(inner, rows, ctx);
             ctx.check?.(inner);
             return n;
           });
@@ -135,8 +137,7 @@ export class LocalCopy {
           if (upserts() > 0) changed = true;
         } catch (err) {
           if (!(err instanceof SnapshotError)) throw err;
-          // The savepoint is rolled back: nothing of these rows is applied; the deletions stay.
-          for (const u of undo.splice(0).reverse()) u();
+          // The savepoint is rolled back: nothing of these rows is applied; the rest stays.
           const reason = `this node cannot serve it: ${String((err as Error).message ?? err)}`;
           for (const row of rows.tenants) this.wait("tenant", row, reason);
           for (const row of rows.keys) this.wait("key", row, reason);
@@ -183,7 +184,7 @@ export class LocalCopy {
     return rows;
   }
 
-  private upsert(tx: Tx, rows: Rows, ctx: ApplyContext, undo: (() => void)[]): number {
+  private upsertCredentials(tx: Tx, rows: Rows, ctx: ApplyContext, undo: (() => void)[]): number {
     let n = 0;
     for (const row of rows.credentials) {
       const { version: _, ...values } = row;
@@ -203,14 +204,21 @@ export class LocalCopy {
       }
       n++;
     }
+    return n;
+  }
+
+  private upsertObjects(tx: Tx, rows: Rows, ctx: ApplyContext): number {
+    let n = 0;
+    const names = rows.tenants.length ? tenantNames(tx) : new Map<string, string>();
     for (const row of rows.tenants) {
-      const reason = this.tenantBlocked(tx, row, ctx);
+      const reason = this.tenantBlocked(tx, row, ctx, names);
       if (reason) {
         this.wait("tenant", row, reason);
         continue;
       }
       const { version: _, ...values } = row;
       tx.insert(tenants).values(values).onConflictDoUpdate({ target: tenants.id, set: values }).run();
+      for (const name of namesOf(row)) names.set(name, row.id);
       n++;
     }
     for (const row of rows.keys) {
@@ -234,9 +242,18 @@ export class LocalCopy {
     return n;
   }
 
-  private tenantBlocked(tx: Tx, row: SharedTenant, ctx: ApplyContext): string | undefined {
+  private tenantBlocked(
+    tx: Tx,
+    row: SharedTenant,
+    ctx: ApplyContext,
+    names: ReadonlyMap<string, string>,
+  ): string | undefined {
     const local = tx.select({ source: tenants.source }).from(tenants).where(eq(tenants.id, row.id)).get();
     if (local?.source === "file") return "this node's config file declares a tenant with that id";
+    for (const name of namesOf(row)) {
+      const owner = names.get(name);
+      if (owner !== undefined && owner !== row.id) return `"${name}" names tenant "${owner}" on this node`;
+    }
     const { plans, upstreams } = ctx.config;
     if (!plans[row.plan]) return `plan "${row.plan}" is not declared in this node's config`;
     const overrides = JSON.parse(row.upstreams) as Record<string, string>;
@@ -322,4 +339,17 @@ export class LocalCopy {
       tx.insert(meta).values({ key, value }).onConflictDoUpdate({ target: meta.key, set: { value } }).run();
     }
   }
+}
+
+/** Every name a token may give a tenant by (its id and external ids) → the tenant, as stored now. */
+function tenantNames(tx: Tx): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const t of tx.select({ id: tenants.id, externalIds: tenants.externalIds }).from(tenants).all()) {
+    for (const name of namesOf(t)) names.set(name, t.id);
+  }
+  return names;
+}
+
+function namesOf(t: { id: string; externalIds: string }): string[] {
+  return [t.id, ...(JSON.parse(t.externalIds) as string[])];
 }

@@ -57,7 +57,8 @@ async function write(tx: Tx, c: Change, version: number, base: number): Promise<
   if (c.row === null) {
     if (c.op === "insert") return; // made and removed within the change
     const gone = await tx.delete(table).where(unchangedSince).returning({ id });
-    if (gone.length === 0) throw stale();
+    // A key may already have gone with its tenant, earlier in this change.
+    if (gone.length === 0 && !(await buriedAt(tx, c.kind, c.id, version))) throw stale();
     await bury(tx, c.kind, c.id, version);
     if (c.kind === "tenant") {
       // The tenant's keys go with it, also ones this node had not seen yet.
@@ -94,6 +95,14 @@ async function write(tx: Tx, c: Change, version: number, base: number): Promise<
     .where(unchangedSince)
     .returning({ id });
   if (updated.length === 0) throw stale();
+}
+
+async function buriedAt(tx: Tx, kind: Change["kind"], id: string, version: number): Promise<boolean> {
+  const rows = await tx
+    .select({ version: pg.tombstones.version })
+    .from(pg.tombstones)
+    .where(and(eq(pg.tombstones.kind, kind), eq(pg.tombstones.id, id), eq(pg.tombstones.version, version)));
+  return rows.length > 0;
 }
 
 async function bury(tx: Tx, kind: Change["kind"], id: string, version: number): Promise<void> {

@@ -24,7 +24,7 @@ import type { Log } from "../../lib/log.ts";
 import type { Cancel, Scheduler } from "../../lib/scheduler.ts";
 import { StartupError } from "../../lib/startup-error.ts";
 import type { Vault } from "../../vault/vault.ts";
-import { installCapture, trialRun } from "./capture.ts";
+import { trialRun } from "./capture.ts";
 import {
   connectPg,
   describePgError,
@@ -97,7 +97,6 @@ export class SharedObjects {
     this.pg = connectPg(o.url);
     this.config = o.config;
     this.configHash = o.configHash;
-    installCapture(o.database.sqlite);
   }
 
   /**
@@ -129,9 +128,14 @@ export class SharedObjects {
     this.config = state.config.config;
     this.configHash = state.config.hash;
     this.retryWaiting();
+    let warned = false;
     state.onSwap(() => {
       this.config = state.config.config;
       this.configHash = state.config.hash;
+      if (state.config.config.cluster?.postgres !== this.o.url && !warned) {
+        warned = true;
+        this.o.log("warn", "cluster.postgres changed; this node keeps its PostgreSQL until the next start");
+      }
       // A reload may have declared what waiting objects need (a plan, a tenant).
       if (!this.swapping && this.local.waiting.size) void this.exclusive(async () => this.retryWaiting());
     });
