@@ -5,7 +5,7 @@
  * shown deterministically in shared-objects.test.ts.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startPostgres, type TestPostgres } from "../support/postgres.ts";
@@ -188,6 +188,23 @@ describe("two gatehouse processes, one PostgreSQL", () => {
       "the restarted node is ready",
       async () => (await again.call("GET", "/readyz")).json.status === "ready",
     );
+  });
+
+  test("/readyz reports two processes running on copies of one database file (one node id)", async () => {
+    const url = await pg.createDatabase(`n${++databases}`);
+    const first = await start(clusterYaml(url));
+    await stop(first.proc);
+    const copy = mkdtempSync(join(tmpdir(), "gatehouse-node-"));
+    copyFileSync(join(first.dir, "gatehouse.db"), join(copy, "gatehouse.db"));
+    const [a, b] = await Promise.all([start(clusterYaml(url), first.dir), start(clusterYaml(url), copy)]);
+    await eventually("a node reports the other process on its id", async () => {
+      const details = await Promise.all(
+        [a, b].map(async (n) => (await n.call("GET", "/readyz")).json.detail ?? ""),
+      );
+      return details.some((d) =>
+        /Another gatehouse process \(\S+ pid \d+\) runs with this node's id/.test(d),
+      );
+    });
   });
 
   test("/readyz reports nodes running different config files", async () => {

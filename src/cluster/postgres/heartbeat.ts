@@ -19,9 +19,21 @@ export interface NodeBeat {
   version: number;
 }
 
-export async function beat(db: Pg["db"], b: Omit<NodeBeat, "host" | "pid">): Promise<void> {
-  const row = { ...b, host: hostname(), pid: process.pid, seenAt: sql`now()` };
+/** This process, as a heartbeat names it. */
+export const self = { host: hostname(), pid: process.pid };
+
+/** Returns who wrote this node's row before (null for none), to tell a node on a copied database. */
+export async function beat(
+  db: Pg["db"],
+  b: Omit<NodeBeat, "host" | "pid">,
+): Promise<{ host: string; pid: number } | null> {
+  const row = { ...b, ...self, seenAt: sql`now()` };
+  const [before] = await db
+    .select({ host: clusterNodes.host, pid: clusterNodes.pid })
+    .from(clusterNodes)
+    .where(eq(clusterNodes.node, b.node));
   await db.insert(clusterNodes).values(row).onConflictDoUpdate({ target: clusterNodes.node, set: row });
+  return before ?? null;
 }
 
 export async function liveNodes(db: Pg["db"]): Promise<NodeBeat[]> {

@@ -16,7 +16,7 @@ import { type Scheduler, timerScheduler } from "../../lib/scheduler.ts";
 import { UsageRetention } from "../../usage/retention.ts";
 import type { UsageReads } from "../../usage/service.ts";
 import type { Vault } from "../../vault/vault.ts";
-import { connectPg, type Pg } from "./connect.ts";
+import type { Pg } from "./connect.ts";
 import { pgRetentionDeletes } from "./retention.ts";
 import { SharedObjects } from "./shared-objects.ts";
 import { type ShippingStatus, UsageShipper } from "./ship.ts";
@@ -70,7 +70,7 @@ export async function openCluster(o: ClusterOptions): Promise<PostgresCluster> {
     config,
     configHash: o.configHash,
   });
-  const pg: Pg = connectPg(o.url);
+  const pg: Pg = shared.client;
   const retention = new UsageRetention({
     deletes: pgRetentionDeletes(pg),
     clock: o.clock,
@@ -118,7 +118,6 @@ export async function openCluster(o: ClusterOptions): Promise<PostgresCluster> {
       await retention.stop();
       await shipper?.stop();
       await shared.close();
-      await pg.close();
     },
   };
 }

@@ -35,7 +35,7 @@ import {
   sqlState,
 } from "./connect.ts";
 import { SharedConflictError, SharedUnavailableError } from "./errors.ts";
-import { beat, configDisagreement, leave, liveNodes, type NodeBeat } from "./heartbeat.ts";
+import { beat, configDisagreement, leave, liveNodes, type NodeBeat, self } from "./heartbeat.ts";
 import { uploadLocalObjects } from "./join.ts";
 import { LocalCopy, type Rows } from "./local-copy.ts";
 import { CHANGES_CHANNEL, publish } from "./publish.ts";
@@ -82,6 +82,9 @@ export class SharedObjects {
   private reachable = false;
   private down: { since: number; error: string } | null = null;
   private nodes: NodeBeat[] = [];
+  /** Another process wrote this node's heartbeat since its last one: it runs on a copy of this database. */
+  private twin: { host: string; pid: number } | null = null;
+  private beaten = false;
   private queue: Promise<unknown> = Promise.resolve();
   private timer: Cancel | undefined;
   private ticking = false;
@@ -210,6 +213,11 @@ export class SharedObjects {
     });
   }
 
+  /** The connection pool, which the usage reads share; closed by close(). */
+  get client(): Pg {
+    return this.pg;
+  }
+
   /** Whether PostgreSQL answered last time it was asked. */
   get isReachable(): boolean {
     return this.reachable;
@@ -242,6 +250,12 @@ export class SharedObjects {
     }
     const disagreement = configDisagreement(this.nodes, this.node);
     if (disagreement) problems.push(disagreement);
+    if (this.twin) {
+      problems.push(
+        `Another gatehouse process (${this.twin.host} pid ${this.twin.pid}) runs with this node's id: its ` +
+          "database file is a copy of this one's. Give every node a database file of its own.",
+      );
+    }
     return problems.length ? problems.join(" ") : null;
   }
 
@@ -282,7 +296,21 @@ export class SharedObjects {
     this.ticking = true;
     try {
       await this.exclusive(() => this.catchUp());
-      await beat(this.pg.db, { node: this.node, configHash: this.configHash, version: this.local.version });
+      const before = await beat(this.pg.db, {
+        node: this.node,
+        configHash: this.configHash,
+        version: this.local.version,
+      });
+      // The first beat may find the row of this node's previous process; later ones only its own.
+      if (this.beaten && before && (before.host !== self.host || before.pid !== self.pid) && !this.twin) {
+        this.twin = before;
+        this.o.log("error", "another gatehouse process runs with this node's id", {
+          host: before.host,
+          pid: before.pid,
+          fix: "give every node a database file of its own (never a copy): usage rows of one would be lost",
+        });
+      }
+      this.beaten = true;
       this.nodes = await liveNodes(this.pg.db);
       await this.listen();
       this.reachable = true;
