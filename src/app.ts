@@ -124,7 +124,11 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   }
   if (opened.loaded.config.cluster?.postgres) {
     opened.database.close();
-    throw new StartupError("cluster mode connects to PostgreSQL first: start with startGatewayUnlocked");
+    // serve starts through startGatewayUnlocked; this is the in-process gateway of `gatehouse test`.
+    throw new StartupError(
+      "cluster.postgres: an in-process gateway runs on its own; remove cluster: from this config, or " +
+        "test a running node with --target",
+    );
   }
   return runGateway(options, opened);
 }

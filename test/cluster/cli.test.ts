@@ -1,8 +1,9 @@
-/** Commands that would touch only this node's copy of what cluster mode shares refuse to. */
+/** What cannot work in cluster mode refuses to, saying why: rotating one node's copy, an in-process gateway. */
 import { expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { startGateway } from "../../src/app.ts";
 import { gatehouseCommand } from "../support/process.ts";
 import { clusterYaml, MASTER_KEY } from "./support.ts";
 
@@ -29,6 +30,20 @@ test("rotate-master-key refuses in cluster mode: the credentials live in Postgre
       "gatehouse rotate-master-key: in cluster mode the credentials live in PostgreSQL, and rotating them there is not supported yet; the master key stays as it is\n",
     );
     expect(r.exitCode).toBe(3);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the in-process gateway (gatehouse test) refuses cluster mode, saying what to do instead", () => {
+  const dir = mkdtempSync(join(tmpdir(), "gatehouse-inprocess-"));
+  try {
+    writeFileSync(join(dir, "gateway.yaml"), clusterYaml("postgres://gatehouse@db.invalid/gatehouse"));
+    const start = () =>
+      startGateway({ configPath: join(dir, "gateway.yaml"), db: ":memory:", env: {}, log: () => {} });
+    expect(start).toThrow(
+      "cluster.postgres: an in-process gateway runs on its own; remove cluster: from this config, or test a running node with --target",
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
