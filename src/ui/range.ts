@@ -1,10 +1,10 @@
 /** The from/to of a usage question from the query string: instants, defaulting to the last 24 hours. */
 import { parseInstant } from "../lib/instant.ts";
-import type { UsageService } from "../usage/service.ts";
+import type { UsageReads } from "../usage/service.ts";
 
 export function rangeOf(
   params: URLSearchParams,
-  usage: UsageService,
+  usage: UsageReads,
 ): { from: number; to: number } | { error: string } {
   const read = (name: string) => {
     const text = params.get(name);

@@ -27,7 +27,7 @@ export interface Refusal {
   code: string;
 }
 
-interface Row {
+export interface RefusalRow {
   ts: number;
   requestId: string;
   keyId: string | null;
@@ -38,25 +38,35 @@ interface Row {
   outcome: string;
 }
 
-const REJECTED = "rejected:";
+export const REJECTED = "rejected:";
 
 export function refusalReader(sqlite: Database) {
-  const statement = sqlite.prepare<Row, [string, number, number, number]>(
+  const statement = sqlite.prepare<RefusalRow, [string, number, number, number]>(
     "SELECT ts, request_id AS requestId, key_id AS keyId, route, method, path, status, outcome FROM usage " +
       `WHERE tenant_id = ? AND ts >= ? AND ts < ? AND outcome LIKE '${REJECTED}%' ORDER BY ts DESC LIMIT ?`,
   );
   return (q: RefusalQuery): Refusal[] => {
-    checkRange(q.from, q.to);
-    checkTenant(q.tenant);
-    return statement.all(q.tenant, q.from, q.to, q.limit).map((r) => ({
-      at: new Date(r.ts).toISOString(),
-      requestId: r.requestId,
-      keyId: r.keyId,
-      route: r.route,
-      method: r.method,
-      path: r.path,
-      status: r.status,
-      code: r.outcome.slice(REJECTED.length),
-    }));
+    checkRefusalQuery(q);
+    return statement.all(q.tenant, q.from, q.to, q.limit).map(refusalOf);
+  };
+}
+
+/** Checks a refusal question before it is asked of any database. */
+export function checkRefusalQuery(q: RefusalQuery): void {
+  checkRange(q.from, q.to);
+  checkTenant(q.tenant);
+}
+
+/** A raw usage row with a `rejected:` outcome, as the dashboard and the portal show it. */
+export function refusalOf(r: RefusalRow): Refusal {
+  return {
+    at: new Date(r.ts).toISOString(),
+    requestId: r.requestId,
+    keyId: r.keyId,
+    route: r.route,
+    method: r.method,
+    path: r.path,
+    status: r.status,
+    code: r.outcome.slice(REJECTED.length),
   };
 }

@@ -17,6 +17,8 @@ import { TotalsScanner } from "./scan.ts";
 export interface UsageReads {
   queryUsage(q: UsageQuery): UsageReport | Promise<UsageReport>;
   exportUsage(q: ExportQuery): ReadableStream<Uint8Array> | Promise<ReadableStream<Uint8Array>>;
+  /** A tenant's latest refused requests, newest first. */
+  refusals(q: RefusalQuery): Refusal[] | Promise<Refusal[]>;
   resolveRange(from: number | undefined, to: number | undefined): { from: number; to: number };
 }
 

@@ -16,7 +16,8 @@ import * as sqliteSchema from "../../src/db/schema.ts";
 const root = join(import.meta.dir, "../..");
 
 /** Only in SQLite: each node's own. */
-const NODE_LOCAL_TABLES = ["meta", "quota_usage"];
+// Browser sign-in links and sessions stay on the node that made them (README, Cluster mode).
+const NODE_LOCAL_TABLES = ["meta", "portal_links", "quota_usage", "ui_sessions"];
 const NODE_LOCAL_COLUMNS: Record<string, string[]> = { api_keys: ["last_used_at"] };
 /** Only in PostgreSQL: what the cluster needs to follow and ship (see the schema's header). */
 const CLUSTER_TABLES = ["cluster_nodes", "cluster_state", "tombstones"];
@@ -46,13 +47,13 @@ test("every shared table has the same columns in both databases, by name, proper
   const sqlite = new Map(
     tables(sqliteSchema, (v): v is SQLiteTable => is(v, SQLiteTable)).map(([prop, t]) => {
       const c = sqliteConfig(t);
-      return [c.name, { prop, columns: c.columns }] as const;
+      return [c.name, { prop, table: t, columns: c.columns }] as const;
     }),
   );
   const pg = new Map(
     tables(pgSchema, (v): v is PgTable => is(v, PgTable)).map(([prop, t]) => {
       const c = pgConfig(t);
-      return [c.name, { prop, columns: c.columns }] as const;
+      return [c.name, { prop, table: t, columns: c.columns }] as const;
     }),
   );
   expect([...sqlite.keys()].filter((n) => !pg.has(n)).sort()).toEqual(NODE_LOCAL_TABLES);
@@ -73,12 +74,8 @@ test("every shared table has the same columns in both databases, by name, proper
       if (!pc) continue;
       const where = `${name}.${sc.name}`;
       // The same JavaScript property, so a row read from one is written to the other as it is.
-      const sProp = Object.entries(sqliteSchema[s.prop as keyof typeof sqliteSchema] as object).find(
-        ([, v]) => v === sc,
-      )?.[0];
-      const pProp = Object.entries(pgSchema[p.prop as keyof typeof pgSchema] as object).find(
-        ([, v]) => v === pc,
-      )?.[0];
+      const sProp = Object.entries(s.table).find(([, v]) => v === sc)?.[0];
+      const pProp = Object.entries(p.table).find(([, v]) => v === pc)?.[0];
       expect(`${where} ${pProp}`).toBe(`${where} ${sProp}`);
       expect(`${where} ${pc.notNull ? "not null" : "null"}`).toBe(
         `${where} ${sc.notNull ? "not null" : "null"}`,

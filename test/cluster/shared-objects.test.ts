@@ -280,6 +280,67 @@ describe("usage", () => {
   });
 });
 
+describe("the tenant portal", () => {
+  test("a key a tenant makes in one node's portal serves on the other; its usage and refusals count both nodes", async () => {
+    const url = await pg.createDatabase(`t${++databases}`);
+    const yaml = clusterYaml(url)
+      .replace(`server: { adminToken: ${TOKEN} }`, `server: { adminToken: ${TOKEN}, portal: "127.0.0.1:0" }`)
+      .replace(
+        'free: { rules: [{ allow: "* /v1/**" }] }',
+        'free: { rules: [{ allow: "* /v1/**" }, { deny: "* /v1/secret" }], portal: { maxKeys: 2 } }',
+      );
+    const a = await startNode(yaml);
+    nodes.push(a);
+    const b = await startNode(yaml);
+    nodes.push(b);
+
+    const link = await a.call("POST", "/tenants/acme/portal-links", {});
+    expect(link.status).toBe(201);
+    const signIn = await fetch(`${a.portalUrl}/api/session`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token: link.json.url.slice(link.json.url.indexOf("#") + 1) }),
+    });
+    expect(signIn.status).toBe(201);
+    const cookie = /^([^;]+);/.exec(signIn.headers.get("set-cookie")!)![1]!;
+    const { csrf } = (await signIn.json()) as { csrf: string };
+    const portal = async (method: string, path: string) => {
+      const r = await fetch(`${a.portalUrl}${path}`, {
+        method,
+        headers: { cookie, "x-csrf-token": csrf, "content-type": "application/json" },
+        ...(method === "POST" ? { body: "{}" } : {}),
+      });
+      // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers
+      return { status: r.status, json: (await r.json()) as any };
+    };
+
+    const made = await portal("POST", "/api/keys");
+    expect(made.status).toBe(201);
+    // It went through PostgreSQL, so the other node serves it without a version check.
+    await eventually(
+      "node b serves the portal-made key",
+      async () => (await b.data(made.json.secret)) === 200,
+    );
+    const shared = await pg.query<{ id: string }>(
+      "SELECT id FROM api_keys WHERE tenant_id = 'acme'",
+      `t${databases}`,
+    );
+    expect(shared.map((r) => r.id)).toContain(made.json.key.id);
+
+    expect(await a.data("gh_cluster_acme_0001")).toBe(200);
+    expect(await b.data("gh_cluster_acme_0001", "/v1/secret")).toBe(403);
+    const day = "from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z";
+    await eventually("node a's portal counts both nodes' requests", async () => {
+      const r = await portal("GET", `/api/usage?${day}`);
+      return r.json.total?.requests === 3;
+    });
+    const refusals = await portal("GET", `/api/refusals?${day}`);
+    expect(refusals.json.items.map((r: { code: string; path: string }) => [r.code, r.path])).toEqual([
+      ["forbidden", "/v1/secret"],
+    ]);
+  });
+});
+
 describe("while PostgreSQL is away", () => {
   test("a node keeps serving its copy, refuses changes with 503 and says so in /readyz; it catches up when PostgreSQL is back", async () => {
     const { a, b } = await cluster();

@@ -8,6 +8,7 @@ import type { Clock } from "../../lib/clock.ts";
 import type { RawPages, RawRecord } from "../../usage/export.ts";
 import { UsageExporter } from "../../usage/export.ts";
 import { queryUsageAsync, UsageUnavailableError } from "../../usage/query.ts";
+import { checkRefusalQuery, REJECTED, type RefusalRow, refusalOf } from "../../usage/refusals.ts";
 import { ALL_TENANTS } from "../../usage/rollup.ts";
 import {
   feed,
@@ -32,6 +33,9 @@ const ROLLUPS =
 const EXPORT =
   "SELECT id, ts, request_id, tenant_id, key_id, route, method, path, status, outcome, cost, bytes_in, " +
   "bytes_out, latency_ms, upstream_ms, would_refuse FROM usage WHERE ts >= $1 AND ts < $2 AND (ts, id) > ($3, $4)";
+const REFUSALS =
+  'SELECT ts, request_id AS "requestId", key_id AS "keyId", route, method, path, status, outcome FROM usage ' +
+  `WHERE tenant_id = $1 AND ts >= $2 AND ts < $3 AND outcome LIKE '${REJECTED}%' ORDER BY ts DESC LIMIT $4`;
 
 export function createPgUsageReads(deps: { pg: Pg; clock: Clock }): UsageReads {
   const { sql } = deps.pg;
@@ -102,6 +106,13 @@ export function createPgUsageReads(deps: { pg: Pg; clock: Clock }): UsageReads {
   return {
     queryUsage: (q) => unavailableWhenUnreachable(queryUsageAsync(scanner, q)),
     exportUsage: (q) => unavailableWhenUnreachable(exporter.exportAsync(q)),
+    async refusals(q) {
+      checkRefusalQuery(q);
+      const rows = (await unavailableWhenUnreachable(
+        sql.unsafe(REFUSALS, [q.tenant, q.from, q.to, q.limit]),
+      )) as RefusalRow[];
+      return rows.map((r) => refusalOf({ ...r, ts: num(r.ts) }));
+    },
     resolveRange(from, to) {
       const end = to ?? deps.clock.now();
       return { from: from ?? end - DEFAULT_RANGE_MS, to: end };

@@ -13,7 +13,7 @@ import type { GatewayState } from "../../gateway/state.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { Metrics } from "../../metrics/index.ts";
 import type { QuotaCounters } from "../../policies/limits/quota-counters.ts";
-import type { UsageService } from "../../usage/service.ts";
+import type { UsageReads } from "../../usage/service.ts";
 import { DASHBOARD_ASSETS } from "../assets/index.ts";
 import { assetResponse, jsonResponse, pageResponse, shell } from "../http.ts";
 import { rangeOf } from "../range.ts";
@@ -30,7 +30,7 @@ export interface DashboardDeps {
   clock: Clock;
   metrics: Metrics;
   startedAt: number;
-  usage?: UsageService;
+  usage?: UsageReads;
   quotas?: QuotaCounters;
   /** Whether the tenant portal listens, so the page offers sign-in links. */
   portal: boolean;
@@ -110,10 +110,10 @@ export function dashboardPlugin(deps: DashboardDeps) {
         },
         hidden,
       )
-      .get("/ui/api/overview", () => jsonResponse(overview(deps)), hidden)
+      .get("/ui/api/overview", async () => jsonResponse(await overview(deps)), hidden)
       .get(
         "/ui/api/tenants/:id/refusals",
-        ({ params, request }) => {
+        async ({ params, request }) => {
           const { usage } = deps;
           if (!usage) return jsonResponse({ items: [] });
           if (!deps.state.snapshot.tenants.has(params.id)) {
@@ -121,7 +121,7 @@ export function dashboardPlugin(deps: DashboardDeps) {
           }
           const range = rangeOf(new URL(request.url).searchParams, usage);
           if ("error" in range) throw badRequest(range.error);
-          return jsonResponse({ items: usage.refusals({ tenant: params.id, ...range, limit: 50 }) });
+          return jsonResponse({ items: await usage.refusals({ tenant: params.id, ...range, limit: 50 }) });
         },
         hidden,
       )

@@ -19,14 +19,14 @@ import { PolicyService } from "../../admin/policy/service.ts";
 import { AdminProblem, badRequest, notFound, problemResponse } from "../../admin/problem.ts";
 import { QuotaService } from "../../admin/quota/service.ts";
 import { requestIdOf } from "../../admin/request-id.ts";
-import type { AdminStore } from "../../admin/store.ts";
+import type { AdminStore, SharedCommit } from "../../admin/store.ts";
 import type { OpenDb } from "../../db/open.ts";
 import type { GatewayState } from "../../gateway/state.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { Log } from "../../lib/log.ts";
 import type { QuotaCounters } from "../../policies/limits/quota-counters.ts";
 import { GROUP_BYS, type GroupBy, UsageQueryError } from "../../usage/query.ts";
-import type { UsageService } from "../../usage/service.ts";
+import type { UsageReads } from "../../usage/service.ts";
 import { PORTAL_ASSETS } from "../assets/index.ts";
 import { assetResponse, CSP, jsonResponse, pageResponse, shell } from "../http.ts";
 import { rangeOf } from "../range.ts";
@@ -47,8 +47,11 @@ export interface PortalDeps {
   state: GatewayState;
   database: OpenDb;
   clock: Clock;
-  usage: UsageService;
+  /** In cluster mode PostgreSQL's, so a tenant sees its usage on every node. */
+  usage: UsageReads;
   quotas?: QuotaCounters;
+  /** Cluster mode: key changes go through PostgreSQL, as the control API's do. */
+  shared?: SharedCommit;
   log: Log;
   /** The data plane's address, for the docs' server. */
   dataUrl: string;
@@ -92,6 +95,7 @@ export function createPortal(deps: PortalDeps): (request: Request) => Promise<Re
     state: deps.state,
     clock: deps.clock,
     audit: new AuditService(deps.database, deps.clock),
+    ...(deps.shared ? { shared: deps.shared } : {}),
   };
   const sessions = new SessionStore(deps.database, deps.clock);
   const links = new PortalLinks(deps.database, deps.clock);
@@ -209,7 +213,7 @@ export function createPortal(deps: PortalDeps): (request: Request) => Promise<Re
               : `Your plan allows at most ${max} keys; revoke one first.`,
           );
         }
-        const made = keys.create(
+        const made = await keys.create(
           tenant.id,
           body.name === undefined ? {} : { name: body.name },
           actor(tenant.id),
@@ -223,7 +227,7 @@ export function createPortal(deps: PortalDeps): (request: Request) => Promise<Re
       async (pr) => {
         const key = ownApiKey(pr, pr.params[0]!);
         const { disabled } = (await pr.json("patch")) as { disabled: boolean };
-        return jsonResponse(portalKey(keys.update(key.id, { disabled }, actor(tenantOf(pr)))));
+        return jsonResponse(portalKey(await keys.update(key.id, { disabled }, actor(tenantOf(pr)))));
       },
     ],
     [
@@ -232,44 +236,47 @@ export function createPortal(deps: PortalDeps): (request: Request) => Promise<Re
       async (pr) => {
         const key = ownApiKey(pr, pr.params[0]!);
         const body = (await pr.json("rotate")) as { gracePeriod?: string };
-        const made = keys.rotate(key.id, body, actor(tenantOf(pr)));
+        const made = await keys.rotate(key.id, body, actor(tenantOf(pr)));
         return jsonResponse({ key: portalKey(made.key), secret: made.secret });
       },
     ],
     [
       "POST",
       /^\/api\/keys\/([^/]+)\/end-grace$/,
-      (pr) => jsonResponse(portalKey(keys.endGrace(ownApiKey(pr, pr.params[0]!).id, actor(tenantOf(pr))))),
+      async (pr) =>
+        jsonResponse(portalKey(await keys.endGrace(ownApiKey(pr, pr.params[0]!).id, actor(tenantOf(pr))))),
     ],
     [
       "DELETE",
       /^\/api\/keys\/([^/]+)$/,
-      (pr) => {
-        keys.revoke(ownApiKey(pr, pr.params[0]!).id, actor(tenantOf(pr)));
+      async (pr) => {
+        await keys.revoke(ownApiKey(pr, pr.params[0]!).id, actor(tenantOf(pr)));
         return new Response(null, { status: 204 });
       },
     ],
     [
       "GET",
       /^\/api\/usage$/,
-      (pr) => {
+      async (pr) => {
         const query = pr.url.searchParams;
         onlyParams(query, ["from", "to", "groupBy"]);
         const groupBy = (query.get("groupBy") ?? "hour") as GroupBy;
         if (!GROUP_BYS.includes(groupBy)) throw badRequest(`groupBy must be one of ${GROUP_BYS.join(", ")}.`);
         const range = rangeOf(query, deps.usage);
         if ("error" in range) throw badRequest(range.error);
-        return jsonResponse(deps.usage.queryUsage({ tenant: tenantOf(pr), ...range, groupBy }));
+        return jsonResponse(await deps.usage.queryUsage({ tenant: tenantOf(pr), ...range, groupBy }));
       },
     ],
     [
       "GET",
       /^\/api\/refusals$/,
-      (pr) => {
+      async (pr) => {
         onlyParams(pr.url.searchParams, ["from", "to"]);
         const range = rangeOf(pr.url.searchParams, deps.usage);
         if ("error" in range) throw badRequest(range.error);
-        return jsonResponse({ items: deps.usage.refusals({ tenant: tenantOf(pr), ...range, limit: 50 }) });
+        return jsonResponse({
+          items: await deps.usage.refusals({ tenant: tenantOf(pr), ...range, limit: 50 }),
+        });
       },
     ],
     [
