@@ -9,6 +9,13 @@ import { setClientIp } from "./admin/client-ip.ts";
 import { MAX_ADMIN_BODY } from "./admin/guard.ts";
 import { LastUsedTracker, sqliteLastUsedWriter } from "./admin/keys/last-used.ts";
 import type { PostgresCluster } from "./cluster/postgres/index.ts";
+import {
+  connectRedis,
+  type RedisConnection,
+  redisSettings,
+  type SharedCounters,
+  startSharedCounters,
+} from "./cluster/redis/index.ts";
 import { isLoopback } from "./config/check-references.ts";
 import { ConfigError } from "./config/errors.ts";
 import type { Env } from "./config/interpolate.ts";
@@ -94,6 +101,8 @@ export interface RunningGateway {
   readonly log: Log;
   /** What the start-up line reports besides the addresses. */
   readonly summary: StartupSummary;
+  /** A cluster's shared counters in Redis (`cluster.redis`); null on one node. */
+  readonly sharedCounters: SharedCounters | null;
   /** Waits for in-flight requests (up to the drain timeout), flushes state and closes the database. */
   stop(): Promise<void>;
 }
@@ -135,7 +144,8 @@ export function startGateway(options: GatewayOptions): RunningGateway {
 
 /**
  * Decrypts the stored credentials into memory and, in cluster mode, catches up with PostgreSQL (or
- * starts from this node's copy when it cannot be reached); then starts as startGateway does.
+ * starts from this node's copy when it cannot be reached) and connects to Redis, so that limits are
+ * shared from the first request; then starts as startGateway does.
  */
 export async function startGatewayUnlocked(options: GatewayOptions): Promise<RunningGateway> {
   const opened = openGateway(options);
@@ -162,8 +172,20 @@ export async function startGatewayUnlocked(options: GatewayOptions): Promise<Run
     opened.database.close();
     throw err;
   }
-  return runGateway(options, opened);
+  const redis = redisSettings(opened.loaded.config.cluster);
+  if (redis) opened.redis = await connectRedis(redis, realTime(opened.testClock, opened.scheduler));
+  try {
+    return runGateway(options, opened);
+  } catch (err) {
+    // runGateway has closed the database and PostgreSQL; the Redis connection was opened here.
+    opened.redis?.close();
+    throw err;
+  }
 }
+
+/** Network deadlines run in real time, also in test mode, whose frozen clock would never end them. */
+const realTime = (testClock: VirtualTime | null, scheduler: Scheduler) =>
+  testClock ? timerScheduler : scheduler;
 
 interface OpenedGateway {
   log: Log;
@@ -180,6 +202,8 @@ interface OpenedGateway {
   vault: Vault;
   /** Cluster mode's PostgreSQL half, connected (or trying to). */
   cluster?: PostgresCluster;
+  /** Opened before listening (serve), when the config has cluster.redis. */
+  redis?: RedisConnection;
 }
 
 /** The config, the database and the vault, checked; nothing written yet, nothing listening. */
@@ -278,6 +302,20 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     clock,
   );
   quotas.load();
+  const redis = redisSettings(config.cluster);
+  const counters = redis
+    ? startSharedCounters({
+        settings: redis,
+        clock,
+        scheduler,
+        realScheduler: realTime(testClock, scheduler),
+        quotas,
+        log,
+        // Keys outlive what they count by a minute; test mode's clock may stand still for longer.
+        keepMs: testClock ? 86_400_000 : 60_000,
+        ...(opened.redis ? { connection: opened.redis } : {}),
+      })
+    : null;
   const limits = startLimitsMaintenance({
     clock,
     windows,
@@ -295,6 +333,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
       reloads: () => state.reloads,
       keyCache: () => ({ entries: keyCache.size, hits: keyCache.hits, misses: keyCache.misses }),
       ...(accessLog ? { accessLog: () => accessLog.stats() } : {}),
+      ...(counters ? { cluster: () => counters.health } : {}),
     },
   });
   const usage = createUsageMetering({
@@ -334,6 +373,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     }),
   );
   followLogSettings(state, levels, envLevel, config.log?.access ?? "off", log);
+  followClusterSettings(state, log);
   // Named, because explain judges requests with these very objects.
   const policies = {
     tokens,
@@ -341,7 +381,8 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     tenantScope: createTenantScopePolicy(),
     rules: createRulesPolicy(),
     bodySize: createBodySizePolicy(maxBodyBytes),
-    limits: createLimitsPolicy({ clock, windows, quotas, concurrency: new ConcurrencyGate() }),
+    limits:
+      counters?.policy ?? createLimitsPolicy({ clock, windows, quotas, concurrency: new ConcurrencyGate() }),
   };
   const gateway = createGateway({
     clock,
@@ -405,6 +446,11 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     );
     binding = { what: "control API", at: adminAt, flag: "--admin", key: "server.admin" };
     const admin = parseListen(adminAt);
+    // /readyz names every shared store that is off: PostgreSQL's objects and usage, Redis's counters.
+    const clusterProblems = (): string | null =>
+      [cluster?.problem(writes?.shipping() ?? cluster.shipping()), counters?.health.describe()]
+        .filter((p): p is string => typeof p === "string" && p !== "")
+        .join("; ") || null;
     // Loaded and built on first use: the data plane never needs Elysia, the OpenAPI document or
     // prom-client, and loading them cost every start of the compiled binary about 7 ms.
     const adminDeps: AdminDeps = {
@@ -416,9 +462,9 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
       metrics,
       usage: cluster?.usage ?? usage.service,
       store,
-      ...(cluster
-        ? { shared: cluster.shared, cluster: () => cluster.problem(writes?.shipping() ?? cluster.shipping()) }
-        : {}),
+      ...(cluster ? { shared: cluster.shared } : {}),
+      ...(counters ? { sharedQuotas: counters.quotas } : {}),
+      ...(cluster || counters ? { cluster: clusterProblems } : {}),
       draining: () => draining,
       log,
       explain: policies,
@@ -479,6 +525,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     }
   } catch (err) {
     for (const s of servers) s.stop(true);
+    void counters?.stop();
     limits.stop();
     lastUsed.stop();
     upstreamFailures.close();
@@ -521,6 +568,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     testClock,
     log,
     summary: startupSummary(options.configPath, database.path, state.snapshot),
+    sharedCounters: counters,
     stop() {
       stopping ??= (async () => {
         draining = true;
@@ -536,6 +584,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
           await Promise.all(servers.map((s) => s.stop(true)));
         }
         clearTimeout(timer);
+        await counters?.stop();
         // Everything in memory reaches the database before it closes: the final quota and
         // last-used writes are posted before usage.close() closes the writer thread.
         limits.stop();
@@ -653,6 +702,17 @@ function followLogSettings(
       reported = access;
       log("warn", "log.access changed; the access log keeps its destination until the next start");
     }
+  });
+}
+
+/** `cluster:` is read at start-up: a reload that changes it is reported, not silently ignored. */
+function followClusterSettings(state: GatewayState, log: Log): void {
+  let reported = JSON.stringify(state.config.config.cluster ?? null);
+  state.onSwap(() => {
+    const cluster = JSON.stringify(state.config.config.cluster ?? null);
+    if (cluster === reported) return;
+    reported = cluster;
+    log("warn", "cluster settings changed; they take effect at the next start");
   });
 }
 

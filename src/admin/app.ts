@@ -43,7 +43,7 @@ import { policyPlugin } from "./policy/plugin.ts";
 import { PolicyService } from "./policy/service.ts";
 import { problemResponse, storeUnavailable } from "./problem.ts";
 import { quotaPlugin } from "./quota/plugin.ts";
-import { QuotaService } from "./quota/service.ts";
+import { QuotaService, type SharedQuotaCounts } from "./quota/service.ts";
 import { requestIdOf, tagRequestId } from "./request-id.ts";
 import type { AdminStore, SharedCommit } from "./store.ts";
 import { tenantsPlugin } from "./tenants/plugin.ts";
@@ -85,7 +85,9 @@ export interface AdminDeps {
   portalUrl?: () => string | null;
   /** Cluster mode: changes to tenants, keys and credentials go through PostgreSQL. */
   shared?: SharedCommit;
-  /** Cluster mode: what /readyz says when something is off (PostgreSQL away, configs differ), else null. */
+  /** Cluster mode: the quota counts all nodes share in Redis, which the quota routes read and change. */
+  sharedQuotas?: SharedQuotaCounts;
+  /** Cluster mode: what /readyz says when something is off (PostgreSQL or Redis away, configs differ), else null. */
   cluster?: () => string | null;
 }
 
@@ -118,7 +120,7 @@ export function createAdminApp(deps: AdminDeps) {
   const sessionStore = new SessionStore(deps.database, deps.clock);
   const sessions = operatorSessions(sessionStore, deps.token);
   const portalUrl = deps.portalUrl ?? (() => null);
-  const quotaService = deps.quotas ? new QuotaService(store, deps.quotas) : undefined;
+  const quotaService = deps.quotas ? new QuotaService(store, deps.quotas, deps.sharedQuotas) : undefined;
 
   return new Elysia({ normalize: false })
     .onRequest(tagRequestId)

@@ -3,6 +3,7 @@
  * control API's bodies all derive from these definitions.
  */
 import { type Static, Type as T } from "@sinclair/typebox";
+import { redisClusterFields } from "../cluster/redis/schema.ts";
 import { ExternalIds, Identity, RouteIdentity, Scope, TenantIn } from "../identity/schema.ts";
 
 const strict = { additionalProperties: false } as const;
@@ -540,8 +541,12 @@ export const Cluster = T.Object(
         examples: ["postgres://gatehouse@db.internal:5432/gatehouse"],
       }),
     ),
+    ...redisClusterFields,
   },
-  { ...strict, description: "Several gatehouse nodes sharing state (README, Cluster mode)." },
+  {
+    ...strict,
+    description: "Several gatehouse nodes behind one load balancer, sharing state (README, Cluster mode). Read at start-up.",
+  },
 );
 
 export const GatewayConfig = T.Object(

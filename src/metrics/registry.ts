@@ -3,6 +3,8 @@
  * own (never prom-client's global one, so two gateways in one process, as in tests, do not mix).
  */
 import { Counter, Gauge, type Histogram, Registry } from "prom-client";
+import { STORE_FAILURES } from "../cluster/redis/client.ts";
+import type { ClusterReading } from "../cluster/redis/health.ts";
 import { healthyStatus, STORE_FAULTS, type StoreStatus } from "../db/store-health.ts";
 import { problemName } from "../gateway/problem.ts";
 import { UPSTREAM_FAILURES } from "../gateway/upstream-failure.ts";
@@ -89,6 +91,8 @@ export function metricsRegistry(metrics: Metrics, store: () => StoreStatus = () 
   routeAndUpstreamMetrics(registry, metrics);
   storeMetrics(registry, store);
   readingMetrics(registry, metrics);
+  const cluster = metrics.readings.cluster;
+  if (cluster) clusterMetrics(registry, cluster);
   // prom-client's Histogram cannot be given bucket counts, only single observations, so the
   // histograms are collectors of our own in the shape prom-client's registry renders.
   registry.registerMetric(
@@ -284,6 +288,48 @@ function readingMetrics(registry: Registry, metrics: Metrics): void {
     collect() {
       this.reset();
       this.inc(accessLog().dropped);
+    },
+  });
+}
+
+/** A cluster's shared counters: only rendered when the gateway has them. */
+function clusterMetrics(registry: Registry, cluster: () => ClusterReading): void {
+  new Gauge({
+    name: "gatehouse_cluster_store_healthy",
+    help: "1 while the shared counters (Redis) answer; 0 while limits are decided by cluster.onStoreError.",
+    registers: [registry],
+    collect() {
+      this.set(cluster().healthy ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "gatehouse_cluster_nodes",
+    help: "Live nodes seen in Redis at the last heartbeat: what a local share divides each limit by.",
+    registers: [registry],
+    collect() {
+      this.set(cluster().nodes);
+    },
+  });
+  new Counter({
+    name: "gatehouse_cluster_fallback_decisions_total",
+    help: "Requests whose limits were decided without Redis, by cluster.onStoreError's mode: local, open or closed.",
+    labelNames: ["mode"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const { fallbacks } = cluster();
+      for (const mode of ["local", "open", "closed"] as const) this.inc({ mode }, fallbacks[mode]);
+    },
+  });
+  new Counter({
+    name: "gatehouse_cluster_store_failures_total",
+    help: "Calls to Redis that got no answer, by reason: timeout (cluster.redisTimeout), disconnected or error.",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const { failures } = cluster();
+      for (const reason of STORE_FAILURES) this.inc({ reason }, failures[reason]);
     },
   });
 }

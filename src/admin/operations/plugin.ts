@@ -15,7 +15,7 @@ export interface OperationsDeps {
   draining: () => boolean;
   /** Whether the writes traffic causes reach the database. */
   store: () => StoreStatus;
-  /** Cluster mode: what is off (PostgreSQL away, nodes on different configs), or null. */
+  /** Cluster mode: what is off (PostgreSQL or Redis away, nodes on different configs), or null. */
   cluster?: () => string | null;
 }
 
@@ -47,6 +47,7 @@ export const operationsPlugin = (deps: OperationsDeps) =>
         }
         const store = deps.store();
         if (!store.healthy) return { status: "degraded" as const, detail: describeStoreStatus(store) };
+        // Limits are then decided by cluster.onStoreError, objects served from this node's copy.
         const cluster = deps.cluster?.();
         if (cluster) return { status: "degraded" as const, detail: cluster };
         return { status: "ready" as const };
@@ -60,8 +61,8 @@ export const operationsPlugin = (deps: OperationsDeps) =>
             "503 while draining. While the database cannot be read or refuses writes (locked, full, " +
             "read-only, file removed) the answer is 200 with status degraded and a detail naming the " +
             "fault and the usage rows buffered: traffic is still served, so load balancers keep sending it. " +
-            "In cluster mode also while PostgreSQL cannot be reached, and while the nodes run different " +
-            "config files.",
+            "In cluster mode also while PostgreSQL or Redis cannot be reached (saying what the node does " +
+            "meanwhile), and while the nodes run different config files.",
           tags,
         },
       },

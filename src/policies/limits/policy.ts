@@ -3,9 +3,17 @@ import type { CompiledLimit, CompiledQuota, KeyView, TenantView } from "../../ga
 import type { Clock } from "../../lib/clock.ts";
 import { type Policy, type RequestContext, type RequestOutcome, recordWouldRefuse } from "../policy.ts";
 import type { ConcurrencyGate } from "./concurrency.ts";
-import { ceilSeconds, type FieldShape, fieldShape, formatWindow } from "./headers.ts";
+import { ceilSeconds, type FieldShape, fieldShape } from "./headers.ts";
 import type { QuotaCounter, QuotaCounters } from "./quota-counters.ts";
 import { capOf, type SlidingWindows } from "./sliding-windows.ts";
+import {
+  limitNeverFits,
+  limitReached,
+  quotaNeverFits,
+  quotaUsedUp,
+  retryIn,
+  tooManyInFlight,
+} from "./wording.ts";
 
 export interface LimitsDeps {
   readonly clock: Clock;
@@ -38,9 +46,18 @@ export interface CounterState {
   readonly resetsAt: number | null;
 }
 
+/** Which counters decide: this node's own, the shared ones in Redis, or onStoreError's mode while Redis is unreachable. */
+export interface CountersExplanation {
+  readonly decidedBy: "memory" | "redis" | "local" | "open" | "closed";
+  /** The node count a local share divides by; null without a cluster. */
+  readonly nodes: number | null;
+}
+
 /** What the limits policy would decide, without counting anything or taking a concurrency slot. */
 export interface LimitsExplanation {
   readonly refusal: Refusal | undefined;
+  /** Absent: this node's own counters (no cluster). */
+  readonly store?: CountersExplanation;
   /** Codes of the shadow limits and quotas that would refuse the request, when it is admitted. */
   readonly wouldRefuse: RefusalCode[];
   readonly counters: CounterState[];
@@ -174,10 +191,7 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
       if (cost > cap) {
         refusing[i] = true;
         if (limit.shadow) continue;
-        v.impossible ??= {
-          code: "rate_limited",
-          detail: `This request costs ${cost} units, more than rate limit "${limit.name}" allows (${limit.limit} per ${formatWindow(limit.windowMs)}); it can never be admitted.`,
-        };
+        v.impossible ??= { code: "rate_limited", detail: limitNeverFits(limit, cost) };
       } else if (windows.used(s, now) + cost > cap) {
         refusing[i] = true;
         if (limit.shadow) continue;
@@ -185,7 +199,7 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
         if (ms >= v.waitMs) {
           v.code = "rate_limited";
           v.waitMs = ms;
-          v.binding = `Rate limit "${limit.name}" (${limit.limit} per ${formatWindow(limit.windowMs)}) reached`;
+          v.binding = limitReached(limit);
         }
       }
     }
@@ -199,10 +213,7 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
       if (cost > q.limit) {
         refusing[nl + j] = true;
         if (q.shadow) continue;
-        v.impossible ??= {
-          code: "quota_exhausted",
-          detail: `This request costs ${cost} units, more than quota "${q.name}" allows (${q.limit} per ${q.period}); it can never be admitted.`,
-        };
+        v.impossible ??= { code: "quota_exhausted", detail: quotaNeverFits(q, cost) };
       } else if (c.used + cost > q.limit) {
         refusing[nl + j] = true;
         if (q.shadow) continue;
@@ -210,7 +221,7 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
         if (ms >= v.waitMs) {
           v.code = "quota_exhausted";
           v.waitMs = ms;
-          v.binding = `Quota "${q.name}" (${q.limit} per ${q.period}) used up`;
+          v.binding = quotaUsedUp(q);
         }
       }
     }
@@ -262,29 +273,13 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
       return refuse(tenant, key, responseHeaders, v.impossible.code, v.impossible.detail, null, now);
     }
     if (v.code !== undefined) {
-      return refuse(
-        tenant,
-        key,
-        responseHeaders,
-        v.code,
-        `${v.binding}; retry in ${ceilSeconds(v.waitMs)} s.`,
-        v.waitMs,
-        now,
-      );
+      return refuse(tenant, key, responseHeaders, v.code, retryIn(v.binding, v.waitMs), v.waitMs, now);
     }
     return undefined;
   }
 
   const concurrencyRefusal = (tenant: TenantView, key: KeyView, headers: Map<string, string>, now: number) =>
-    refuse(
-      tenant,
-      key,
-      headers,
-      "concurrency_limited",
-      `At most ${tenant.concurrency} requests may be in flight at once.`,
-      null,
-      now,
-    );
+    refuse(tenant, key, headers, "concurrency_limited", tooManyInFlight(tenant.concurrency!), null, now);
 
   return {
     name: "limits",
