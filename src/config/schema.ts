@@ -545,7 +545,9 @@ export const Cluster = T.Object(
   },
   {
     ...strict,
-    description: "Several gatehouse nodes behind one load balancer, sharing state (README, Cluster mode). Read at start-up.",
+    description:
+      "Several gatehouse nodes behind one load balancer, sharing state (README, Cluster mode). " +
+      "Read at start-up.",
   },
 );
 
