@@ -391,7 +391,7 @@ describe("when Redis is unreachable", () => {
     expect(await admitted(b, 1)).toBe(1);
   });
 
-  test("open admits without counting; closed refuses with 503; a Redis that hangs costs a request only the timeout", async () => {
+  test("open admits without counting; closed refuses with 503; whether Redis hangs (a request waits the timeout, once) or is killed", async () => {
     const clock = new ManualClock(T0);
     const prefix = freshPrefix();
     const open = await node(clock, prefix, { onStoreError: "open", timeoutMs: 300 });
@@ -418,5 +418,16 @@ describe("when Redis is unreachable", () => {
     // Nothing was counted meanwhile but the two calls that timed out: Redis ran them when it woke
     // (counting more, never less, is the safe side).
     expect((await open.shared.policy.explain(t, k, 1)).counters.map((c) => c.used)).toEqual([2, 2]);
+
+    // Killed, the same: nothing waits for a Redis that is gone.
+    await redis.kill();
+    try {
+      expect(await admitted(open, 12)).toBe(12);
+      expect((await closed.shared.policy.check(ctx(t, k)))?.code).toBe("service_unavailable");
+      expect(open.shared.health.healthy).toBe(false);
+      expect(open.shared.health.failures.disconnected).toBeGreaterThanOrEqual(1);
+    } finally {
+      await redis.restart();
+    }
   });
 });
