@@ -509,6 +509,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
               clock,
               usage: cluster?.usage ?? usage.service,
               ...(cluster ? { shared: cluster.shared } : {}),
+              ...(counters ? { sharedQuotas: counters.quotas } : {}),
               quotas,
               log,
               dataUrl,

@@ -188,6 +188,7 @@ export function createAdminApp(deps: AdminDeps) {
         startedAt: deps.startedAt ?? deps.clock.now(),
         ...(deps.usage ? { usage: deps.usage } : {}),
         ...(deps.quotas ? { quotas: deps.quotas } : {}),
+        ...(deps.sharedQuotas ? { sharedQuotas: deps.sharedQuotas } : {}),
         portal: portalUrl() !== null,
       }),
     );

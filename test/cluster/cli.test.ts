@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startGateway } from "../../src/app.ts";
 import { gatehouseCommand } from "../support/process.ts";
-import { clusterYaml, MASTER_KEY } from "./support.ts";
+import { clusterYaml, MASTER_KEY } from "./pg-support.ts";
 
 test("rotate-master-key refuses in cluster mode: the credentials live in PostgreSQL", () => {
   const dir = mkdtempSync(join(tmpdir(), "gatehouse-rotate-"));

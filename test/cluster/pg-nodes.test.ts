@@ -2,7 +2,7 @@
  * Cluster mode end to end: gatehouse processes (`gatehouse serve`, real timers, a database file
  * each) against one PostgreSQL of the test's own, which the tests stop and start. Waits are polls
  * with generous deadlines; how fast a change travels (a notification, or the check each second) is
- * shown deterministically in shared-objects.test.ts.
+ * shown deterministically in pg-objects.test.ts.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startPostgres, type TestPostgres } from "../support/postgres.ts";
 import { type GatehouseProcess, gatehouseCommand, startProcess } from "../support/process.ts";
-import { clusterYaml, eventually, TOKEN } from "./support.ts";
+import { clusterYaml, eventually, TOKEN } from "./pg-support.ts";
 
 setDefaultTimeout(40_000);
 

@@ -11,7 +11,7 @@ import type { Log } from "../../src/lib/log.ts";
 import { startTestGateway } from "../support/gateway.ts";
 import { type GatehouseProcess, gatehouseCommand, startProcess } from "../support/process.ts";
 import { startRedis, type TestRedis } from "../support/redis.ts";
-import { freshPrefix } from "./helpers.ts";
+import { freshPrefix } from "./redis-support.ts";
 
 const CLOCK_START = "2030-01-01T00:00:00Z";
 const KEY = "acme-secret-0001";

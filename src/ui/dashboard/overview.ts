@@ -4,6 +4,8 @@
  * own counters: usage rows would mean scanning every raw row), and each quota it shares with its
  * burn-down projected to the period's end.
  */
+
+import type { SharedQuotaCounts } from "../../admin/quota/service.ts";
 import type { TenantView } from "../../gateway/snapshot.ts";
 import type { GatewayState } from "../../gateway/state.ts";
 import type { Clock } from "../../lib/clock.ts";
@@ -55,6 +57,8 @@ export interface OverviewDeps {
   /** The data plane's own counters; read directly (not through QuotaService, which also locates each
    * quota's line in the file: a re-read per tenant). */
   quotas?: QuotaCounters;
+  /** Cluster mode: the quota counts all nodes share in Redis, read into `quotas` first. */
+  sharedQuotas?: SharedQuotaCounts;
 }
 
 export async function overview(deps: OverviewDeps): Promise<Overview> {
@@ -70,7 +74,7 @@ export async function overview(deps: OverviewDeps): Promise<Overview> {
       disabled: t.disabled,
       recent: deps.usage ? await recent(deps.usage, t.id, from, to) : null,
       refusals: refusalsOf(deps.metrics, t.id),
-      quotas: deps.quotas ? burns(deps.quotas, t, now) : [],
+      quotas: deps.quotas ? await burns(deps.quotas, t, now, deps.sharedQuotas) : [],
     })),
   );
   tenants.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -102,18 +106,25 @@ function refusalsOf(metrics: Metrics, tenant: string): Record<string, number> {
 }
 
 /** The quotas the tenant's keys share (as GET /tenants/{id}/quota shows them). */
-function burns(quotas: QuotaCounters, tenant: TenantView, now: number): QuotaBurn[] {
-  return tenant.quotas
-    .filter((q) => q.by === "tenant")
-    .map((q) => {
-      const c = quotas.counter(q, tenant.uid, now);
-      return {
-        name: q.name,
-        limit: q.limit,
-        used: c.used,
-        periodStart: new Date(c.periodStart).toISOString(),
-        resetsAt: new Date(c.periodEnd).toISOString(),
-        projected: projectedUse({ used: c.used, periodStart: c.periodStart, resetsAt: c.periodEnd, now }),
-      };
-    });
+async function burns(
+  quotas: QuotaCounters,
+  tenant: TenantView,
+  now: number,
+  shared: SharedQuotaCounts | undefined,
+): Promise<QuotaBurn[]> {
+  const counted = tenant.quotas
+    .filter((quota) => quota.by === "tenant")
+    .map((quota) => ({ quota, counter: quotas.counter(quota, tenant.uid, now) }));
+  // While Redis cannot answer, the page shows this node's copy: the counts it last saw.
+  if (shared && counted.length > 0) await shared.read(tenant, null, counted);
+  return counted.map(({ quota: q, counter: c }) => {
+    return {
+      name: q.name,
+      limit: q.limit,
+      used: c.used,
+      periodStart: new Date(c.periodStart).toISOString(),
+      resetsAt: new Date(c.periodEnd).toISOString(),
+      projected: projectedUse({ used: c.used, periodStart: c.periodStart, resetsAt: c.periodEnd, now }),
+    };
+  });
 }

@@ -8,6 +8,7 @@
 import { Elysia } from "elysia";
 import { tokenMatches } from "../../admin/auth.ts";
 import { AdminProblem, badRequest, problemResponse } from "../../admin/problem.ts";
+import type { SharedQuotaCounts } from "../../admin/quota/service.ts";
 import { requestIdOf } from "../../admin/request-id.ts";
 import type { GatewayState } from "../../gateway/state.ts";
 import type { Clock } from "../../lib/clock.ts";
@@ -32,6 +33,7 @@ export interface DashboardDeps {
   startedAt: number;
   usage?: UsageReads;
   quotas?: QuotaCounters;
+  sharedQuotas?: SharedQuotaCounts;
   /** Whether the tenant portal listens, so the page offers sign-in links. */
   portal: boolean;
 }

@@ -17,7 +17,7 @@ import { KeyName, RotateKeyBody } from "../../admin/keys/model.ts";
 import { KeyService } from "../../admin/keys/service.ts";
 import { PolicyService } from "../../admin/policy/service.ts";
 import { AdminProblem, badRequest, notFound, problemResponse } from "../../admin/problem.ts";
-import { QuotaService } from "../../admin/quota/service.ts";
+import { QuotaService, type SharedQuotaCounts } from "../../admin/quota/service.ts";
 import { requestIdOf } from "../../admin/request-id.ts";
 import type { AdminStore, SharedCommit } from "../../admin/store.ts";
 import type { OpenDb } from "../../db/open.ts";
@@ -50,6 +50,8 @@ export interface PortalDeps {
   /** In cluster mode PostgreSQL's, so a tenant sees its usage on every node. */
   usage: UsageReads;
   quotas?: QuotaCounters;
+  /** Cluster mode: the quota counts all nodes share in Redis, read before they are shown. */
+  sharedQuotas?: SharedQuotaCounts;
   /** Cluster mode: key changes go through PostgreSQL, as the control API's do. */
   shared?: SharedCommit;
   log: Log;
@@ -101,7 +103,7 @@ export function createPortal(deps: PortalDeps): (request: Request) => Promise<Re
   const links = new PortalLinks(deps.database, deps.clock);
   const keys = new KeyService(store);
   const policy = new PolicyService(store);
-  const quotas = deps.quotas ? new QuotaService(store, deps.quotas) : undefined;
+  const quotas = deps.quotas ? new QuotaService(store, deps.quotas, deps.sharedQuotas) : undefined;
   const actor = (tenant: string) => `portal:${tenant}`;
 
   const tenantOf = (pr: PortalRequest) => pr.session!.tenantId!;
@@ -282,9 +284,9 @@ export function createPortal(deps: PortalDeps): (request: Request) => Promise<Re
     [
       "GET",
       /^\/api\/quota$/,
-      (pr) =>
+      async (pr) =>
         jsonResponse(
-          quotas ? portalQuota(quotas.ofTenant(tenantOf(pr))) : { tenant: tenantOf(pr), quotas: [] },
+          quotas ? portalQuota(await quotas.ofTenant(tenantOf(pr))) : { tenant: tenantOf(pr), quotas: [] },
         ),
     ],
     ["GET", /^\/api\/policy$/, (pr) => jsonResponse(portalPolicy(policy.forTenant(tenantOf(pr))))],

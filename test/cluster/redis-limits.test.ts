@@ -17,7 +17,7 @@ import {
 } from "../../src/policies/limits/index.ts";
 import { ctx, key, limit, prng, quota, SlidingLog, T0, type TestCtx, tenant } from "../limits/helpers.ts";
 import { startRedis, type TestRedis } from "../support/redis.ts";
-import { freshPrefix, startNode, type TestNode } from "./helpers.ts";
+import { freshPrefix, startNode, type TestNode } from "./redis-support.ts";
 
 let redis: TestRedis;
 const nodes: TestNode[] = [];

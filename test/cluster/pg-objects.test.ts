@@ -14,7 +14,7 @@ import { publish } from "../../src/cluster/postgres/publish.ts";
 import { currentVersion } from "../../src/cluster/postgres/pull.ts";
 import * as pgSchema from "../../src/cluster/postgres/schema.ts";
 import { startPostgres, type TestPostgres } from "../support/postgres.ts";
-import { clusterYaml, eventually, MASTER_KEY, startNode, type TestNode, TOKEN } from "./support.ts";
+import { clusterYaml, eventually, MASTER_KEY, startNode, type TestNode, TOKEN } from "./pg-support.ts";
 
 let pg: TestPostgres;
 let nodes: TestNode[] = [];
