@@ -15,12 +15,23 @@ import {
   tooManyInFlight,
 } from "./wording.ts";
 
+/**
+ * The counters the policy decides with: this thread's own (SlidingWindows, QuotaCounters,
+ * ConcurrencyGate), or the ones data-plane threads share (src/threads), which the caller locks.
+ */
 export interface LimitsDeps {
   readonly clock: Clock;
-  readonly windows: SlidingWindows;
-  readonly quotas: QuotaCounters;
-  readonly concurrency: ConcurrencyGate;
+  readonly windows: WindowCounters;
+  readonly quotas: QuotaCounting;
+  readonly concurrency: ConcurrencyCounting;
 }
+
+export type WindowCounters = Pick<
+  SlidingWindows,
+  "slot" | "used" | "add" | "charge" | "msUntilFits" | "msUntilEmpty"
+>;
+export type QuotaCounting = Pick<QuotaCounters, "counter" | "add" | "settle">;
+export type ConcurrencyCounting = Pick<ConcurrencyGate, "tryAcquire" | "releaseOnce" | "count">;
 
 /** One limit or quota as a request would find it, for explain. */
 export interface CounterState {

@@ -40,10 +40,11 @@ import type { CompiledLimit } from "../../gateway/snapshot.ts";
  */
 
 const BUCKETS = 20;
-const STRIDE = BUCKETS + 1;
+/** Per slot: the ring of bucket counts. */
+export const STRIDE = BUCKETS + 1;
 // Per slot: [windowMs, newest bucket index, its position in the ring, total units in the ring].
 // Positions are kept, not derived, because bucket indices exceed 2^31 and `%` on them is slow.
-const META = 4;
+export const META = 4;
 const MAX_COUNT = 0xffff_ffff;
 
 /** Bucket width in ms for a window. */
@@ -54,42 +55,17 @@ const ringOf = (windowMs: number, width: number) => Math.ceil(windowMs / width) 
 /** The effective limit (see the note on clamping above). */
 export const capOf = (limit: CompiledLimit) => Math.min(limit.limit, MAX_COUNT);
 
-export class SlidingWindows {
-  private readonly byTenant = new Map<string, Map<string, number>>();
-  private readonly byKey = new Map<string, Map<string, number>>();
-  private meta = new Float64Array(META * 256);
-  private counts = new Uint32Array(STRIDE * 256);
-  private capacity = 256;
-  private next = 0;
-  private readonly free: number[] = [];
-  private live = 0;
-
-  /** Counters currently held (one per limit and identity). */
-  get size(): number {
-    return this.live;
-  }
-
-  /**
-   * A handle on the counter of `limit` for `identity`, advanced to `now`. `perKey` says whether
-   * `identity` is a key's uid or a tenant's (the two never share counters). Valid until the next
-   * `sweep`; only use it within one synchronous step.
-   */
-  slot(limit: CompiledLimit, identity: string, now: number, perKey = limit.by === "key"): number {
-    const scope = perKey ? this.byKey : this.byTenant;
-    let slots = scope.get(limit.counter);
-    if (slots === undefined) {
-      slots = new Map();
-      scope.set(limit.counter, slots);
-    }
-    let s = slots.get(identity);
-    if (s === undefined) {
-      s = this.allocate(limit.windowMs, now);
-      slots.set(identity, s);
-    } else {
-      this.advance(s, limit.windowMs, now);
-    }
-    return s;
-  }
+/**
+ * The bucket rings and their arithmetic, on arrays given to it: a slot's ring is `meta[s·4 … s·4+3]`
+ * and `counts[s·21 … s·21+20]`. SlidingWindows keeps its own arrays and slots by (limit, identity);
+ * the data-plane threads keep theirs in shared memory (threads/shared-windows.ts), so both run the
+ * algorithm above, proved once.
+ */
+export class WindowRing {
+  constructor(
+    protected meta: Float64Array,
+    protected counts: Uint32Array,
+  ) {}
 
   /** Units counted against the window ending at `now` (conservatively: whole overlapping buckets). */
   used(s: number, now: number): number {
@@ -111,23 +87,6 @@ export class SlidingWindows {
     const m = s * META;
     this.counts[s * STRIDE + this.meta[m + 2]!]! += cost;
     this.meta[m + 3]! += cost;
-  }
-
-  /**
-   * Counts `units` at `now` without judging them, over the limit if need be: the surplus of a cost
-   * measured when a response ended. The counter keeps the window it has: the limit may be a
-   * snapshot older than the counter (a reload since the request was admitted).
-   */
-  charge(limit: CompiledLimit, identity: string, perKey: boolean, units: number, now: number): void {
-    const scope = perKey ? this.byKey : this.byTenant;
-    let s = scope.get(limit.counter)?.get(identity);
-    if (s === undefined) s = this.slot(limit, identity, now, perKey);
-    else this.advance(s, this.meta[s * META]!, now);
-    // A bucket holds at most 2^32 − 1 units; past that, the window is full whatever the limit.
-    const at = s * STRIDE + this.meta[s * META + 2]!;
-    const added = Math.min(units, MAX_COUNT - this.counts[at]!);
-    this.counts[at]! += added;
-    this.meta[s * META + 3]! += added;
   }
 
   /**
@@ -160,22 +119,40 @@ export class SlidingWindows {
     return Math.max(0, (k + 1) * b + w - 1 - now);
   }
 
-  /**
-   * Takes a counter out, as it stands at `now`: its window length and, for each non-empty bucket
-   * still in the window, its index and units (bucket k holds [k·b, (k+1)·b), b = ceil(W / 20)).
-   * The counter is dropped; null when there is none. For copying what one node counted on its own
-   * into the shared counters (cluster/redis/local-share.ts).
-   */
-  take(
-    counter: string,
-    identity: string,
-    perKey: boolean,
-    now: number,
-  ): { windowMs: number; buckets: number[] } | null {
-    const scope = perKey ? this.byKey : this.byTenant;
-    const slots = scope.get(counter);
-    const s = slots?.get(identity);
-    if (slots === undefined || s === undefined) return null;
+  /** An empty ring for a window of `windowMs`, its head at `now`. */
+  protected reset(s: number, windowMs: number, now: number): void {
+    const m = s * META;
+    this.meta[m] = windowMs;
+    this.meta[m + 1] = Math.floor(now / widthOf(windowMs));
+    this.meta[m + 2] = 0;
+    this.meta[m + 3] = 0;
+    this.counts.fill(0, s * STRIDE, s * STRIDE + STRIDE);
+  }
+
+  /** The window a slot's ring is cut for (a limit's may have changed since: see rebucket). */
+  protected windowOf(s: number): number {
+    return this.meta[s * META]!;
+  }
+
+  /** Counts `units` at `now` in the ring as it is, over its limit if need be (see `charge`). */
+  protected chargeSlot(s: number, units: number, now: number): void {
+    this.advance(s, this.meta[s * META]!, now);
+    // A bucket holds at most 2^32 − 1 units; past that, the window is full whatever the limit.
+    const at = s * STRIDE + this.meta[s * META + 2]!;
+    const added = Math.min(units, MAX_COUNT - this.counts[at]!);
+    this.counts[at]! += added;
+    this.meta[s * META + 3]! += added;
+  }
+
+  /** Whether every bucket has left the window by `now`: the slot holds nothing worth keeping. */
+  protected idleAt(s: number, now: number): boolean {
+    const m = s * META;
+    const w = this.meta[m]!;
+    return now >= (this.meta[m + 1]! + 1) * widthOf(w) + w - 1;
+  }
+
+  /** The slot's non-empty buckets still in the window at `now`, as `take` hands them over. */
+  protected bucketsAt(s: number, now: number): { windowMs: number; buckets: number[] } {
     const m = s * META;
     const w = this.meta[m]!;
     this.advance(s, w, now);
@@ -191,30 +168,7 @@ export class SlidingWindows {
       if (units > 0) buckets.push(k, units);
       if (++p === ring) p = 0;
     }
-    slots.delete(identity);
-    if (slots.size === 0) scope.delete(counter);
-    this.release(s);
     return { windowMs: w, buckets };
-  }
-
-  /** Drops counters whose every bucket has left the window; returns how many. */
-  sweep(now: number): number {
-    let removed = 0;
-    for (const scope of [this.byTenant, this.byKey]) {
-      for (const [counter, slots] of scope) {
-        for (const [identity, s] of slots) {
-          const m = s * META;
-          const w = this.meta[m]!;
-          if (now >= (this.meta[m + 1]! + 1) * widthOf(w) + w - 1) {
-            slots.delete(identity);
-            this.release(s);
-            removed++;
-          }
-        }
-        if (slots.size === 0) scope.delete(counter);
-      }
-    }
-    return removed;
   }
 
   /** Walks buckets oldest first until `need` units have left; returns when the last of them leaves. */
@@ -239,7 +193,7 @@ export class SlidingWindows {
   }
 
   /** Moves the ring forward to `now`, emptying the buckets that fell out of it. */
-  private advance(s: number, windowMs: number, now: number): void {
+  protected advance(s: number, windowMs: number, now: number): void {
     const m = s * META;
     if (this.meta[m] !== windowMs) this.rebucket(s, windowMs, now);
     const b = widthOf(windowMs);
@@ -304,6 +258,99 @@ export class SlidingWindows {
     this.meta[m + 2] = 0;
     this.meta[m + 3] = total;
   }
+}
+
+export class SlidingWindows extends WindowRing {
+  private readonly byTenant = new Map<string, Map<string, number>>();
+  private readonly byKey = new Map<string, Map<string, number>>();
+  private capacity = 256;
+  private next = 0;
+  private readonly free: number[] = [];
+  private live = 0;
+
+  constructor() {
+    super(new Float64Array(META * 256), new Uint32Array(STRIDE * 256));
+  }
+
+  /** Counters currently held (one per limit and identity). */
+  get size(): number {
+    return this.live;
+  }
+
+  /**
+   * A handle on the counter of `limit` for `identity`, advanced to `now`. `perKey` says whether
+   * `identity` is a key's uid or a tenant's (the two never share counters). Valid until the next
+   * `sweep`; only use it within one synchronous step.
+   */
+  slot(limit: CompiledLimit, identity: string, now: number, perKey = limit.by === "key"): number {
+    const scope = perKey ? this.byKey : this.byTenant;
+    let slots = scope.get(limit.counter);
+    if (slots === undefined) {
+      slots = new Map();
+      scope.set(limit.counter, slots);
+    }
+    let s = slots.get(identity);
+    if (s === undefined) {
+      s = this.allocate(limit.windowMs, now);
+      slots.set(identity, s);
+    } else {
+      this.advance(s, limit.windowMs, now);
+    }
+    return s;
+  }
+
+  /**
+   * Counts `units` at `now` without judging them, over the limit if need be: the surplus of a cost
+   * measured when a response ended. The counter keeps the window it has: the limit may be a
+   * snapshot older than the counter (a reload since the request was admitted).
+   */
+  charge(limit: CompiledLimit, identity: string, perKey: boolean, units: number, now: number): void {
+    const scope = perKey ? this.byKey : this.byTenant;
+    let s = scope.get(limit.counter)?.get(identity);
+    if (s === undefined) s = this.slot(limit, identity, now, perKey);
+    this.chargeSlot(s, units, now);
+  }
+
+  /**
+   * Takes a counter out, as it stands at `now`: its window length and, for each non-empty bucket
+   * still in the window, its index and units (bucket k holds [k·b, (k+1)·b), b = ceil(W / 20)).
+   * The counter is dropped; null when there is none. For copying what one node counted on its own
+   * into the shared counters (cluster/redis/local-share.ts).
+   */
+  take(
+    counter: string,
+    identity: string,
+    perKey: boolean,
+    now: number,
+  ): { windowMs: number; buckets: number[] } | null {
+    const scope = perKey ? this.byKey : this.byTenant;
+    const slots = scope.get(counter);
+    const s = slots?.get(identity);
+    if (slots === undefined || s === undefined) return null;
+    const taken = this.bucketsAt(s, now);
+    slots.delete(identity);
+    if (slots.size === 0) scope.delete(counter);
+    this.release(s);
+    return taken;
+  }
+
+  /** Drops counters whose every bucket has left the window; returns how many. */
+  sweep(now: number): number {
+    let removed = 0;
+    for (const scope of [this.byTenant, this.byKey]) {
+      for (const [counter, slots] of scope) {
+        for (const [identity, s] of slots) {
+          if (this.idleAt(s, now)) {
+            slots.delete(identity);
+            this.release(s);
+            removed++;
+          }
+        }
+        if (slots.size === 0) scope.delete(counter);
+      }
+    }
+    return removed;
+  }
 
   private allocate(windowMs: number, now: number): number {
     let s = this.free.pop();
@@ -311,12 +358,7 @@ export class SlidingWindows {
       if (this.next === this.capacity) this.grow();
       s = this.next++;
     }
-    const m = s * META;
-    this.meta[m] = windowMs;
-    this.meta[m + 1] = Math.floor(now / widthOf(windowMs));
-    this.meta[m + 2] = 0;
-    this.meta[m + 3] = 0;
-    this.counts.fill(0, s * STRIDE, s * STRIDE + STRIDE);
+    this.reset(s, windowMs, now);
     this.live++;
     return s;
   }
