@@ -1,0 +1,162 @@
+/**
+ * The limits policy on shared memory (src/threads), on one thread: the same decisions as the
+ * in-process policy for the same traffic, while the main thread's directory takes idle slots back
+ * and gives them out again, and quota counts reach the database from the directory alone.
+ */
+import { describe, expect, test } from "bun:test";
+import type { Refusal } from "../../src/gateway/refusal.ts";
+import type { CompiledRoute, KeyView, TenantView } from "../../src/gateway/snapshot.ts";
+import { ManualClock } from "../../src/lib/clock.ts";
+import {
+  ConcurrencyGate,
+  createLimitsPolicy,
+  MemoryQuotaStore,
+  QuotaCounters,
+  SlidingWindows,
+} from "../../src/policies/limits/index.ts";
+import { ctx, key, limit, prng, quota, T0, type TestCtx, tenant } from "../limits/helpers.ts";
+import { threadLimits } from "./helpers.ts";
+
+const measuring = { costFrom: { kind: "header", name: "x-units", fallback: 1 } } as unknown as CompiledRoute;
+
+function seen(r: Refusal | undefined, c: TestCtx) {
+  return {
+    code: r?.code ?? null,
+    detail: r?.detail ?? null,
+    headers: r?.headers ?? null,
+    response: Object.fromEntries(c.responseHeaders),
+    wouldRefuse: c.wouldRefuse,
+  };
+}
+
+function pick<T>(rnd: () => number, xs: readonly T[]): T {
+  return xs[Math.floor(rnd() * xs.length)]!;
+}
+
+/** A tenant with random windows, quotas (some shadows, some per key) and maybe a cap, and two keys. */
+function randomViews(rnd: () => number): { t: TenantView; keys: KeyView[] } {
+  const limits = Array.from({ length: 1 + Math.floor(rnd() * 3) }, (_, i) =>
+    limit(pick(rnd, [1, 3, 5, 10, 40]), pick(rnd, [20, 100, 999, 1000, 1500, 60_000]), {
+      name: `l${i}`,
+      by: rnd() < 0.3 ? "key" : "tenant",
+      shadow: rnd() < 0.2,
+    }),
+  );
+  const quotas =
+    rnd() < 0.6
+      ? [
+          quota(pick(rnd, [5, 30, 200]), pick(rnd, ["hour", "day"] as const), {
+            name: "q",
+            by: rnd() < 0.3 ? "key" : "tenant",
+            shadow: rnd() < 0.2,
+          }),
+        ]
+      : [];
+  const own =
+    rnd() < 0.3
+      ? [limit(pick(rnd, [2, 8]), pick(rnd, [500, 5000]), { name: "own", counter: "key:own" })]
+      : [];
+  const ownQuota =
+    rnd() < 0.2 ? [quota(pick(rnd, [4, 50]), "hour", { name: "kq", counter: "key:kq", by: "key" })] : [];
+  const t = tenant({ id: "acme", limits, quotas, concurrency: rnd() < 0.3 ? pick(rnd, [1, 2, 3]) : null });
+  return { t, keys: [key({ id: "k1", limits: own, quotas: ownQuota }), key({ id: "k2" })] };
+}
+
+describe("the limits policy on shared memory", () => {
+  test("decides every request exactly as the in-process policy, while slots are taken back and given out again", async () => {
+    let compared = 0;
+    let refusals = 0;
+    let reclaimed = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const rnd = prng(seed);
+      const clock = new ManualClock(T0 + Math.floor(rnd() * 10_000_000));
+      const windows = new SlidingWindows();
+      const quotas = new QuotaCounters(new MemoryQuotaStore(), clock);
+      const local = createLimitsPolicy({ clock, windows, quotas, concurrency: new ConcurrencyGate() });
+      const shared = threadLimits(clock);
+      let { t, keys } = randomViews(rnd);
+      const inFlight: { a: TestCtx; b: TestCtx; cost: number }[] = [];
+      for (let i = 0; i < 150; i++) {
+        clock.advance(rnd() < 0.05 ? Math.floor(rnd() * 4_000_000) : Math.floor(rnd() * 400));
+        if (rnd() < 0.1) {
+          // Both sweep: one thread's counters and the directory's slots.
+          windows.sweep(clock.now());
+          quotas.sweep(clock.now());
+          const r = shared.directory.sweep(clock.now());
+          reclaimed += r.windows + r.quotas + r.caps;
+          shared.directory.quotaRows();
+          shared.cache.prune();
+        }
+        while (inFlight.length > 0 && rnd() < 0.5) {
+          const { a, b, cost } = inFlight.splice(Math.floor(rnd() * inFlight.length), 1)[0]!;
+          const final = cost + (rnd() < 0.5 ? Math.floor(rnd() * 6) : 0);
+          const outcome = { endedAt: clock.now(), cost: final, billed: rnd() < 0.2 ? 0 : final };
+          a.finish(outcome);
+          b.finish(outcome);
+        }
+        if (rnd() < 0.03) {
+          // A reload changes the limits under live counters (names stay, so the counters do).
+          t = { ...t, limits: t.limits.map((l) => ({ ...l, limit: pick(rnd, [1, 4, 10, 40]) })) };
+        }
+        const k = pick(rnd, keys);
+        const cost = rnd() < 0.1 ? 0 : rnd() < 0.7 ? 1 : 1 + Math.floor(rnd() * 12);
+        const a = ctx(t, k, cost, clock.now());
+        const b = ctx(t, k, cost, clock.now());
+        if (rnd() < 0.4) {
+          a.route = measuring;
+          b.route = measuring;
+        }
+        const ra = local.check(a);
+        const rb = await shared.policy.check(b);
+        const info = { seed, i };
+        expect({ ...info, ...seen(rb, b) }).toEqual({ ...info, ...seen(ra, a) });
+        if (rnd() < 0.1) {
+          const ea = local.explain(t, k, cost);
+          const eb = await shared.policy.explain(t, k, cost);
+          expect({ ...info, ...eb }).toEqual({ ...info, ...ea });
+        }
+        compared++;
+        if (ra) refusals++;
+        else inFlight.push({ a, b, cost });
+      }
+      for (const { a, b, cost } of inFlight) {
+        a.finish({ endedAt: clock.now(), cost, billed: cost });
+        b.finish({ endedAt: clock.now(), cost, billed: cost });
+      }
+    }
+    expect(compared).toBe(40 * 150);
+    expect(refusals).toBeGreaterThan(compared / 10);
+    expect(reclaimed).toBeGreaterThan(20);
+  });
+
+  test("quota counts reach the database from the directory: seeded at start, every change and every ended period written", () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1, 10, 30));
+    const t = tenant({ quotas: [quota(100, "hour")] });
+    const k = key();
+    const shared = threadLimits(clock);
+    // What an earlier run wrote for this hour, and for the hour before (not this period's: ignored).
+    const hour = Date.UTC(2026, 0, 1, 10);
+    shared.directory.loadSeeds([
+      { scope: `tenant:${t.uid}:plan:quota-hour`, periodStart: hour - 3_600_000, used: 90 },
+      { scope: `tenant:${t.uid}:plan:quota-hour`, periodStart: hour, used: 7 },
+    ]);
+    for (let i = 0; i < 3; i++) expect(shared.policy.check(ctx(t, k))).toBeUndefined();
+    expect(shared.directory.quotaRows()).toEqual([
+      { scope: `tenant:${t.uid}:plan:quota-hour`, periodStart: hour, used: 10 },
+    ]);
+    expect(shared.directory.quotaRows()).toEqual([]);
+    shared.policy.check(ctx(t, k));
+    // The hour ends before the main thread writes: the next request rolls the slot, and both the
+    // final count of 10:00 and the first of 11:00 are written.
+    clock.set(hour + 3_600_000 + 5);
+    shared.policy.check(ctx(t, k));
+    expect(shared.directory.quotaRows()).toEqual([
+      { scope: `tenant:${t.uid}:plan:quota-hour`, periodStart: hour, used: 11 },
+      { scope: `tenant:${t.uid}:plan:quota-hour`, periodStart: hour + 3_600_000, used: 1 },
+    ]);
+    // Taken back only once its period ended and it was written.
+    clock.set(hour + 2 * 3_600_000);
+    expect(shared.directory.sweep(clock.now()).quotas).toBe(1);
+    expect(shared.directory.size.quotas).toBe(0);
+  });
+});
