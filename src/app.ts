@@ -27,15 +27,12 @@ import { type OpenDb, openDb } from "./db/open.ts";
 import { lastSyncedHash } from "./db/sync.ts";
 import { WriterThread } from "./db/writer-thread.ts";
 import { withDebugHeader } from "./explain/debug-header.ts";
-import { createGateway } from "./gateway/pipeline.ts";
-import { problemResponse } from "./gateway/problem.ts";
+import { createDataPlane, serveDataPlane } from "./gateway/data-plane.ts";
 import type { Forwarded } from "./gateway/proxy.ts";
-import { Refusal } from "./gateway/refusal.ts";
 import type { Snapshot } from "./gateway/snapshot.ts";
 import { GatewayState } from "./gateway/state.ts";
 import { UpstreamFailureLog } from "./gateway/upstream-failure-log.ts";
 import { RemoteKeySets } from "./identity/jwks-cache.ts";
-import { createTenantScopePolicy } from "./identity/tenant-scope.ts";
 import { TokenVerifier } from "./identity/tokens.ts";
 import { type Clock, systemClock } from "./lib/clock.ts";
 import { formatUrl, parseListen } from "./lib/listen-address.ts";
@@ -44,19 +41,18 @@ import { progressLog, type ReportProgress } from "./lib/progress.ts";
 import { type Cancel, type Scheduler, timerScheduler } from "./lib/scheduler.ts";
 import { StartupError } from "./lib/startup-error.ts";
 import { createMetrics } from "./metrics/index.ts";
-import { createAuthPolicy, KeyCache } from "./policies/auth/index.ts";
-import { createBodySizePolicy } from "./policies/body-size/index.ts";
+import { KeyCache } from "./policies/auth/index.ts";
 import {
   ConcurrencyGate,
   createLimitsPolicy,
   QuotaCounters,
+  type QuotaStore,
   SlidingWindows,
   SqliteQuotaStore,
   startLimitsMaintenance,
 } from "./policies/limits/index.ts";
-import { createRoutePolicy } from "./policies/route/index.ts";
-import { createRulesPolicy } from "./policies/rules/index.ts";
 import { VirtualTime } from "./testmode/virtual-time.ts";
+import type { DataThreads } from "./threads/data-threads.ts";
 import { AccessLog, openAccessSink } from "./usage/access-log.ts";
 import { createUsageMetering, type UsageRow, usageSettings } from "./usage/index.ts";
 import { type FoundKey, findMasterKey } from "./vault/master-key.ts";
@@ -103,6 +99,13 @@ export interface RunningGateway {
   readonly summary: StartupSummary;
   /** A cluster's shared counters in Redis (`cluster.redis`); null on one node. */
   readonly sharedCounters: SharedCounters | null;
+  /** The data-plane threads (server.threads > 1); null on one thread. */
+  readonly threads: DataThreads | null;
+  /**
+   * Settles if the gateway cannot go on (a data-plane thread failed), with why; `serve` then stops
+   * it and exits. Never settles on one thread.
+   */
+  readonly fatal: Promise<string>;
   /** Waits for in-flight requests (up to the drain timeout), flushes state and closes the database. */
   stop(): Promise<void>;
 }
@@ -130,6 +133,16 @@ export function startGateway(options: GatewayOptions): RunningGateway {
   if (opened.vault.locked) {
     opened.database.close();
     throw new StartupError("the database holds stored credentials: start with startGatewayUnlocked");
+  }
+  if ((opened.loaded.config.server?.threads ?? 1) > 1) {
+    opened.database.close();
+    throw new ConfigError([
+      opened.loaded.issue(
+        ["server", "threads"],
+        "an in-process gateway (gatehouse test) serves on one thread: its clock and requests are this thread's",
+        "remove server.threads (or set it to 1) for this config, or test a running gatehouse with --target",
+      ),
+    ]);
   }
   if (opened.loaded.config.cluster?.postgres) {
     opened.database.close();
@@ -174,13 +187,23 @@ export async function startGatewayUnlocked(options: GatewayOptions): Promise<Run
   }
   const redis = redisSettings(opened.loaded.config.cluster);
   if (redis) opened.redis = await connectRedis(redis, realTime(opened.testClock, opened.scheduler));
+  if ((opened.loaded.config.server?.threads ?? 1) > 1)
+    opened.threads = await import("./threads/data-threads.ts");
+  let running: RunningGateway & { ready: Promise<void> };
   try {
-    return runGateway(options, opened);
+    running = runGateway(options, opened);
   } catch (err) {
     // runGateway has closed the database and PostgreSQL; the Redis connection was opened here.
     opened.redis?.close();
     throw err;
   }
+  try {
+    await running.ready;
+  } catch (err) {
+    await running.stop();
+    throw err;
+  }
+  return running;
 }
 
 /** Network deadlines run in real time, also in test mode, whose frozen clock would never end them. */
@@ -204,6 +227,8 @@ interface OpenedGateway {
   cluster?: PostgresCluster;
   /** Opened before listening (serve), when the config has cluster.redis. */
   redis?: RedisConnection;
+  /** server.threads > 1: the data-plane threads' module, loaded only then. */
+  threads?: typeof import("./threads/data-threads.ts");
 }
 
 /** The config, the database and the vault, checked; nothing written yet, nothing listening. */
@@ -251,6 +276,7 @@ function openGateway(options: GatewayOptions): OpenedGateway {
     levels.level = envLevel ?? loaded.config.log?.level ?? "info";
     checkAdminExposure(loaded.config, options.admin, options.adminToken);
     if (testClock) checkTestModeListeners(loaded.config, options);
+    checkThreads(loaded, testClock !== null, options);
     progress("config loaded");
     // Checked again on the connection the gateway uses (e.g. a database created meanwhile).
     const vault = Vault.open(database.db, masterKey(loaded.config));
@@ -261,7 +287,10 @@ function openGateway(options: GatewayOptions): OpenedGateway {
   }
 }
 
-function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGateway {
+function runGateway(
+  options: GatewayOptions,
+  opened: OpenedGateway,
+): RunningGateway & { ready: Promise<void> } {
   const { log, levels, envLevel, progress, testClock, clock, scheduler, env, loaded, database, cluster } =
     opened;
   let state: GatewayState;
@@ -295,13 +324,14 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
           ...(cluster ? { ship: cluster.shipTo } : {}),
         });
   const quotaStore = new SqliteQuotaStore(database.sqlite);
+  const quotaWrites: QuotaStore = writes
+    ? { load: (since) => quotaStore.load(since), save: writes.saveQuota }
+    : quotaStore;
   // Counters outlive reloads: only the snapshot (and so the limit values) changes.
   const windows = new SlidingWindows();
-  const quotas = new QuotaCounters(
-    writes ? { load: (since) => quotaStore.load(since), save: writes.saveQuota } : quotaStore,
-    clock,
-  );
-  quotas.load();
+  const quotas = new QuotaCounters(quotaWrites, clock);
+  // With data-plane threads the counts live in shared memory, which loads them (src/threads).
+  if (!opened.threads) quotas.load();
   const redis = redisSettings(config.cluster);
   const counters = redis
     ? startSharedCounters({
@@ -328,14 +358,63 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
   // Output, not a decision: lines are written in real time, also while test mode's clock stands still.
   const accessLog = access ? new AccessLog({ ...access, scheduler: timerScheduler, log }) : null;
   const upstreamFailures = new UpstreamFailureLog({ log, scheduler });
-  const metrics = createMetrics({
-    readings: {
-      reloads: () => state.reloads,
-      keyCache: () => ({ entries: keyCache.size, hits: keyCache.hits, misses: keyCache.misses }),
-      ...(accessLog ? { accessLog: () => accessLog.stats() } : {}),
-      ...(counters ? { cluster: () => counters.health } : {}),
-    },
-  });
+  // Validation keeps it within 1..255 s. It also bounds a request body that trickles in: Bun closes
+  // such a connection about 2 s after it (0 would switch that off, which validation refuses).
+  // Data-plane threads bring their own lines and usage rows; with an in-memory database (no writer
+  // thread) they come to this thread, declared here and given their writers below.
+  let recordRow: (row: UsageRow) => void = () => {};
+  let recordUse: (keyId: string, at: number) => void = () => {};
+  const rowSink =
+    opened.threads && !writes
+      ? new opened.threads.RowSink(
+          (row) => recordRow(row),
+          (keyId, at) => recordUse(keyId, at),
+        )
+      : null;
+  const idleSeconds = Math.ceil(parseDuration(server.idleTimeout ?? "30s") / 1000);
+  const readings = {
+    reloads: () => state.reloads,
+    ...(accessLog ? { accessLog: () => accessLog.stats() } : {}),
+    ...(counters ? { cluster: () => counters.health } : {}),
+  };
+  // server.threads > 1: the data plane runs on threads of its own (src/threads); this thread keeps
+  // the control API, the shared counters' directory and the quota writes.
+  const threads = opened.threads
+    ? new opened.threads.DataThreads(
+        {
+          count: server.threads ?? 1,
+          state,
+          database,
+          clock,
+          scheduler,
+          log,
+          level: () => envLevel ?? state.config.config.log?.level ?? "info",
+          rowsChannel: () => (writes ? writes.connect() : rowSink!.connect()),
+          rowsChannelGone: (id) => (writes ? writes.portGone(id) : rowSink!.gone(id)),
+          quotaStore: quotaWrites,
+          accessLog,
+          maxBodyBytes,
+          idleSeconds,
+          onFatal: (reason) => {
+            log("error", `${reason}; gatehouse stops (its supervisor may start it again)`);
+            fatal(reason);
+          },
+        },
+        readings,
+      )
+    : null;
+  const { promise: fatalReason, resolve: fatal } = Promise.withResolvers<string>();
+  const metrics =
+    threads?.metrics ??
+    createMetrics({
+      readings: {
+        ...readings,
+        keyCache: () => ({ entries: keyCache.size, hits: keyCache.hits, misses: keyCache.misses }),
+      },
+    });
+  // What the quota routes, the dashboard and the portal show, and where they read and change it first.
+  const shownQuotas = threads?.quotaCopy ?? quotas;
+  const sharedQuotas = threads?.quotas ?? counters?.quotas;
   const usage = createUsageMetering({
     database,
     ...(writes ? { thread: writes } : {}),
@@ -356,6 +435,8 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     scheduler,
   );
   lastUsed.start();
+  recordRow = usage.record;
+  recordUse = lastUsed.record;
   // While the store refuses writes, control-API writes and reloads wait: on the event loop they would
   // stall traffic for the busy timeout, or land in a removed file.
   const store = {
@@ -374,76 +455,69 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
   );
   followLogSettings(state, levels, envLevel, config.log?.access ?? "off", log);
   followClusterSettings(state, log);
-  // Named, because explain judges requests with these very objects.
-  const policies = {
-    tokens,
-    route: createRoutePolicy(),
-    tenantScope: createTenantScopePolicy(),
-    rules: createRulesPolicy(),
-    bodySize: createBodySizePolicy(maxBodyBytes),
-    limits:
-      counters?.policy ?? createLimitsPolicy({ clock, windows, quotas, concurrency: new ConcurrencyGate() }),
-  };
-  const gateway = createGateway({
+  // Named, because explain judges requests with these very objects (with data-plane threads, this
+  // thread only explains; the threads serve).
+  const { handle: gateway, policies } = createDataPlane({
     clock,
+    scheduler: testClock?.requests ?? scheduler,
     snapshot: () => state.snapshot,
-    policies: [
-      createAuthPolicy({ clock, onUse: lastUsed.record, cache: keyCache, tokens }),
-      policies.route,
-      policies.tenantScope,
-      policies.rules,
-      policies.bodySize,
-      policies.limits,
-    ],
-    proxy: {
-      fetch: options.fetch ?? fetch,
-      maxBodyBytes,
-      now: () => performance.now(),
-      scheduler: testClock?.requests ?? scheduler,
-      ...(testClock ? { waits: testClock } : {}),
-      ...(options.onForward ? { onForward: options.onForward } : {}),
-      onFailure: (failure) => {
-        metrics.upstreamFailed(failure.upstream, failure.cause);
-        upstreamFailures.report(failure);
-      },
-      log: (msg, fields) => log("error", msg, fields),
-    },
+    fetch: options.fetch ?? fetch,
+    maxBodyBytes,
+    tokens,
+    keyCache,
+    onKeyUse: lastUsed.record,
+    limits:
+      threads?.limits ??
+      counters?.policy ??
+      createLimitsPolicy({ clock, windows, quotas, concurrency: new ConcurrencyGate() }),
     observe: (ctx, outcome) => {
       metrics.observe(ctx, outcome);
       usage.observe(ctx, outcome);
     },
-    log: (msg, fields) => log("error", msg, fields),
+    onUpstreamFailure: (failure) => {
+      metrics.upstreamFailed(failure.upstream, failure.cause);
+      upstreamFailures.report(failure);
+    },
+    log,
+    proxy: {
+      ...(testClock ? { waits: testClock } : {}),
+      ...(options.onForward ? { onForward: options.onForward } : {}),
+    },
   });
   const handle = testClock ? withDebugHeader(gateway, () => state.snapshot, clock, policies) : gateway;
 
-  // Validation keeps it within 1..255 s. It also bounds a request body that trickles in: Bun closes
-  // such a connection about 2 s after it (0 would switch that off, which validation refuses).
-  const idleSeconds = Math.ceil(parseDuration(server.idleTimeout ?? "30s") / 1000);
   const servers: Server<undefined>[] = [];
   let portalUrl: string | null = null;
-  let binding = { what: "data plane", at: listenAt, flag: "--listen", key: "server.listen" };
+  let dataUrl = "";
+  let ready = Promise.resolve();
+  const dataBinding = { what: "data plane", at: listenAt, flag: "--listen", key: "server.listen" };
+  let binding = dataBinding;
   try {
     const data = parseListen(listenAt);
-    servers.push(
-      Bun.serve({
+    if (threads) {
+      // Every thread serves the first snapshot before any binds (startGatewayUnlocked waits).
+      ready = (async () => {
+        await threads.start();
+        try {
+          const bound = await threads.listen(data.hostname, data.port);
+          dataUrl = formatUrl(bound.hostname, bound.port);
+        } catch (err) {
+          throw listenError(err, dataBinding);
+        }
+      })();
+    } else {
+      const dataServer = serveDataPlane({
         hostname: data.hostname,
         port: data.port,
         reusePort: false,
-        // Never Bun's developer error pages, whatever NODE_ENV says.
-        development: false,
-        idleTimeout: idleSeconds,
-        // Bun's own cap sits above ours so that oversized bodies get our problem+json 413.
-        maxRequestBodySize: maxBodyBytes + 1024 * 1024,
-        fetch: (req, srv) => handle(req, srv.requestIP(req)?.address ?? null),
-        error: (err) => {
-          log("error", "data plane error", { error: err.stack ?? String(err) });
-          return problemResponse(
-            new Refusal("internal_error", "The gateway failed to handle this request."),
-            "-",
-          );
-        },
-      }),
-    );
+        idleSeconds,
+        maxBodyBytes,
+        handle,
+        log,
+      });
+      servers.push(dataServer);
+      dataUrl = formatUrl(dataServer.hostname ?? "127.0.0.1", dataServer.port ?? 0);
+    }
     binding = { what: "control API", at: adminAt, flag: "--admin", key: "server.admin" };
     const admin = parseListen(adminAt);
     // /readyz names every shared store that is off: PostgreSQL's objects and usage, Redis's counters.
@@ -463,12 +537,13 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
       usage: cluster?.usage ?? usage.service,
       store,
       ...(cluster ? { shared: cluster.shared } : {}),
-      ...(counters ? { sharedQuotas: counters.quotas } : {}),
+      ...(sharedQuotas ? { sharedQuotas } : {}),
       ...(cluster || counters ? { cluster: clusterProblems } : {}),
+      ...(threads ? { gatherMetrics: () => threads.gatherMetrics() } : {}),
       draining: () => draining,
       log,
       explain: policies,
-      quotas,
+      quotas: shownQuotas,
       startedAt,
       ...(testClock ? { testClock } : {}),
     };
@@ -493,7 +568,6 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     if (portalAt) {
       binding = { what: "tenant portal", at: portalAt, flag: "server.portal", key: "server.portal" };
       const at = parseListen(portalAt);
-      const dataUrl = formatUrl(servers[0]!.hostname ?? "127.0.0.1", servers[0]!.port ?? 0);
       let portal: Promise<(request: Request) => Promise<Response>> | undefined;
       const portalServer = Bun.serve({
         hostname: at.hostname,
@@ -509,8 +583,8 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
               clock,
               usage: cluster?.usage ?? usage.service,
               ...(cluster ? { shared: cluster.shared } : {}),
-              ...(counters ? { sharedQuotas: counters.quotas } : {}),
-              quotas,
+              ...(sharedQuotas ? { sharedQuotas } : {}),
+              quotas: shownQuotas,
               log,
               dataUrl,
             }),
@@ -526,6 +600,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     }
   } catch (err) {
     for (const s of servers) s.stop(true);
+    void threads?.stop(0);
     void counters?.stop();
     limits.stop();
     lastUsed.stop();
@@ -557,14 +632,19 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
   };
   const stopWatching =
     options.watchConfig === false ? () => {} : startConfigWatch(options.configPath, reload);
-  const [dataServer, adminServer] = servers as [Server<undefined>, Server<undefined>];
+  const adminServer = servers[threads ? 0 : 1]!;
   const drainMs = parseDuration(server.drainTimeout ?? "30s");
 
   let stopping: Promise<void> | undefined;
   return {
-    dataUrl: formatUrl(dataServer.hostname ?? "127.0.0.1", dataServer.port ?? 0),
+    get dataUrl() {
+      return dataUrl;
+    },
     adminUrl: formatUrl(adminServer.hostname ?? "127.0.0.1", adminServer.port ?? 0),
     portalUrl,
+    ready,
+    fatal: fatalReason,
+    threads,
     state,
     testClock,
     log,
@@ -575,6 +655,8 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
         draining = true;
         stopWatching();
         stopReloadRetry?.();
+        // Data-plane threads drain on their own (up to drainMs), then hand over their rows.
+        const threadsStopped = threads?.stop(drainMs);
         const drained = Promise.all(servers.map((s) => s.stop(false)));
         let timer: ReturnType<typeof setTimeout> | undefined;
         const timeout = new Promise<"timeout">((r) => {
@@ -585,6 +667,8 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
           await Promise.all(servers.map((s) => s.stop(true)));
         }
         clearTimeout(timer);
+        await threadsStopped;
+        await rowSink?.ended();
         await counters?.stop();
         // Everything in memory reaches the database before it closes: the final quota and
         // last-used writes are posted before usage.close() closes the writer thread.
@@ -638,6 +722,29 @@ function checkTestModeListeners(config: GatewayConfig, options: GatewayOptions):
         `refusing to start in test mode: the ${what} would listen on ${at}; test mode listens on loopback only (e.g. 127.0.0.1:0)`,
       );
     }
+  }
+}
+
+/**
+ * Data-plane threads (server.threads > 1) serve on their own clock and fetch: test mode's virtual
+ * clock and what a caller injects (fetch, onForward) live on this thread and cannot reach them.
+ */
+function checkThreads(loaded: LoadedConfig, testMode: boolean, options: GatewayOptions): void {
+  if ((loaded.config.server?.threads ?? 1) === 1) return;
+  if (testMode) {
+    throw new ConfigError([
+      loaded.issue(
+        ["server", "threads"],
+        "test mode serves on one thread: its clock, moved by POST /clock, is this thread's",
+        "remove server.threads (or set it to 1) to run this config in test mode",
+      ),
+    ]);
+  }
+  if (options.fetch || options.onForward || options.clock || options.scheduler) {
+    throw new StartupError(
+      "GatewayOptions.fetch, onForward, clock and scheduler cannot reach data-plane threads; " +
+        "start with server.threads: 1 to use them",
+    );
   }
 }
 

@@ -61,6 +61,8 @@ export interface AdminDeps {
   clock: Clock;
   /** What GET /metrics renders: the Metrics whose observe the data plane calls. */
   metrics?: Metrics;
+  /** Data-plane threads: brings `metrics` up to their counts, before /metrics and the dashboard read it. */
+  gatherMetrics?: () => Promise<void>;
   /**
    * Whether the writes traffic causes reach the database (the writer thread's report). While they do
    * not, GET /readyz answers 503 naming the fault, /metrics shows it and control-API writes get 503.
@@ -152,6 +154,7 @@ export function createAdminApp(deps: AdminDeps) {
         draining: deps.draining ?? (() => false),
         store: storeState.status,
         ...(deps.cluster ? { cluster: deps.cluster } : {}),
+        ...(deps.gatherMetrics ? { gather: deps.gatherMetrics } : {}),
       }),
     )
     .use(tenantsPlugin(new TenantService(store)))
@@ -185,6 +188,7 @@ export function createAdminApp(deps: AdminDeps) {
         state: deps.state,
         clock: deps.clock,
         metrics,
+        ...(deps.gatherMetrics ? { gatherMetrics: deps.gatherMetrics } : {}),
         startedAt: deps.startedAt ?? deps.clock.now(),
         ...(deps.usage ? { usage: deps.usage } : {}),
         ...(deps.quotas ? { quotas: deps.quotas } : {}),

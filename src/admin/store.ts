@@ -33,7 +33,8 @@ export interface SharedCommit {
 }
 
 /**
- * Commits `change` with its audit entry; the data plane serves the result from the next request on.
+ * Commits `change` with its audit entry; the data plane serves the result from the next request on
+ * (on every data-plane thread: the answer waits for them).
  * On one node that is one SQLite transaction; in cluster mode the answer waits for PostgreSQL.
  */
 export async function commit<T>(store: AdminStore, change: (tx: Tx) => T): Promise<T> {
@@ -48,7 +49,9 @@ export async function commit<T>(store: AdminStore, change: (tx: Tx) => T): Promi
   };
   if (store.shared) {
     try {
-      return await store.shared.commit(change, check);
+      const result = await store.shared.commit(change, check);
+      await store.state.served();
+      return result;
     } catch (err) {
       if (err instanceof SharedConflictError) throw conflict(err.message);
       if (err instanceof SharedUnavailableError) throw storeUnavailable(err.message);
@@ -61,6 +64,8 @@ export async function commit<T>(store: AdminStore, change: (tx: Tx) => T): Promi
     return out;
   });
   store.state.rebuild();
+  // With data-plane threads, the answer waits until every one of them serves the change.
+  await store.state.served();
   return result;
 }
 

@@ -106,6 +106,13 @@ export async function run(args: Args<typeof flags>): Promise<number> {
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
+  // A data-plane thread failed (its log line says which and why): stop cleanly, exit non-zero.
+  void gateway.fatal.then(() =>
+    gateway.stop().then(
+      () => resolve(ExitCode.internal),
+      () => resolve(ExitCode.internal),
+    ),
+  );
   // Only now: whoever waits for this line may signal us at once. Written whatever the log level: it
   // tells supervisors and test harnesses the addresses actually bound.
   jsonLog("info", "gatehouse listening", {

@@ -14,6 +14,7 @@ import {
 } from "../gateway/pattern.ts";
 import { checkIdentity } from "../identity/check.ts";
 import { closest } from "../lib/closest.ts";
+import { checkThreadSettings } from "../threads/settings.ts";
 import { OVERRIDE_HINT, overrideProblem } from "../vault/references.ts";
 import { checkValues } from "./check-values.ts";
 import { formatPath } from "./errors.ts";
@@ -275,7 +276,13 @@ export function checkReferences(c: GatewayConfig, show: ShowValue = showWritten)
     });
   }
 
-  return [...issues, ...checkValues(c), ...checkIdentity(c), ...checkRedisSettings(c)];
+  return [
+    ...issues,
+    ...checkValues(c),
+    ...checkIdentity(c),
+    ...checkRedisSettings(c),
+    ...checkThreadSettings(c),
+  ];
 }
 
 export function isLoopback(hostPort: string): boolean {

@@ -453,6 +453,16 @@ export const Server = T.Object(
     drainTimeout: T.Optional(
       duration("How long shutdown waits for in-flight requests (default 30s, at most 24d)."),
     ),
+    threads: T.Optional(
+      T.Integer({
+        minimum: 1,
+        maximum: 64,
+        description:
+          "Threads serving the data plane, all on the data listener's port (default 1; read at start-up). " +
+          "Above 1, limits, quotas and concurrency caps are counted in memory the threads share, exactly " +
+          "as on one thread; worth it only with idle cores (README, Performance).",
+      }),
+    ),
   },
   strict,
 );

@@ -14,6 +14,7 @@
 import type { WriteLastUsed } from "../admin/keys/last-used.ts";
 import type { ShippingStatus } from "../cluster/postgres/ship.ts";
 import type { Log } from "../lib/log.ts";
+import { workerUrl } from "../lib/worker-url.ts";
 import type { QuotaRow } from "../policies/limits/quota-store.ts";
 import type { UsageSettings } from "../usage/config.ts";
 import { packRows } from "../usage/packed.ts";
@@ -43,6 +44,7 @@ export class WriterThread {
   private shipped: ShippingStatus | null = null;
   /** The worker was told to hold: the main thread's connection is on a removed file. */
   private holding = false;
+  private ports = 0;
 
   constructor(
     path: string,
@@ -50,7 +52,7 @@ export class WriterThread {
     private readonly log: Log,
     private readonly options: WriterThreadOptions = {},
   ) {
-    this.worker = new Worker(new URL("./writer-worker.ts", import.meta.url).href);
+    this.worker = new Worker(workerUrl("db/writer-worker.ts"));
     this.worker.onmessage = (e: MessageEvent<FromWorker>) => this.receive(e.data);
     this.worker.onerror = (e) => this.log("error", "writer thread failed", { error: e.message });
     this.send({
@@ -62,6 +64,22 @@ export class WriterThread {
     });
     // Writes alone never keep the process alive; close() holds it open until they are committed.
     this.worker.unref();
+  }
+
+  /**
+   * A channel for a data-plane thread (server.threads > 1) to post its rows and last-used times
+   * on; close() waits for each to say "end", or to be given up with `portGone`.
+   */
+  connect(): { id: number; port: MessagePort } {
+    const { port1, port2 } = new MessageChannel();
+    const id = this.ports++;
+    this.worker.postMessage({ type: "port", id, port: port1 } satisfies ToWorker, [port1]);
+    return { id, port: port2 };
+  }
+
+  /** The thread behind port `id` stopped without saying "end". */
+  portGone(id: number): void {
+    this.send({ type: "portGone", id });
   }
 
   /** Queues one usage row. */

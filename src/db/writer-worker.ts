@@ -48,7 +48,17 @@ export type ToWorker =
   | { type: "lastUsed"; entries: [keyId: string, at: number][] }
   /** The main thread no longer writes to its connection: the file may be recreated. */
   | { type: "hold" }
+  /**
+   * A data-plane thread's own channel (server.threads > 1): it posts rows and last-used times here
+   * and, when it stops, "end".
+   */
+  | { type: "port"; id: number; port: MessagePort }
+  /** That thread is gone without saying "end": wait for it no longer. */
+  | { type: "portGone"; id: number }
   | { type: "close" };
+
+/** What a data-plane thread posts on its port. */
+export type FromDataThread = Extract<ToWorker, { type: "rows" | "lastUsed" }> | { type: "end" };
 
 export type FromWorker =
   | { type: "log"; level: Parameters<Log>[0]; msg: string; fields?: Record<string, unknown> }
@@ -97,6 +107,15 @@ let shipTo: ShipTo | undefined;
 let pg: Pg | undefined;
 let shipper: UsageShipper | undefined;
 let shipping: Promise<void> | undefined;
+/** Data-plane threads' ports that have not said "end": close() writes only after all have. */
+const openPorts = new Map<number, MessagePort>();
+let portsEnded: (() => void) | undefined;
+
+function portEnded(id: number): void {
+  openPorts.get(id)?.close();
+  openPorts.delete(id);
+  if (openPorts.size === 0) portsEnded?.();
+}
 
 function connect(): Connection {
   const sqlite = new Database(path, { strict: true });
@@ -257,6 +276,12 @@ function closeDetached(sqlite: Database): void {
   sqlite.close();
 }
 
+/** Rows and last-used times, from the main thread or a data-plane thread's port. */
+function receive(m: Extract<ToWorker, { type: "rows" | "lastUsed" }>): void {
+  if (m.type === "rows") for (const row of unpackRows(m.rows)) writer?.record(row);
+  else lastUsed?.add(m.entries);
+}
+
 self.onmessage = async (event: MessageEvent<ToWorker>) => {
   const m = event.data;
   switch (m.type) {
@@ -275,19 +300,34 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       }
       return;
     case "rows":
-      for (const row of unpackRows(m.rows)) writer?.record(row);
+      receive(m);
       return;
     case "quota":
       quotas?.add(m.rows.map((r) => [`${r.scope}\0${r.periodStart}`, { ...r, updatedAt: m.updatedAt }]));
       return;
     case "lastUsed":
-      lastUsed?.add(m.entries);
+      receive(m);
       return;
     case "hold":
       held = true;
       if (gone) recover();
       return;
+    case "port": {
+      const { id, port } = m;
+      openPorts.set(id, port);
+      port.onmessage = (e) => {
+        const d = e.data as FromDataThread;
+        if (d.type === "end") portEnded(id);
+        else receive(d);
+      };
+      return;
+    }
+    case "portGone":
+      portEnded(m.id);
+      return;
     case "close": {
+      // Every data-plane thread's last rows come first.
+      if (openPorts.size > 0) await new Promise<void>((resolve) => (portsEnded = resolve));
       clearInterval(checker);
       // The main thread writes nothing more: a removed file can be put back one last time.
       if (gone) recover();

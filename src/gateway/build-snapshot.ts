@@ -17,7 +17,26 @@ export class SnapshotError extends Error {}
 
 const none: readonly never[] = [];
 
-/** An api_keys row as raw values, in the order buildSnapshot selects them. */
+/** A tenants row as raw values, in the order readSnapshotRows selects them. */
+type TenantRow = [
+  id: string,
+  uid: string,
+  name: string,
+  plan: string,
+  disabled: number,
+  policies: string,
+  upstreams: string,
+  metadata: string,
+  externalIds: string,
+  credentials: string,
+];
+
+export interface SnapshotRows {
+  readonly tenants: TenantRow[];
+  readonly keys: KeyRow[];
+}
+
+/** An api_keys row as raw values, in the order readSnapshotRows selects them. */
 type KeyRow = [
   id: string,
   uid: string,
@@ -54,6 +73,55 @@ export function buildSnapshot(
   version: number,
   vault: CredentialValues = noCredentials,
 ): Snapshot {
+  return compileSnapshot(config, readSnapshotRows(db), version, vault);
+}
+
+/**
+ * The tenants and keys a snapshot is built from, as raw values: plain data, so that data-plane
+ * threads (src/threads) build the very snapshot the main thread built.
+ */
+export function readSnapshotRows(db: Pick<Db, "select">): SnapshotRows {
+  const tenantRows = db
+    .select({
+      id: tenants.id,
+      uid: tenants.uid,
+      name: tenants.name,
+      plan: tenants.plan,
+      disabled: tenants.disabled,
+      policies: tenants.policies,
+      upstreams: tenants.upstreams,
+      metadata: tenants.metadata,
+      externalIds: tenants.externalIds,
+      credentials: tenants.credentials,
+    })
+    .from(tenants)
+    .values() as TenantRow[];
+  const keyRows = db
+    .select({
+      id: apiKeys.id,
+      uid: apiKeys.uid,
+      tenantId: apiKeys.tenantId,
+      hash: apiKeys.hash,
+      previousHash: apiKeys.previousHash,
+      graceUntil: apiKeys.graceUntil,
+      limits: apiKeys.limits,
+      rules: apiKeys.rules,
+      quota: apiKeys.quota,
+      disabled: apiKeys.disabled,
+      expiresAt: apiKeys.expiresAt,
+    })
+    .from(apiKeys)
+    .values() as KeyRow[];
+  return { tenants: tenantRows, keys: keyRows };
+}
+
+/** Compiles a snapshot from the config and the rows readSnapshotRows read. */
+export function compileSnapshot(
+  config: Omit<GatewayConfig, "tenants">,
+  rows: SnapshotRows,
+  version: number,
+  vault: CredentialValues = noCredentials,
+): Snapshot {
   const upstreams = new Map<string, UpstreamTarget>(
     Object.entries(config.upstreams).map(([name, d]) => [name, compileUpstream(name, d, vault)]),
   );
@@ -85,21 +153,6 @@ export function buildSnapshot(
   }
 
   const tenantViews = new Map<string, TenantView>();
-  const tenantRows = db
-    .select({
-      id: tenants.id,
-      uid: tenants.uid,
-      name: tenants.name,
-      plan: tenants.plan,
-      disabled: tenants.disabled,
-      policies: tenants.policies,
-      upstreams: tenants.upstreams,
-      metadata: tenants.metadata,
-      externalIds: tenants.externalIds,
-      credentials: tenants.credentials,
-    })
-    .from(tenants)
-    .values() as [string, string, string, string, number, string, string, string, string, string][];
   for (const [
     id,
     uid,
@@ -111,7 +164,7 @@ export function buildSnapshot(
     metadata,
     externalIds,
     credentialsJson,
-  ] of tenantRows) {
+  ] of rows.tenants) {
     const plan = plans.get(planName);
     if (!plan) {
       throw new SnapshotError(
@@ -163,22 +216,6 @@ export function buildSnapshot(
   }
 
   const keysByHash = new Map<string, KeyView>();
-  const keyRows = db
-    .select({
-      id: apiKeys.id,
-      uid: apiKeys.uid,
-      tenantId: apiKeys.tenantId,
-      hash: apiKeys.hash,
-      previousHash: apiKeys.previousHash,
-      graceUntil: apiKeys.graceUntil,
-      limits: apiKeys.limits,
-      rules: apiKeys.rules,
-      quota: apiKeys.quota,
-      disabled: apiKeys.disabled,
-      expiresAt: apiKeys.expiresAt,
-    })
-    .from(apiKeys)
-    .values() as KeyRow[];
   for (const [
     id,
     uid,
@@ -191,7 +228,7 @@ export function buildSnapshot(
     quota,
     disabled,
     expiresAt,
-  ] of keyRows) {
+  ] of rows.keys) {
     const view: KeyView = {
       id,
       uid,

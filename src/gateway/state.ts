@@ -116,6 +116,22 @@ export class GatewayState {
     this.listeners.push(fn);
   }
 
+  /**
+   * Resolves once the data plane serves the current snapshot: at once on one thread, where the swap
+   * is the change; with data-plane threads, once every one of them does (threads/data-threads.ts).
+   * The control API answers a change only then.
+   */
+  served(): Promise<void> {
+    return this.servedWhen();
+  }
+
+  /** Who knows when the data plane serves the current snapshot (set by the data-plane threads). */
+  servedBy(fn: () => Promise<void>): void {
+    this.servedWhen = fn;
+  }
+
+  private servedWhen: () => Promise<void> = () => Promise.resolve();
+
   /** Rebuilds from the current config, database and vault, after the control API changed any of them. */
   rebuild(): Snapshot {
     this.swap(buildSnapshot(this.cfg.config, this.database.db, this.snap.version + 1, this.vault));

@@ -45,6 +45,8 @@ export interface Readings {
   accessLog?: () => { written: number; dropped: number };
   /** A cluster's shared counters; without them their series are left out. */
   cluster?: () => ClusterReading;
+  /** Data-plane threads (server.threads > 1): requests each has counted, by thread index. */
+  threads?: () => readonly number[];
 }
 
 export const OUTCOMES = ["ok", "rejected", "upstream_error", "client_aborted", "other"] as const;

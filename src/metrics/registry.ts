@@ -290,6 +290,21 @@ function readingMetrics(registry: Registry, metrics: Metrics): void {
       this.inc(accessLog().dropped);
     },
   });
+  const { threads } = readings;
+  if (threads) {
+    new Counter({
+      name: "gatehouse_thread_requests_total",
+      help: "Requests each data-plane thread handled (server.threads above 1), by thread number from 1.",
+      labelNames: ["thread"] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        threads().forEach((n, i) => {
+          this.inc({ thread: String(i + 1) }, n);
+        });
+      },
+    });
+  }
 }
 
 /** A cluster's shared counters: only rendered when the gateway has them. */

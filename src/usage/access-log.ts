@@ -50,7 +50,10 @@ export function accessLine(r: UsageRow): string {
 }
 
 export class AccessLog {
+  /** Lines, or chunks of lines another thread gathered (`relay`). */
   private lines: string[] = [];
+  /** Lines in `lines`. */
+  private queued = 0;
   private size = 0;
   /** The destination asked to wait for "drain". */
   private waiting = false;
@@ -84,7 +87,23 @@ export class AccessLog {
       return;
     }
     this.lines.push(line);
+    this.queued++;
     this.size += line.length;
+    if (!this.waiting) this.timer ??= this.o.scheduler.after(WRITE_EVERY_MS, this.flush);
+  }
+
+  /**
+   * Queues `lines` lines a data-plane thread gathered into one chunk (threads/worker.ts), so that
+   * lines of all threads reach the one destination whole, each written once.
+   */
+  relay(chunk: string, lines: number): void {
+    if (this.failed || this.size + chunk.length > (this.o.bufferChars ?? ACCESS_LOG_BUFFER)) {
+      this.counts.dropped += lines;
+      return;
+    }
+    this.lines.push(chunk);
+    this.queued += lines;
+    this.size += chunk.length;
     if (!this.waiting) this.timer ??= this.o.scheduler.after(WRITE_EVERY_MS, this.flush);
   }
 
@@ -109,8 +128,9 @@ export class AccessLog {
     this.timer = null;
     if (this.waiting || this.failed || this.lines.length === 0) return;
     const chunk = this.lines.join("");
-    const n = this.lines.length;
+    const n = this.queued;
     this.lines = [];
+    this.queued = 0;
     this.size = 0;
     try {
       this.waiting = !this.o.sink.write(chunk);
@@ -131,8 +151,9 @@ export class AccessLog {
   private fail(err: unknown): void {
     if (this.failed) return;
     this.failed = true;
-    this.counts.dropped += this.lines.length;
+    this.counts.dropped += this.queued;
     this.lines = [];
+    this.queued = 0;
     this.size = 0;
     const code = (err as { code?: unknown })?.code;
     this.o.log("error", "the access log cannot be written; its lines are dropped from now on", {

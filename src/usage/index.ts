@@ -31,6 +31,8 @@ export interface UsageMetering {
   readonly service: UsageService;
   /** Pass as GatewayDeps.observe. */
   readonly observe: (ctx: RequestContext, outcome: RequestOutcome) => void;
+  /** Writes a row a data-plane thread built (server.threads > 1; it logged its access line itself). */
+  readonly record: (row: UsageRow) => void;
   /**
    * Stops retention and writes every buffered row; resolves once they are committed. Call it after
    * the listeners have drained and before closing the database.
@@ -90,6 +92,7 @@ export function createUsageMetering(deps: {
     return {
       service,
       observe: observeInto(thread.recordRow),
+      record: thread.recordRow,
       close: () => thread.close(),
       status: () => thread.status(),
     };
@@ -142,6 +145,7 @@ export function createUsageMetering(deps: {
   return {
     service,
     observe: observeInto((row) => writer.record(row)),
+    record: (row) => writer.record(row),
     async close() {
       await retention.stop();
       return writer.close();

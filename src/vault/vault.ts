@@ -112,6 +112,11 @@ export class Vault implements CredentialValues {
     return this.values.has(name);
   }
 
+  /** Every value it can give, for data-plane threads, which build the snapshot from the same ones. */
+  readable(): [name: string, value: string][] {
+    return [...this.values];
+  }
+
   /** Encrypts a value for storage under `name`, with the id of the key it is sealed under. */
   async seal(name: string, value: string): Promise<Sealed & { keyId: string }> {
     const key = await this.masterKey();

@@ -35,7 +35,7 @@ export class ConfigService {
     };
   }
 
-  reload(actor: string): { version: number; changed: boolean } {
+  async reload(actor: string): Promise<{ version: number; changed: boolean }> {
     const result: ReloadResult = this.store.state.reload();
     this.store.database.db.transaction((tx) =>
       this.store.audit.record(tx, {
@@ -55,6 +55,8 @@ export class ConfigService {
         { errors: result.errors },
       );
     }
+    // Answered once the data plane serves it (every data-plane thread, with server.threads > 1).
+    await this.store.state.served();
     return { version: result.version, changed: result.changed };
   }
 }

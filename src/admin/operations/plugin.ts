@@ -17,6 +17,8 @@ export interface OperationsDeps {
   store: () => StoreStatus;
   /** Cluster mode: what is off (PostgreSQL or Redis away, nodes on different configs), or null. */
   cluster?: () => string | null;
+  /** Data-plane threads: sums their counts into the registry's metrics first. */
+  gather?: () => Promise<void>;
 }
 
 export const operationsPlugin = (deps: OperationsDeps) =>
@@ -71,6 +73,7 @@ export const operationsPlugin = (deps: OperationsDeps) =>
       "/metrics",
       async ({ set }) => {
         set.headers["content-type"] = deps.registry.contentType;
+        await deps.gather?.();
         return await deps.registry.metrics();
       },
       {

@@ -51,6 +51,8 @@ export interface OverviewDeps {
   state: GatewayState;
   clock: Clock;
   metrics: Metrics;
+  /** Data-plane threads: sums their counts into `metrics` first. */
+  gatherMetrics?: () => Promise<void>;
   /** When the data plane's counters started. */
   startedAt: number;
   usage?: UsageReads;
@@ -62,6 +64,7 @@ export interface OverviewDeps {
 }
 
 export async function overview(deps: OverviewDeps): Promise<Overview> {
+  await deps.gatherMetrics?.();
   const now = deps.clock.now();
   const to = Math.floor(now / MINUTE) * MINUTE;
   const from = to - RATE_MINUTES * MINUTE;

@@ -30,6 +30,7 @@ export interface DashboardDeps {
   state: GatewayState;
   clock: Clock;
   metrics: Metrics;
+  gatherMetrics?: () => Promise<void>;
   startedAt: number;
   usage?: UsageReads;
   quotas?: QuotaCounters;
