@@ -18,8 +18,6 @@ import { type Period, periodOf } from "../policies/limits/periods.ts";
 import type { QuotaRow } from "../policies/limits/quota-store.ts";
 import { WindowRing } from "../policies/limits/sliding-windows.ts";
 import {
-  growTo,
-  maxSlotsOf,
   QUOTA,
   QUOTA_FIELDS,
   type SharedMemory,
@@ -54,11 +52,14 @@ class Slots {
   readonly stripes: number[] = [];
   private readonly free: number[] = [];
   private next = 0;
+  private readonly max: number;
 
   constructor(
-    private readonly memory: SharedMemory,
+    memory: SharedMemory,
     readonly kind: SlotKind,
-  ) {}
+  ) {
+    this.max = slotsOf(memory);
+  }
 
   /** A slot for `name` (new when it has none) and whether it is new. */
   claim(name: string, identity: string): [slot: number, fresh: boolean] {
@@ -66,16 +67,10 @@ class Slots {
     if (known !== undefined) return [known, false];
     let slot = this.free.pop();
     if (slot === undefined) {
-      slot = this.next++;
-      const have = slotsOf(this.memory, this.kind);
-      if (slot >= have) {
-        const max = maxSlotsOf(this.memory, this.kind);
-        if (slot >= max) {
-          this.next--;
-          throw new SlotsExhausted(`all ${max} shared ${this.kind} counter slots are in use`);
-        }
-        growTo(this.memory, this.kind, Math.min(max, have * 2));
+      if (this.next === this.max) {
+        throw new SlotsExhausted(`all ${this.max} shared ${this.kind} counter slots are in use`);
       }
+      slot = this.next++;
     }
     this.byName.set(name, slot);
     this.names[slot] = name;
