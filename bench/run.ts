@@ -15,9 +15,10 @@
  *   4. the limits and usage micro-benchmarks (bench/limits.ts, bench/usage.ts)
  *   5. cluster: a node deciding its limits in Redis against the same node on in-process counters
  *      (bench/cluster.ts; needs redis-server too)
+ *   6. threads: server.threads 1 against 2, CPU per request per data-plane thread (bench/threads.ts)
  *
  * Needs wrk (Debian package `wrk`); run as root it installs it when missing.
- *   usage: bun bench/run.ts [--seconds 5] [--rounds 3] [--only throughput,startup,memory,micro,cluster]
+ *   usage: bun bench/run.ts [--seconds 5] [--rounds 3] [--only throughput,startup,memory,micro,cluster,threads]
  */
 import { Database } from "bun:sqlite";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -32,7 +33,7 @@ const { values: args } = parseArgs({
   options: {
     seconds: { type: "string", default: "5" },
     rounds: { type: "string", default: "3" },
-    only: { type: "string", default: "throughput,startup,memory,micro,cluster" },
+    only: { type: "string", default: "throughput,startup,memory,micro,cluster,threads" },
   },
 });
 const seconds = Number(args.seconds);
@@ -501,6 +502,12 @@ if (only.has("cluster")) {
       stderr: "inherit",
       cwd: root,
     },
+  );
+}
+if (only.has("threads")) {
+  Bun.spawnSync(
+    [bun, join(import.meta.dir, "threads.ts"), "--seconds", String(seconds), "--rounds", String(rounds)],
+    { stdout: "inherit", stderr: "inherit", cwd: root },
   );
 }
 process.exit(0);

@@ -164,7 +164,13 @@ describe("server.threads: 2", () => {
   });
 
   test("a key created, then revoked, through the control API, and a reload: every thread serves each as soon as it is answered", async () => {
-    const { gw, configPath } = await start(config("", 100));
+    const { gw, configPath } = await start(config("", 100_000));
+    // Traffic runs all along: every snapshot switch happens under it.
+    let running = true;
+    const background: number[] = [];
+    const traffic = (async () => {
+      while (running) background.push(...(await burst(gw, 4)).map((r) => r.status));
+    })();
     const made = await admin(gw, "POST", "/tenants/acme/keys", { name: "ci" });
     expect(made.status).toBe(201);
     const { key, secret } = (await made.json()) as { key: { id: string }; secret: string };
@@ -176,7 +182,7 @@ describe("server.threads: 2", () => {
     expect(statuses(await burst(gw, 6, "/v2/x"))).toEqual({ 404: 6 });
     writeFileSync(
       configPath,
-      config('  - { match: "* /v2/**", upstream: echo }', 100).replace(
+      config('  - { match: "* /v2/**", upstream: echo }', 100_000).replace(
         '[{ allow: "* /v1/**" }]',
         '[{ allow: "* /v1/**" }, { allow: "* /v2/**" }]',
       ),
@@ -188,6 +194,10 @@ describe("server.threads: 2", () => {
     // Published for all at once: the version every thread reads is the one the answer named.
     expect(Atomics.load(new Int32Array(gw.threads!.memory.control), 0)).toBe(version);
     expect(gw.state.snapshot.version).toBe(version);
+    running = false;
+    await traffic;
+    expect(background.length).toBeGreaterThan(0);
+    expect(new Set(background)).toEqual(new Set([200]));
   });
 
   test("a thread that fails stops the gateway with a clear log line; what the other thread answered is written", async () => {
