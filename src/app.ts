@@ -25,11 +25,13 @@ import type { Forwarded } from "./gateway/proxy.ts";
 import { Refusal } from "./gateway/refusal.ts";
 import type { Snapshot } from "./gateway/snapshot.ts";
 import { GatewayState } from "./gateway/state.ts";
+import { upstreamClient } from "./gateway/upstream-clients.ts";
 import { UpstreamFailureLog } from "./gateway/upstream-failure-log.ts";
 import { RemoteKeySets } from "./identity/jwks-cache.ts";
 import { createTenantScopePolicy } from "./identity/tenant-scope.ts";
 import { TokenVerifier } from "./identity/tokens.ts";
 import { type Clock, systemClock } from "./lib/clock.ts";
+import { type DeadlineSource, Deadlines } from "./lib/deadlines.ts";
 import { formatUrl, parseListen } from "./lib/listen-address.ts";
 import { isLogLevel, jsonLog, LevelFilter, LOG_LEVELS, type Log, type LogLevel } from "./lib/log.ts";
 import { progressLog, type ReportProgress } from "./lib/progress.ts";
@@ -77,6 +79,11 @@ export interface GatewayOptions {
   /** Hears every request just before it goes upstream (the scenario runner records them). */
   onForward?: (forwarded: Forwarded) => void;
   fetch?: typeof fetch;
+  /**
+   * Runs the upstream deadlines; by default one list per timeout value on `scheduler`. The benchmark
+   * injects a timer per deadline to measure what the lists save.
+   */
+  deadlines?: DeadlineSource;
   /** Where log lines go; gatehouse applies the log level (log.level, GATEHOUSE_LOG_LEVEL) before it. */
   log?: Log;
 }
@@ -293,6 +300,24 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     }),
   );
   followLogSettings(state, levels, envLevel, config.log?.access ?? "off", log);
+  const monotonicNow = () => performance.now();
+  // Timers of requests in flight: in test mode on its clock, kept so the runner can tell them apart.
+  const requestScheduler = testClock?.requests ?? scheduler;
+  const deadlines =
+    options.deadlines ??
+    new Deadlines({
+      scheduler: requestScheduler,
+      // The deadlines' time must be the scheduler's: a virtual or injected one brings its clock.
+      now: testClock || options.scheduler ? () => clock.now() : monotonicNow,
+      exact: testClock !== null,
+    });
+  const upstreams = upstreamClient({
+    fetch: options.fetch,
+    env,
+    deadlines,
+    housekeeping: timerScheduler,
+    now: monotonicNow,
+  });
   // Named, because explain judges requests with these very objects.
   const policies = {
     tokens,
@@ -314,10 +339,11 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
       policies.limits,
     ],
     proxy: {
-      fetch: options.fetch ?? fetch,
+      client: upstreams,
       maxBodyBytes,
-      now: () => performance.now(),
-      scheduler: testClock?.requests ?? scheduler,
+      now: monotonicNow,
+      deadlines,
+      scheduler: requestScheduler,
       ...(testClock ? { waits: testClock } : {}),
       ...(options.onForward ? { onForward: options.onForward } : {}),
       onFailure: (failure) => {
@@ -401,6 +427,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     limits.stop();
     lastUsed.stop();
     upstreamFailures.close();
+    upstreams.close();
     void accessLog?.close();
     void usage.close().finally(() => database.close());
     throw listenError(err, binding);
@@ -456,6 +483,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
         limits.stop();
         lastUsed.stop();
         upstreamFailures.close();
+        upstreams.close();
         await accessLog?.close();
         const { written, lost } = await usage.close();
         if (lost > 0) log("warn", "usage rows lost at shutdown", { written, lost });

@@ -210,6 +210,14 @@ export const UrlUpstream = T.Object(
     idleTimeout: T.Optional(
       duration("Longest pause between body chunks (default 30s; more than 0, at most 24d)."),
     ),
+    maxConnections: T.Optional(
+      T.Integer({
+        minimum: 1,
+        maximum: 100000,
+        description:
+          "Most connections open to this upstream at once (default 256); requests beyond wait for one to free.",
+      }),
+    ),
     headers: T.Optional(
       T.Record(
         T.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }),

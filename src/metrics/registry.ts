@@ -156,7 +156,7 @@ function routeAndUpstreamMetrics(registry: Registry, metrics: Metrics): void {
     name: "gatehouse_upstream_failures_total",
     help:
       "Upstream requests that failed, by upstream and cause: connection_refused, connection_reset, " +
-      "dns, tls, first_byte_timeout, idle_timeout, body_interrupted, other.",
+      "dns, tls, first_byte_timeout, idle_timeout, body_interrupted, invalid_response, other.",
     labelNames: ["upstream", "cause"] as const,
     registers: [registry],
     collect() {

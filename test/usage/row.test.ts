@@ -6,13 +6,13 @@ import type { CompiledRoute, KeyView, Snapshot, TenantView } from "../../src/gat
 import { GatewayState } from "../../src/gateway/state.ts";
 import { ManualClock } from "../../src/lib/clock.ts";
 import { silentLog } from "../../src/lib/log.ts";
-import { timerScheduler } from "../../src/lib/scheduler.ts";
 import { createAuthPolicy } from "../../src/policies/auth/index.ts";
 import type { RequestContext, RequestOutcome } from "../../src/policies/policy.ts";
 import { createRoutePolicy } from "../../src/policies/route/index.ts";
 import { createRulesPolicy } from "../../src/policies/rules/index.ts";
 import { createUsageMetering } from "../../src/usage/index.ts";
 import { usageRow } from "../../src/usage/row.ts";
+import { fetchProxy } from "../support/proxy.ts";
 import { T0 } from "./helpers.ts";
 
 function ctx(over: Partial<RequestContext> = {}): RequestContext {
@@ -138,7 +138,7 @@ tenants:
       clock,
       snapshot: () => state.snapshot,
       policies: [createAuthPolicy({ clock }), createRoutePolicy(), createRulesPolicy()],
-      proxy: { fetch, maxBodyBytes: 1024, now: () => performance.now(), scheduler: timerScheduler },
+      proxy: { ...fetchProxy(), maxBodyBytes: 1024, now: () => performance.now() },
       observe: usage.observe,
     });
     const send = async (path: string, headers: Record<string, string>, method = "GET") => {
