@@ -95,6 +95,19 @@ describe("usageRow", () => {
     expect(r.path).toBe("/v1/keys/[redacted]/[redacted]");
     expect(JSON.stringify(r)).not.toContain("SECRET");
     expect(JSON.stringify(r)).not.toContain("token");
+    // The scheme in any case, spaces or tabs around it; a fragment before a query cuts there too.
+    for (const authorization of ["bearer   gh_live_SECRET_0001", " BEARER\tgh_live_SECRET_0001 "]) {
+      const spelled = usageRow(
+        ctx({ headers: new Headers({ authorization }), path: "/v1/gh_live_SECRET_0001#a?b" }),
+        outcome(),
+      );
+      expect(spelled.path).toBe("/v1/[redacted]");
+    }
+    const short = usageRow(
+      ctx({ headers: new Headers({ authorization: "Bearer abc" }), path: "/v1/abc" }),
+      outcome(),
+    );
+    expect(short.path).toBe("/v1/abc");
   });
 
   test("non-finite and negative numbers become 0 rather than a row SQLite refuses", () => {
