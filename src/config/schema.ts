@@ -434,10 +434,14 @@ export const Server = T.Object(
 export const Usage = T.Object(
   {
     flushInterval: T.Optional(
-      duration("Longest time a usage row waits in memory (default 200ms, at most 24d)."),
+      duration("Longest time a usage row waits in memory (default 1s, at most 24d)."),
     ),
     flushRows: T.Optional(
-      T.Integer({ minimum: 1, maximum: MAX_COUNT, description: "Rows that trigger a flush (default 2000)." }),
+      T.Integer({
+        minimum: 1,
+        maximum: MAX_COUNT,
+        description: "Rows that trigger a flush (default 10000).",
+      }),
     ),
     retention: T.Optional(
       duration(
