@@ -92,5 +92,16 @@ export const migrations: (MigrationMeta & { tag: string })[] = [
     "bps": true,
     "folderMillis": 1795987575474,
     "hash": "d660c67c9bbe85aed5dc1a7af009e267ed79dcb2097f633c67403f28033b8487"
+  },
+  {
+    "tag": "0008_usage_one_time_index",
+    "sql": [
+      "DROP INDEX `usage_tenant_ts`;",
+      "\nDROP INDEX `usage_ts`;",
+      "\nCREATE INDEX `usage_ts_tenant` ON `usage` (`ts`,`tenant_id`);"
+    ],
+    "bps": true,
+    "folderMillis": 1795990580009,
+    "hash": "6abfa850a1cf19780267b4521e142c839132c1876027688a28e075a893cec2d3"
   }
 ];
