@@ -6,10 +6,11 @@
  * per request (and as many again per body chunk); a shared coarse timer (a set scanned every 50 ms)
  * cost latency instead. Here a deadline still fires at its own due time.
  *
- * The timer is not moved when the head is cancelled (that would cost what this saves): it fires at
- * the old due time, finds nothing due and waits for the new head. With `exact`, for test mode, the
- * timer always sits at the earliest live deadline, because the scenario runner reads the next timer
- * as the next moment something happens.
+ * The timer is not moved when the head is cancelled, nor stopped when the list empties (that would
+ * cost what this saves, at any load where requests rarely overlap): it fires at the old due time,
+ * finds nothing due and waits for the new head, if any. With `exact`, for test mode, the timer
+ * always sits at the earliest live deadline, because the scenario runner reads the next timer as
+ * the next moment something happens.
  */
 import type { Cancel, Scheduler } from "./scheduler.ts";
 
@@ -117,9 +118,9 @@ class DeadlineList {
     entry.prev = entry.next = null;
     entry.linked = false;
     this.size--;
-    if (this.firing || !wasHead) return;
-    // An empty list keeps no timer; with `exact`, the timer follows the new head.
-    if (this.head === null || (this.o.exact && this.head.due !== this.timerDue)) {
+    if (this.firing || !wasHead || !this.o.exact) return;
+    // With `exact`, the timer follows the new head, and an empty list keeps none.
+    if (this.head === null || this.head.due !== this.timerDue) {
       this.timer?.();
       this.timer = null;
       if (this.head !== null) this.arm();

@@ -40,7 +40,7 @@ test("each deadline fires at its own time, on one timer per list", () => {
   expect(deadlines.pending).toBe(0);
 });
 
-test("cancelled deadlines never fire; an emptied list keeps no timer", () => {
+test("cancelled deadlines never fire; an emptied list's timer runs out without a task", () => {
   const { deadlines, fired, at, pending } = setup();
   const a = deadlines.after(100, () => fired.push("a"));
   at(10);
@@ -57,6 +57,10 @@ test("cancelled deadlines never fire; an emptied list keeps no timer", () => {
   expect(fired).toEqual(["c"]);
   const d = deadlines.after(100, () => fired.push("d"));
   d.cancel();
+  // Kept, not cancelled: at low load that would cost a timer per request again.
+  expect(pending()).toBe(1);
+  at(220);
+  expect(fired).toEqual(["c"]);
   expect(pending()).toBe(0);
 });
 
