@@ -184,10 +184,11 @@ export function upstreamRequestFields(incoming: Headers, identity: Identity, inj
   // upstream beside the injected one, and may be read first.
   const configured = injected.length > 0 ? dashedInjected(injected) : null;
   const out: string[] = [];
-  for (const [name, value] of incoming) {
+  // forEach, not for-of: the iterator allocates a pair per header, on every request.
+  incoming.forEach((value, name) => {
     const key = dashed(name);
     if (!(mustNotCross(key) || configured?.has(key) || named?.has(name))) out.push(name, value);
-  }
+  });
   out.push(
     "x-gatehouse-tenant",
     fieldValue(identity.tenantId),
@@ -226,7 +227,9 @@ export function toHeaders(fields: readonly string[]): Headers {
 /** A Headers object as fields, with the names its Connection header lists. */
 export function fieldsOf(headers: Headers): { fields: string[]; connectionTokens: string[] | null } {
   const fields: string[] = [];
-  for (const [name, value] of headers) fields.push(name, value);
+  headers.forEach((value, name) => {
+    fields.push(name, value);
+  });
   const named = connectionTokens(headers);
   return { fields, connectionTokens: named ? [...named] : null };
 }

@@ -23,9 +23,11 @@ import { BodyCapture, costFromHeader, costFromJson } from "./measure-cost.ts";
 import type { WaitTracker } from "./mock-upstream.ts";
 import { Refusal } from "./refusal.ts";
 import { mockCall } from "./response-call.ts";
+import type { UpstreamTarget } from "./upstream.ts";
 import {
   CallAborted,
   type UpstreamAnswer,
+  type UpstreamCall,
   type UpstreamClient,
   type UpstreamRequest,
   UpstreamTimeout,
@@ -100,91 +102,31 @@ export async function forward(
     },
     target.headers,
   );
-  const declaredIn = req.headers.get("content-length");
-  let bytesIn = Number(declaredIn ?? 0) || 0;
-  const pathAndQuery = query ? `${ctx.path}?${query}` : ctx.path;
+  const f = new Forwarding(ctx, req, query ? `${ctx.path}?${query}` : ctx.path, fields, deps, finish);
   if (deps.onForward) {
     deps.onForward({
       requestId: ctx.requestId,
       upstream: target.name,
       method: ctx.method,
-      pathAndQuery,
+      pathAndQuery: f.pathAndQuery,
       headers: toHeaders(fields),
     });
   }
-
-  const started = deps.now();
-  const request: UpstreamRequest = {
-    target,
-    method: ctx.method,
-    pathAndQuery,
-    fields,
-    body: req.body,
-    declaredLength: declaredIn === null ? null : bytesIn,
-    maxBodyBytes: deps.maxBodyBytes,
-    onBodyBytes: (n) => {
-      bytesIn = n;
-    },
-  };
-  const call = target.mock ? mockCall(target.mock, request, deps) : deps.client.send(request);
-  const onClientGone = () => call.abort();
-  // No `{ once: true }`: an abort event fires at most once anyway, and the options object doubles
-  // the cost of adding the listener.
-  req.signal.addEventListener("abort", onClientGone);
-  const report = (stage: FailureStage, err: unknown, timedOut = err instanceof UpstreamTimeout) =>
-    deps.onFailure?.({
-      upstream: target.name,
-      cause: classifyUpstreamFailure(err, stage, timedOut),
-      requestId: ctx.requestId,
-      code: errorCode(err),
-    });
-  // Nothing has been sent to the client yet, so every failure can still be a proper answer.
-  const failed = (err: unknown, stage: FailureStage): Response | Refusal => {
-    req.signal.removeEventListener("abort", onClientGone);
-    if (err instanceof BodyTooLarge) {
-      return new Refusal("payload_too_large", `The request body is larger than ${deps.maxBodyBytes} bytes.`);
-    }
-    if (err instanceof CallAborted || req.signal.aborted) {
-      finish({
-        status: 499,
-        outcome: "client_aborted",
-        bytesIn,
-        bytesOut: 0,
-        upstreamMs: deps.now() - started,
-        measured: undefined,
-      });
-      return new Response(null, { status: 499 });
-    }
-    report(stage, err);
-    if (err instanceof UpstreamTimeout)
-      return new Refusal("gateway_timeout", "The upstream did not answer in time.");
-    return new Refusal("bad_gateway", "The upstream could not be reached.");
-  };
-
+  const call = target.mock ? mockCall(target.mock, f, deps) : deps.client.send(f);
+  f.call = call;
+  // The Forwarding is the listener (handleEvent): no closure per request. No `{ once: true }`: an
+  // abort event fires at most once anyway, and the options object doubles the cost.
+  req.signal.addEventListener("abort", f);
   let answer: UpstreamAnswer;
   try {
     answer = await call.answer;
   } catch (err) {
-    return failed(err, "headers");
+    return f.failed(err, "headers");
   }
-  const upstreamMs = deps.now() - started;
+  const upstreamMs = deps.now() - f.started;
   const meter = ctx.route?.costFrom ?? null;
   const fromHeader =
     meter?.kind === "header" ? costFromHeader(fieldValue(answer.fields, meter.name)) : undefined;
-  const respond = (payload: Uint8Array | ReadableStream<Uint8Array> | null, dropLength: boolean) =>
-    new Response(payload, {
-      status: answer.status,
-      statusText: answer.statusText,
-      headers: clientResponseFields({
-        fields: answer.fields,
-        connectionTokens: answer.connectionTokens,
-        upstreamBase: target.baseUrl,
-        pathAndQuery,
-        own: ctx.responseHeaders,
-        requestId: ctx.requestId,
-        dropLength,
-      }),
-    });
 
   const body = answer.body;
   if (body === null || body.complete !== null || (body.length !== null && body.length <= READ_WHOLE_LIMIT)) {
@@ -196,26 +138,26 @@ export async function forward(
         measured = costFromJson(payload, fieldValue(answer.fields, "content-encoding"), meter);
       }
     } catch (err) {
-      return failed(err, "body");
+      return f.failed(err, "body");
     }
-    req.signal.removeEventListener("abort", onClientGone);
+    req.signal.removeEventListener("abort", f);
     finish({
       status: answer.status,
       outcome: "ok",
-      bytesIn,
+      bytesIn: f.bytesIn,
       bytesOut: payload?.byteLength ?? 0,
       upstreamMs,
       measured,
     });
     // Bun sets the length from the payload; a HEAD answer keeps the upstream's.
-    return respond(payload, payload !== null);
+    return f.respond(answer, payload, payload !== null);
   }
 
   const capture = meter?.kind === "json" ? new BodyCapture(meter.maxBytes) : null;
   const relayed = body.stream(
     (how, bytesOut, err) => {
-      req.signal.removeEventListener("abort", onClientGone);
-      if (how === "idle_timeout" || how === "upstream_error") report("body", err, how === "idle_timeout");
+      req.signal.removeEventListener("abort", f);
+      if (how === "idle_timeout" || how === "upstream_error") f.report("body", err, how === "idle_timeout");
       const outcome =
         how === "complete" ? "ok" : how === "client_aborted" ? "client_aborted" : "upstream_error";
       let measured = fromHeader;
@@ -223,11 +165,108 @@ export async function forward(
         const bytes = capture.bytes();
         measured = bytes && costFromJson(bytes, fieldValue(answer.fields, "content-encoding"), meter);
       }
-      finish({ status: answer.status, outcome, bytesIn, bytesOut, upstreamMs, measured });
+      finish({ status: answer.status, outcome, bytesIn: f.bytesIn, bytesOut, upstreamMs, measured });
     },
     capture ? (chunk) => capture.add(chunk) : undefined,
   );
-  return respond(relayed, false);
+  return f.respond(answer, relayed, false);
+}
+
+/**
+ * One request on its way upstream: what the client is asked to send (an UpstreamRequest), the
+ * listener for the client leaving, and what a failure is answered with. One object per request
+ * instead of a closure for each of these.
+ */
+class Forwarding implements UpstreamRequest {
+  readonly target: UpstreamTarget;
+  readonly method: string;
+  readonly body: ReadableStream<Uint8Array> | null;
+  readonly declaredLength: number | null;
+  readonly maxBodyBytes: number;
+  readonly started: number;
+  /** Declared, or counted as a body without a declared length streams up. */
+  bytesIn: number;
+  call: UpstreamCall | null = null;
+
+  constructor(
+    private readonly ctx: RequestContext,
+    private readonly req: Request,
+    readonly pathAndQuery: string,
+    readonly fields: readonly string[],
+    private readonly deps: ProxyDeps,
+    private readonly finish: Finish,
+  ) {
+    this.target = ctx.upstream!;
+    this.method = ctx.method;
+    this.body = req.body;
+    const declared = req.headers.get("content-length");
+    this.bytesIn = Number(declared ?? 0) || 0;
+    this.declaredLength = declared === null ? null : this.bytesIn;
+    this.maxBodyBytes = deps.maxBodyBytes;
+    this.started = deps.now();
+  }
+
+  onBodyBytes(n: number): void {
+    this.bytesIn = n;
+  }
+
+  /** The client has gone (req.signal's abort event). */
+  handleEvent(): void {
+    this.call?.abort();
+  }
+
+  report(stage: FailureStage, err: unknown, timedOut = err instanceof UpstreamTimeout): void {
+    this.deps.onFailure?.({
+      upstream: this.target.name,
+      cause: classifyUpstreamFailure(err, stage, timedOut),
+      requestId: this.ctx.requestId,
+      code: errorCode(err),
+    });
+  }
+
+  /** Nothing has been sent to the client yet, so every failure can still be a proper answer. */
+  failed(err: unknown, stage: FailureStage): Response | Refusal {
+    const { req, deps } = this;
+    req.signal.removeEventListener("abort", this);
+    if (err instanceof BodyTooLarge) {
+      return new Refusal("payload_too_large", `The request body is larger than ${deps.maxBodyBytes} bytes.`);
+    }
+    if (err instanceof CallAborted || req.signal.aborted) {
+      this.finish({
+        status: 499,
+        outcome: "client_aborted",
+        bytesIn: this.bytesIn,
+        bytesOut: 0,
+        upstreamMs: deps.now() - this.started,
+        measured: undefined,
+      });
+      return new Response(null, { status: 499 });
+    }
+    this.report(stage, err);
+    if (err instanceof UpstreamTimeout)
+      return new Refusal("gateway_timeout", "The upstream did not answer in time.");
+    return new Refusal("bad_gateway", "The upstream could not be reached.");
+  }
+
+  respond(
+    answer: UpstreamAnswer,
+    payload: Uint8Array | ReadableStream<Uint8Array> | null,
+    dropLength: boolean,
+  ): Response {
+    return new Response(payload, {
+      status: answer.status,
+      statusText: answer.statusText,
+      headers: clientResponseFields({
+        fields: answer.fields,
+        connectionTokens: answer.connectionTokens,
+        upstreamBase: this.target.baseUrl,
+        pathAndQuery: this.pathAndQuery,
+        own: this.ctx.responseHeaders,
+        requestId: this.ctx.requestId,
+        dropLength,
+      }),
+    });
+  }
 }
 
 /** A header's value as a Headers object would give it: repeated ones joined with ", ". */

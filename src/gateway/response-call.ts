@@ -127,7 +127,9 @@ export class FetchClient implements UpstreamClient {
 
   send(r: UpstreamRequest): UpstreamCall {
     const body =
-      r.body && r.declaredLength === null ? limitBody(r.body, r.maxBodyBytes, r.onBodyBytes) : r.body;
+      r.body && r.declaredLength === null
+        ? limitBody(r.body, r.maxBodyBytes, (n) => r.onBodyBytes(n))
+        : r.body;
     return new ResponseCall(
       (signal) =>
         this.fetcher(r.target.baseUrl + r.pathAndQuery, {
@@ -154,7 +156,7 @@ export function mockCall(
   deps: { deadlines: DeadlineSource; scheduler: Scheduler; waits?: WaitTracker | undefined },
 ): UpstreamCall {
   const body =
-    r.body && r.declaredLength === null ? limitBody(r.body, r.maxBodyBytes, r.onBodyBytes) : r.body;
+    r.body && r.declaredLength === null ? limitBody(r.body, r.maxBodyBytes, (n) => r.onBodyBytes(n)) : r.body;
   return new ResponseCall(
     (signal) =>
       answerMock(mock, {

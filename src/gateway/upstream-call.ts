@@ -20,7 +20,7 @@ export interface UpstreamRequest {
   /** Most bytes a body without a declared length may have: past it the call fails with BodyTooLarge. */
   maxBodyBytes: number;
   /** Hears the count of body bytes sent so far, for a body without a declared length. */
-  onBodyBytes: (n: number) => void;
+  onBodyBytes(n: number): void;
 }
 
 export interface UpstreamClient {

@@ -48,7 +48,10 @@ export class Connection {
 
   constructor(readonly pool: Pool) {}
 
-  /** Writes `data`; false when part of it waits for the socket to drain (then onDrain follows). */
+  /**
+   * Writes `data` (a string must be ASCII: its length is its size); false when part of it waits for
+   * the socket to drain (then onDrain follows).
+   */
   write(data: string | Uint8Array): boolean {
     const socket = this.socket;
     if (this.closed || socket === null) return false;
@@ -57,7 +60,7 @@ export class Connection {
       return false;
     }
     const written = socket.write(data);
-    const size = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
+    const size = typeof data === "string" ? data.length : data.byteLength;
     if (written === size) return true;
     if (written < 0) return false; // closed: the close event tells the user
     this.unsent = toBytes(data).subarray(written);

@@ -26,7 +26,7 @@ export function requestHead(
   return `${head}\r\n`;
 }
 
-/** The head as bytes: ASCII as it is, Latin-1 byte for byte; anything else is an error. */
+/** The head as bytes: an ASCII string as it is, Latin-1 byte for byte; anything else is an error. */
 export function encodeHead(head: string): string | Buffer {
   if (Buffer.byteLength(head) === head.length) return head;
   for (let i = 0; i < head.length; i++) {

@@ -92,23 +92,24 @@ export function parseResponseHead(text: string, bodyless: boolean): ResponseHead
   let close = http10;
   let connectionTokens: string[] | null = null;
   for (;;) {
+    // Each line is read in place: only its name and value become strings.
     const start = eol + 1;
     eol = text.indexOf("\n", start);
     if (eol < 0) throw invalid("unterminated head");
-    const l = line(text, start, eol);
-    if (l.length === 0) break;
-    const first = l.charCodeAt(0);
+    const end = eol > start && text.charCodeAt(eol - 1) === 13 ? eol - 1 : eol;
+    if (end === start) break;
+    const first = text.charCodeAt(start);
     if (first === 32 || first === 9) throw invalid("folded header line");
-    const colon = l.indexOf(":");
-    if (colon <= 0) throw invalid("header line without a name");
-    const rawName = l.slice(0, colon);
+    const colon = text.indexOf(":", start);
+    if (colon <= start || colon > end) throw invalid("header line without a name");
+    const rawName = text.slice(start, colon);
     if (!TOKEN.test(rawName)) throw invalid("bad header name");
     const name = rawName.toLowerCase();
-    const value = trimOws(l, colon + 1);
+    const value = trimOws(text, colon + 1, end);
     headers.push(name, value);
     switch (name) {
       case "content-length":
-        for (const part of value.split(",")) {
+        for (const part of value.includes(",") ? value.split(",") : [value]) {
           const n = part.trim();
           if (!DIGITS.test(n)) throw invalid("bad Content-Length");
           if (length !== null && length !== Number(n)) throw invalid("conflicting Content-Length");
@@ -175,10 +176,10 @@ function line(text: string, start: number, eol: number): string {
   return text.slice(start, end);
 }
 
-/** A field value without the spaces and tabs around it (RFC 9110 §5.5). */
-function trimOws(l: string, from: number): string {
+/** A field value, text[from..to), without the spaces and tabs around it (RFC 9110 §5.5). */
+function trimOws(l: string, from: number, to: number): string {
   let s = from;
-  let e = l.length;
+  let e = to;
   while (s < e && (l.charCodeAt(s) === 32 || l.charCodeAt(s) === 9)) s++;
   while (e > s && (l.charCodeAt(e - 1) === 32 || l.charCodeAt(e - 1) === 9)) e--;
   return l.slice(s, e);
