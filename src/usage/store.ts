@@ -3,7 +3,7 @@
  * transaction with statements prepared once. Rollups are merged in JS (the histogram is a blob SQLite
  * cannot add), which is safe because the read and the write happen inside the same write transaction.
  */
-import type { Database } from "bun:sqlite";
+import type { Database, SQLQueryBindings } from "bun:sqlite";
 import { encodeHistogram } from "./histogram.ts";
 import { type RollupDelta, rollupDeltas } from "./rollup.ts";
 import type { UsageRow } from "./row.ts";
@@ -11,9 +11,32 @@ import { addStored, type StoredTotals } from "./totals.ts";
 
 export type WriteBatch = (rows: readonly UsageRow[]) => void;
 
-const INSERT_ROW =
+const COLUMNS = 15;
+/** Rows per INSERT statement: a call per 16 rows costs the writer about a third less than one per row. */
+const ROWS_PER_INSERT = 16;
+const VALUES = `(${Array(COLUMNS).fill("?").join(", ")})`;
+const insertRows = (n: number) =>
   "INSERT INTO usage (ts, request_id, tenant_id, key_id, route, method, path, status, outcome, cost, " +
-  "bytes_in, bytes_out, latency_ms, upstream_ms, would_refuse) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+  `bytes_in, bytes_out, latency_ms, upstream_ms, would_refuse) VALUES ${Array(n).fill(VALUES).join(", ")}`;
+
+/** Puts row `r`'s values at `at` in `into`, in the INSERT's column order. */
+function bind(into: unknown[], at: number, r: UsageRow): void {
+  into[at] = r.ts;
+  into[at + 1] = r.requestId;
+  into[at + 2] = r.tenantId;
+  into[at + 3] = r.keyId;
+  into[at + 4] = r.route;
+  into[at + 5] = r.method;
+  into[at + 6] = r.path;
+  into[at + 7] = r.status;
+  into[at + 8] = r.outcome;
+  into[at + 9] = r.cost;
+  into[at + 10] = r.bytesIn;
+  into[at + 11] = r.bytesOut;
+  into[at + 12] = r.latencyMs;
+  into[at + 13] = r.upstreamMs;
+  into[at + 14] = r.wouldRefuse;
+}
 
 const SELECT_ROLLUP =
   "SELECT requests, errors, cost, bytes_in, bytes_out, upstream_count, upstream_ms, latency_min, " +
@@ -31,29 +54,22 @@ const UPSERT_ROLLUP =
   "latency_max = excluded.latency_max, latency_hist = excluded.latency_hist";
 
 export function createBatchWriter(sqlite: Database): WriteBatch {
-  const insertRow = sqlite.prepare(INSERT_ROW);
+  const insertMany = sqlite.prepare(insertRows(ROWS_PER_INSERT));
+  const insertOne = sqlite.prepare(insertRows(1));
+  const many: unknown[] = new Array(ROWS_PER_INSERT * COLUMNS);
+  const one: unknown[] = new Array(COLUMNS);
   const selectRollup = sqlite.prepare<StoredTotals, [number, string, number, string, string]>(SELECT_ROLLUP);
   const upsertRollup = sqlite.prepare(UPSERT_ROLLUP);
 
   const write = sqlite.transaction((rows: readonly UsageRow[], deltas: readonly RollupDelta[]) => {
-    for (const r of rows) {
-      insertRow.run(
-        r.ts,
-        r.requestId,
-        r.tenantId,
-        r.keyId,
-        r.route,
-        r.method,
-        r.path,
-        r.status,
-        r.outcome,
-        r.cost,
-        r.bytesIn,
-        r.bytesOut,
-        r.latencyMs,
-        r.upstreamMs,
-        r.wouldRefuse,
-      );
+    let i = 0;
+    for (; i + ROWS_PER_INSERT <= rows.length; i += ROWS_PER_INSERT) {
+      for (let k = 0; k < ROWS_PER_INSERT; k++) bind(many, k * COLUMNS, rows[i + k]!);
+      insertMany.run(...(many as SQLQueryBindings[]));
+    }
+    for (; i < rows.length; i++) {
+      bind(one, 0, rows[i]!);
+      insertOne.run(...(one as SQLQueryBindings[]));
     }
     for (const d of deltas) {
       const t = d.totals;
