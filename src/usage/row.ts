@@ -51,7 +51,7 @@ export function usageRow(ctx: RequestContext, outcome: RequestOutcome): UsageRow
     keyId: ctx.key?.id ?? null,
     route: ctx.route?.match ?? null,
     method: ctx.method.slice(0, MAX_METHOD),
-    path: safePath(ctx.path, ctx.headers),
+    path: rowPath(ctx.path, ctx.headers),
     status: outcome.status,
     outcome: outcome.outcome,
     cost: count(outcome.billed),
@@ -68,7 +68,7 @@ export function usageRow(ctx: RequestContext, outcome: RequestOutcome): UsageRow
  * the row must never hold a key, so the presented credentials are blanked out of it. Runs for every
  * request, so it reads with indexOf rather than regular expressions.
  */
-function safePath(path: string, headers: Headers): string {
+export function rowPath(path: string, headers: Headers): string {
   const out = redact(cutAt(cutAt(path, "?"), "#"), bearerToken(headers.get("authorization")));
   return redact(out, headers.get("x-api-key")?.trim());
 }
@@ -87,22 +87,22 @@ function cutAt(s: string, ch: string): string {
 /** The token of `Bearer <token>` (the scheme in any case), or undefined. */
 function bearerToken(auth: string | null): string | undefined {
   if (auth === null) return undefined;
-  let i = skipSpace(auth, 0);
-  if (auth.slice(i, i + 6).toLowerCase() !== "bearer") return undefined;
-  const afterScheme = i + 6;
-  i = skipSpace(auth, afterScheme);
-  if (i === afterScheme) return undefined;
-  let end = i;
+  let i = 0;
+  while (isSpace(auth.charCodeAt(i))) i++;
+  for (let k = 0; k < BEARER.length; k++) {
+    // ASCII letters compare case-insensitively with the 0x20 bit set.
+    if ((auth.charCodeAt(i + k) | 0x20) !== BEARER.charCodeAt(k)) return undefined;
+  }
+  let start = i + BEARER.length;
+  if (!isSpace(auth.charCodeAt(start))) return undefined;
+  while (isSpace(auth.charCodeAt(start))) start++;
+  let end = start;
   while (end < auth.length && !isSpace(auth.charCodeAt(end))) end++;
-  return end > i ? auth.slice(i, end) : undefined;
+  return end > start ? auth.slice(start, end) : undefined;
 }
 
+const BEARER = "bearer";
 const isSpace = (c: number) => c === 32 || c === 9;
-function skipSpace(s: string, from: number): number {
-  let i = from;
-  while (i < s.length && isSpace(s.charCodeAt(i))) i++;
-  return i;
-}
 
 const finite = (n: number) => (Number.isFinite(n) ? n : 0);
 const count = (n: number) => Math.max(0, Math.round(finite(n)));
