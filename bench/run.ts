@@ -3,16 +3,19 @@
  * reported as ratios. Timings on a shared 2-core machine vary by ±20% between runs, so throughput
  * alternates the peers over several rounds and reports the median of the per-round ratios.
  *
- *   1. throughput and p99: gatehouse (key auth, rules, two sliding windows, a quota, usage rows)
- *      against a bare Bun fetch proxy, and against that proxy writing gatehouse's usage row for
- *      each request (what the row alone costs), all in front of the same upstream, loaded by wrk;
- *      then every usage row is counted, to show none was lost at that load
+ *   1. throughput, p99 and CPU per request: gatehouse (key auth, rules, two sliding windows, a
+ *      quota, usage rows) against a bare Bun fetch proxy, against that proxy writing gatehouse's
+ *      usage row for each request (what the row alone costs), and against gatehouse with one of its
+ *      performance changes undone (bench/peers/gatehouse-variant.ts; each pair's ratio is that
+ *      change's effect), all in front of the same upstream, loaded by wrk; then every usage row is
+ *      counted, to show none was lost at that load
  *   2. start-up: process start to first proxied response for the compiled binary with 1,000 tenants
  *      and 10,000 keys, cold (new database) and warm (restart), against a minimal Bun.serve binary;
  *      and the ephemeral start: the shipped gateway.yaml on --db :memory:, beside a file database
  *   3. memory: resident size with 100,000 keys and 10,000 tenants that all sent traffic, 8 s after
  *      the traffic (and 0.5 s after, while the heap still holds its garbage)
- *   4. the limits and usage micro-benchmarks (bench/limits.ts, bench/usage.ts)
+ *   4. the limits, usage and config-watch micro-benchmarks (bench/limits.ts, bench/usage.ts with
+ *      the usage writer's A/B rounds, bench/watch.ts)
  *
  * Needs wrk (Debian package `wrk`); run as root it installs it when missing.
  *   usage: bun bench/run.ts [--seconds 5] [--rounds 3] [--only throughput,startup,memory,micro]
@@ -109,13 +112,21 @@ function wrk(port: number, secs: number, connections = 64): WrkResult {
   };
 }
 
+/** utime + stime, in ms, from a /proc stat line (clock ticks of 10 ms). */
+function statCpu(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /**
  * CPU time in ms each thread of a process has used, by thread: "event loop" for the main thread,
- * else the thread's name (Bun's "HTTP Client", the usage writer's "Worker", JIT and GC helpers).
- * From /proc/<pid>/task/<tid>/stat, utime + stime in clock ticks of 10 ms.
+ * else the thread's name (Bun's "HTTP Client", the usage writer's "Worker", JIT and GC helpers);
+ * and "process", the whole process's, which also counts threads that have ended since (Bun's fetch
+ * starts short-lived ones: a sum over the live threads misses up to a third of a fetch proxy's CPU).
+ * From /proc/<pid>/stat and /proc/<pid>/task/<tid>/stat.
  */
 function threadCpu(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
+  const out = new Map<string, number>([["process", statCpu(readFileSync(`/proc/${pid}/stat`, "utf8"))]]);
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let stat: string;
     try {
@@ -125,8 +136,7 @@ function threadCpu(pid: number): Map<string, number> {
     }
     const close = stat.lastIndexOf(")");
     const name = Number(tid) === pid ? "event loop" : stat.slice(stat.indexOf("(") + 1, close);
-    const fields = stat.slice(close + 2).split(" ");
-    out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10);
+    out.set(name, (out.get(name) ?? 0) + statCpu(stat));
   }
   return out;
 }
@@ -138,14 +148,19 @@ function machineCpu(): { busy: number; idle: number } {
   return { busy: (ticks.reduce((a, b) => a + b, 0) - idle) * 10, idle: idle * 10 };
 }
 
-/** µs of CPU per request, by thread, between two threadCpu snapshots. */
+/**
+ * µs of CPU per request between two threadCpu snapshots: the event loop, Bun's HTTP client thread,
+ * the usage writer, and "other" (the rest of the process: GC and JIT helpers, ended threads).
+ */
 function cpuPerRequest(before: Map<string, number>, after: Map<string, number>, requests: number) {
+  const us = (name: string) => (((after.get(name) ?? 0) - (before.get(name) ?? 0)) * 1000) / requests;
   const out = new Map<string, number>();
-  for (const [name, ms] of after) {
-    const us = ((ms - (before.get(name) ?? 0)) * 1000) / requests;
-    const group = ["event loop", "HTTP Client", "Worker"].includes(name) ? name : "other";
-    out.set(group, (out.get(group) ?? 0) + us);
+  let named = 0;
+  for (const name of ["event loop", "HTTP Client", "Worker"]) {
+    out.set(name, us(name));
+    named += us(name);
   }
+  out.set("other", us("process") - named);
   return out;
 }
 
@@ -543,7 +558,7 @@ async function memory(): Promise<void> {
 }
 
 function micro(): void {
-  for (const file of ["limits.ts", "usage.ts"]) {
+  for (const file of ["limits.ts", "usage.ts", "watch.ts"]) {
     console.log(`\n## bench/${file}`);
     Bun.spawnSync([bun, join(import.meta.dir, file)], { stdout: "inherit", stderr: "inherit", cwd: root });
   }
