@@ -83,9 +83,10 @@ afterEach(() => {
 function setup(port: number, o: { maxConnections?: number; https?: boolean; ca?: string } = {}) {
   let now = 0;
   const scheduler = new ManualScheduler(() => now);
+  const housekeeping = new ManualScheduler(() => now);
   const client = new Http1Client({
     deadlines: new Deadlines({ scheduler, now: () => now }),
-    housekeeping: new ManualScheduler(() => now),
+    housekeeping,
     now: () => now,
     ...(o.ca ? { ca: o.ca } : {}),
   });
@@ -113,6 +114,7 @@ function setup(port: number, o: { maxConnections?: number; https?: boolean; ca?:
   const advance = (ms: number) => {
     now += ms;
     scheduler.runDue();
+    housekeeping.runDue();
   };
   return { client, send, advance };
 }
@@ -150,6 +152,45 @@ describe("keep-alive", () => {
     expect(await text(await send("GET").answer)).toBe("ok");
     expect(up.conns).toHaveLength(2);
     await expect(send("POST", "/", "payload").answer).rejects.toMatchObject({ code: "ECONNRESET" });
+    expect(up.conns).toHaveLength(2);
+  });
+
+  test("a request that cannot be sent twice takes no connection idle for over a second", async () => {
+    const up = rawUpstream((c) => c.socket.write(ok()));
+    const { send, advance } = setup(up.port);
+    await send().answer;
+    advance(1000);
+    await send("POST", "/", "payload").answer;
+    expect(up.conns).toHaveLength(1);
+    advance(1001);
+    await send("POST", "/", "payload").answer;
+    expect(up.conns).toHaveLength(2);
+    // A GET may take one idle that long: if the upstream closed it meanwhile, it is sent again.
+    advance(2000);
+    await send().answer;
+    expect(up.conns).toHaveLength(2);
+  });
+
+  test("a connection idle for 4 s is closed", async () => {
+    const up = rawUpstream((c) => c.socket.write(ok()));
+    const { send, advance } = setup(up.port);
+    await send().answer;
+    advance(3000);
+    expect(up.closed()).toBe(0);
+    advance(1000);
+    for (let i = 0; up.closed() === 0 && i < 500; i++) await Bun.sleep(2);
+    expect(up.closed()).toBe(1);
+  });
+
+  test("the upstream's Keep-Alive timeout shortens how long its connection waits idle", async () => {
+    const up = rawUpstream((c) => c.socket.write(ok("ok", "keep-alive: timeout=2\r\n")));
+    const { send, advance } = setup(up.port);
+    await send().answer;
+    advance(999);
+    await send().answer;
+    expect(up.conns).toHaveLength(1);
+    advance(1000);
+    await send().answer;
     expect(up.conns).toHaveLength(2);
   });
 

@@ -12,9 +12,6 @@ import type { UpstreamCall, UpstreamClient, UpstreamRequest } from "../upstream-
 import { Exchange } from "./exchange.ts";
 import { type Origin, Pool } from "./pool.ts";
 
-/** How long a connection may sit idle in a pool: below the 5 s that common servers keep one. */
-export const KEEP_ALIVE_MS = 4_000;
-
 export interface Http1ClientOptions {
   /** The upstream deadlines (first byte, idle): real time, or test mode's clock. */
   deadlines: DeadlineSource;
@@ -40,7 +37,7 @@ export class Http1Client implements UpstreamClient {
   close(): void {
     this.sweep?.();
     this.sweep = null;
-    for (const pool of this.pools.values()) pool.closeIdle();
+    for (const pool of this.pools.values()) pool.closeIdle(true);
   }
 
   private poolFor(target: UpstreamTarget): Pool {
@@ -62,8 +59,7 @@ export class Http1Client implements UpstreamClient {
   }
 
   private closeStale(): void {
-    const before = this.o.now() - KEEP_ALIVE_MS;
-    for (const pool of this.pools.values()) pool.closeIdle(before);
+    for (const pool of this.pools.values()) pool.closeIdle();
   }
 }
 

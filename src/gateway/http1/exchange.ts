@@ -21,7 +21,15 @@ import {
   UpstreamTimeout,
 } from "../upstream-call.ts";
 import { ChunkedDecoder } from "./chunked.ts";
-import { type Connection, type ConnectionUser, closedError, type Pool, type PoolUser } from "./pool.ts";
+import {
+  type Connection,
+  type ConnectionUser,
+  closedError,
+  KEEP_ALIVE_MS,
+  type Pool,
+  type PoolUser,
+  UNREPEATABLE_IDLE_MS,
+} from "./pool.ts";
 import { type BodyFraming, encodeHead, requestHead } from "./request-head.ts";
 import {
   type Framing,
@@ -98,7 +106,12 @@ export class Exchange implements UpstreamCall, UpstreamBody, PoolUser, Connectio
       this.rejectAnswer = reject;
     });
     this.deadline = deadlines.after(r.target.timeoutMs, () => this.timedOut());
-    pool.acquire(this);
+    pool.acquire(this, false, this.repeatable() ? KEEP_ALIVE_MS : UNREPEATABLE_IDLE_MS);
+  }
+
+  /** Whether the request may be sent twice: idempotent, and no body that was read once already. */
+  private repeatable(): boolean {
+    return this.r.body === null && IDEMPOTENT.has(this.r.method);
   }
 
   // PoolUser
@@ -160,13 +173,7 @@ export class Exchange implements UpstreamCall, UpstreamBody, PoolUser, Connectio
     this.conn = null;
     if (this.phase === Phase.Head) {
       const nothingYet = this.partialHead === null;
-      if (
-        nothingYet &&
-        conn?.reused &&
-        !this.retried &&
-        this.r.body === null &&
-        IDEMPOTENT.has(this.r.method)
-      ) {
+      if (nothingYet && conn?.reused && !this.retried && this.repeatable()) {
         this.retried = true;
         this.phase = Phase.Queued;
         this.sent = false;
@@ -275,6 +282,9 @@ export class Exchange implements UpstreamCall, UpstreamBody, PoolUser, Connectio
     this.deadline = null;
     this.framing = head.framing;
     this.keepAlive = head.keepAlive;
+    if (this.conn !== null && head.keepAliveMs !== null) {
+      this.conn.keepAliveMs = Math.min(this.conn.keepAliveMs, head.keepAliveMs);
+    }
     const answer: UpstreamAnswer = {
       status: head.status,
       statusText: head.statusText,

@@ -3,9 +3,19 @@
  * A request takes the most recently used idle connection (the one least likely to have been closed
  * by the upstream meanwhile), else opens one while under the cap, else waits its turn. An idle
  * connection the upstream closes leaves the pool at once; one idle for longer than the keep-alive
- * time is closed by the client's housekeeping, before a typical upstream (5 s and up) would close it
- * under a request.
+ * time (4 s, or less when the upstream's Keep-Alive header says so) is closed by the client's
+ * housekeeping, before a typical upstream (5 s and up) would close it under a request.
+ *
+ * An upstream may still close a connection just as a request goes out on it. An idempotent request
+ * is then sent again (exchange.ts); one that is not must not be, so it only takes a connection that
+ * was busy within the last second, and otherwise a new one.
  */
+
+/** How long a connection may sit idle in a pool: below the 5 s that common servers keep one. */
+export const KEEP_ALIVE_MS = 4_000;
+/** The longest idle time after which a request that cannot be repeated still takes a connection. */
+export const UNREPEATABLE_IDLE_MS = 1_000;
+
 import type { Socket, SocketHandler } from "bun";
 
 /** What a pool hands connections to (http1/exchange.ts). */
@@ -43,6 +53,8 @@ export class Connection {
   connected = false;
   closed = false;
   idleSince = 0;
+  /** How long it may sit idle: KEEP_ALIVE_MS, or less when the upstream's Keep-Alive says so. */
+  keepAliveMs = KEEP_ALIVE_MS;
   private unsent: Uint8Array | null = null;
   private error: Error | undefined;
 
@@ -182,11 +194,17 @@ export class Pool {
     private readonly ca?: string,
   ) {}
 
-  /** Gives `user` a connection now or when one is free; `fresh` skips the idle ones (a retry). */
-  acquire(user: PoolUser, fresh = false): void {
-    if (!fresh) {
-      const conn = this.idle.pop();
-      if (conn !== undefined) {
+  /**
+   * Gives `user` a connection now or when one is free: an idle one that has waited at most
+   * `maxIdleMs` (and not past its keep-alive time), else a new one; `fresh` skips the idle ones (a
+   * retry).
+   */
+  acquire(user: PoolUser, fresh = false, maxIdleMs = KEEP_ALIVE_MS): void {
+    if (!fresh && this.idle.length > 0) {
+      const conn = this.idle[this.idle.length - 1]!;
+      const idle = this.now() - conn.idleSince;
+      if (idle <= maxIdleMs && idle < conn.keepAliveMs) {
+        this.idle.pop();
         user.attach(conn);
         return;
       }
@@ -233,10 +251,12 @@ export class Pool {
     this.connectIfNeeded();
   }
 
-  /** Closes connections idle since before `before`, or all idle ones. */
-  closeIdle(before = Number.POSITIVE_INFINITY): void {
-    // Oldest first: the stack's bottom.
-    while (this.idle.length > 0 && this.idle[0]!.idleSince < before) this.idle[0]!.destroy();
+  /** Closes the idle connections past their keep-alive time, or all of them. */
+  closeIdle(all = false): void {
+    const now = this.now();
+    for (const conn of this.idle.slice()) {
+      if (all || now - conn.idleSince >= conn.keepAliveMs) conn.destroy();
+    }
   }
 
   get idleCount(): number {

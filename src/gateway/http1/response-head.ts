@@ -37,6 +37,11 @@ export interface ResponseHead {
   keepAlive: boolean;
   /** Header names the Connection header lists: hop-by-hop for this message. */
   connectionTokens: string[] | null;
+  /**
+   * How long the connection may wait idle for the next request, a second short of what the
+   * upstream's `Keep-Alive: timeout=N` says; null when it says nothing.
+   */
+  keepAliveMs: number | null;
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -91,6 +96,7 @@ export function parseResponseHead(text: string, bodyless: boolean): ResponseHead
   let otherCoding = false;
   let close = http10;
   let connectionTokens: string[] | null = null;
+  let keepAliveMs: number | null = null;
   for (;;) {
     // Each line is read in place: only its name and value become strings.
     const start = eol + 1;
@@ -126,6 +132,11 @@ export function parseResponseHead(text: string, bodyless: boolean): ResponseHead
           else otherCoding = true;
         }
         break;
+      case "keep-alive": {
+        const timeout = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i.exec(value);
+        if (timeout) keepAliveMs = Math.max(0, Number(timeout[1]) * 1000 - 1000);
+        break;
+      }
       case "connection":
         for (const part of value.split(",")) {
           const token = part.trim().toLowerCase();
@@ -155,6 +166,7 @@ export function parseResponseHead(text: string, bodyless: boolean): ResponseHead
     framing,
     keepAlive,
     connectionTokens,
+    keepAliveMs,
   };
 }
 
