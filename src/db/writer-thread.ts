@@ -21,6 +21,14 @@ import type { UsageRow } from "../usage/row.ts";
 import { healthyStatus, type StoreStatus } from "./store-health.ts";
 import type { FromWorker, ShipTo, ToWorker } from "./writer-worker.ts";
 
+/**
+ * The worker's entry point. Run from source this module sits in src/db/. In the compiled binary it is
+ * part of a chunk at the bundle's root (code splitting puts every chunk there, so code loaded on
+ * demand costs start-up nothing), while the worker's own entry keeps its place under db/.
+ */
+const WORKER_ENTRY = import.meta.url.endsWith("/db/writer-thread.ts")
+  ? new URL("./writer-worker.ts", import.meta.url).href
+  : new URL("./db/writer-worker.ts", import.meta.url).href;
 export interface WriterThreadOptions {
   /** Reopens the main thread's connection after the worker recreated the database file. */
   reopen?: () => void;
@@ -50,7 +58,7 @@ export class WriterThread {
     private readonly log: Log,
     private readonly options: WriterThreadOptions = {},
   ) {
-    this.worker = new Worker(new URL("./writer-worker.ts", import.meta.url).href);
+    this.worker = new Worker(WORKER_ENTRY);
     this.worker.onmessage = (e: MessageEvent<FromWorker>) => this.receive(e.data);
     this.worker.onerror = (e) => this.log("error", "writer thread failed", { error: e.message });
     this.send({
@@ -104,8 +112,12 @@ export class WriterThread {
       this.worker.onmessage = (e: MessageEvent<FromWorker>) => {
         this.receive(e.data);
         if (e.data.type === "closed") {
+          const result = { written: e.data.written, lost: e.data.lost };
+          // Resolved once the thread has ended: SQLite closes a connection whose statements are still
+          // alive only when they are collected, and that late close must not contend with the
+          // checkpoint the main thread's own close makes next.
+          this.worker.addEventListener("close", () => resolve(result), { once: true });
           this.worker.terminate();
-          resolve({ written: e.data.written, lost: e.data.lost });
         }
       };
       this.send({ type: "close" });

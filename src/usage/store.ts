@@ -31,9 +31,9 @@ const UPSERT_ROLLUP =
   "latency_max = excluded.latency_max, latency_hist = excluded.latency_hist";
 
 export function createBatchWriter(sqlite: Database): WriteBatch {
-  const insertRow = sqlite.prepare(INSERT_ROW);
-  const selectRollup = sqlite.prepare<StoredTotals, [number, string, number, string, string]>(SELECT_ROLLUP);
-  const upsertRollup = sqlite.prepare(UPSERT_ROLLUP);
+  const insertRow = sqlite.query(INSERT_ROW);
+  const selectRollup = sqlite.query<StoredTotals, [number, string, number, string, string]>(SELECT_ROLLUP);
+  const upsertRollup = sqlite.query(UPSERT_ROLLUP);
 
   const write = sqlite.transaction((rows: readonly UsageRow[], deltas: readonly RollupDelta[]) => {
     for (const r of rows) {
