@@ -334,6 +334,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
       keyCache: () => ({ entries: keyCache.size, hits: keyCache.hits, misses: keyCache.misses }),
       ...(accessLog ? { accessLog: () => accessLog.stats() } : {}),
       ...(counters ? { cluster: () => counters.health } : {}),
+      ...(cluster ? { postgres: () => cluster.reading(writes?.shipping() ?? cluster.shipping()) } : {}),
     },
   });
   const usage = createUsageMetering({
