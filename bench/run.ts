@@ -16,9 +16,11 @@
  *      the traffic (and 0.5 s after, while the heap still holds its garbage)
  *   4. the limits, usage and config-watch micro-benchmarks (bench/limits.ts, bench/usage.ts with
  *      the usage writer's A/B rounds, bench/watch.ts)
+ *   5. cluster: a node deciding its limits in Redis against the same node on in-process counters
+ *      (bench/cluster.ts; needs redis-server too)
  *
  * Needs wrk (Debian package `wrk`); run as root it installs it when missing.
- *   usage: bun bench/run.ts [--seconds 5] [--rounds 3] [--only throughput,startup,memory,micro]
+ *   usage: bun bench/run.ts [--seconds 5] [--rounds 3] [--only throughput,startup,memory,micro,cluster]
  */
 import { Database } from "bun:sqlite";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -33,7 +35,7 @@ const { values: args } = parseArgs({
   options: {
     seconds: { type: "string", default: "5" },
     rounds: { type: "string", default: "3" },
-    only: { type: "string", default: "throughput,startup,memory,micro" },
+    only: { type: "string", default: "throughput,startup,memory,micro,cluster" },
   },
 });
 const seconds = Number(args.seconds);
@@ -569,4 +571,14 @@ if (only.has("throughput")) await throughput();
 if (only.has("startup")) await startup();
 if (only.has("memory")) await memory();
 if (only.has("micro")) micro();
+if (only.has("cluster")) {
+  Bun.spawnSync(
+    [bun, join(import.meta.dir, "cluster.ts"), "--seconds", String(seconds), "--rounds", String(rounds)],
+    {
+      stdout: "inherit",
+      stderr: "inherit",
+      cwd: root,
+    },
+  );
+}
 process.exit(0);

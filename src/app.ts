@@ -8,6 +8,14 @@ import { weakTokenReason } from "./admin/auth.ts";
 import { setClientIp } from "./admin/client-ip.ts";
 import { MAX_ADMIN_BODY } from "./admin/guard.ts";
 import { LastUsedTracker, sqliteLastUsedWriter } from "./admin/keys/last-used.ts";
+import type { PostgresCluster } from "./cluster/postgres/index.ts";
+import {
+  connectRedis,
+  type RedisConnection,
+  redisSettings,
+  type SharedCounters,
+  startSharedCounters,
+} from "./cluster/redis/index.ts";
 import { isLoopback } from "./config/check-references.ts";
 import { ConfigError } from "./config/errors.ts";
 import type { Env } from "./config/interpolate.ts";
@@ -91,6 +99,8 @@ export interface GatewayOptions {
 export interface RunningGateway {
   readonly dataUrl: string;
   readonly adminUrl: string;
+  /** The tenant portal's address (server.portalUrl, else the bound one); null without server.portal. */
+  readonly portalUrl: string | null;
   readonly state: GatewayState;
   /** Test mode's clock, which moves only when told to; null otherwise. */
   readonly testClock: VirtualTime | null;
@@ -98,6 +108,8 @@ export interface RunningGateway {
   readonly log: Log;
   /** What the start-up line reports besides the addresses. */
   readonly summary: StartupSummary;
+  /** A cluster's shared counters in Redis (`cluster.redis`); null on one node. */
+  readonly sharedCounters: SharedCounters | null;
   /** Waits for in-flight requests (up to the drain timeout), flushes state and closes the database. */
   stop(): Promise<void>;
 }
@@ -126,20 +138,61 @@ export function startGateway(options: GatewayOptions): RunningGateway {
     opened.database.close();
     throw new StartupError("the database holds stored credentials: start with startGatewayUnlocked");
   }
+  if (opened.loaded.config.cluster?.postgres) {
+    opened.database.close();
+    // serve starts through startGatewayUnlocked; this is the in-process gateway of `gatehouse test`.
+    throw new StartupError(
+      "cluster.postgres: an in-process gateway runs on its own; remove cluster: from this config, or " +
+        "test a running node with --target",
+    );
+  }
   return runGateway(options, opened);
 }
 
-/** Decrypts the stored credentials into memory, then starts as startGateway does. */
+/**
+ * Decrypts the stored credentials into memory and, in cluster mode, catches up with PostgreSQL (or
+ * starts from this node's copy when it cannot be reached) and connects to Redis, so that limits are
+ * shared from the first request; then starts as startGateway does.
+ */
 export async function startGatewayUnlocked(options: GatewayOptions): Promise<RunningGateway> {
   const opened = openGateway(options);
   try {
     await opened.vault.unlock(opened.database.db, opened.log);
+    const url = opened.loaded.config.cluster?.postgres;
+    if (url) {
+      const { openCluster } = await import("./cluster/postgres/index.ts");
+      opened.cluster = await openCluster({
+        url,
+        database: opened.database,
+        vault: opened.vault,
+        clock: opened.clock,
+        scheduler: opened.scheduler,
+        // Network work: test mode's clock stands still, so it runs on real timers there.
+        networkScheduler: opened.testClock ? timerScheduler : opened.scheduler,
+        log: opened.log,
+        config: opened.loaded.config,
+        configHash: opened.loaded.hash,
+        retentionMs: usageSettings(opened.loaded.config.usage).retentionMs,
+      });
+    }
   } catch (err) {
     opened.database.close();
     throw err;
   }
-  return runGateway(options, opened);
+  const redis = redisSettings(opened.loaded.config.cluster);
+  if (redis) opened.redis = await connectRedis(redis, realTime(opened.testClock, opened.scheduler));
+  try {
+    return runGateway(options, opened);
+  } catch (err) {
+    // runGateway has closed the database and PostgreSQL; the Redis connection was opened here.
+    opened.redis?.close();
+    throw err;
+  }
 }
+
+/** Network deadlines run in real time, also in test mode, whose frozen clock would never end them. */
+const realTime = (testClock: VirtualTime | null, scheduler: Scheduler) =>
+  testClock ? timerScheduler : scheduler;
 
 interface OpenedGateway {
   log: Log;
@@ -154,6 +207,10 @@ interface OpenedGateway {
   loaded: LoadedConfig;
   database: OpenDb;
   vault: Vault;
+  /** Cluster mode's PostgreSQL half, connected (or trying to). */
+  cluster?: PostgresCluster;
+  /** Opened before listening (serve), when the config has cluster.redis. */
+  redis?: RedisConnection;
 }
 
 /** The config, the database and the vault, checked; nothing written yet, nothing listening. */
@@ -212,13 +269,16 @@ function openGateway(options: GatewayOptions): OpenedGateway {
 }
 
 function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGateway {
-  const { log, levels, envLevel, progress, testClock, clock, scheduler, env, loaded, database } = opened;
+  const { log, levels, envLevel, progress, testClock, clock, scheduler, env, loaded, database, cluster } =
+    opened;
   let state: GatewayState;
   let access: ReturnType<typeof openAccessSink>;
   try {
     state = new GatewayState(options.configPath, database, clock, env, loaded, progress, opened.vault);
     access = openAccessLog(loaded);
+    cluster?.attach(state);
   } catch (err) {
+    void cluster?.close();
     database.close();
     throw err;
   }
@@ -226,6 +286,8 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
   const server = config.server ?? {};
   const listenAt = options.listen ?? server.listen ?? "127.0.0.1:8080";
   const adminAt = options.admin ?? server.admin ?? "127.0.0.1:8081";
+  const portalAt = server.portal;
+  const startedAt = clock.now();
   const token = options.adminToken || server.adminToken || null;
 
   const maxBodyBytes = server.maxBodySize ? parseSize(server.maxBodySize) : DEFAULT_MAX_BODY;
@@ -237,6 +299,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
       : new WriterThread(database.path, usageSettings(config.usage), log, {
           // The writer thread put a removed database file back: this thread's connection follows.
           reopen: () => database.reopen(),
+          ...(cluster ? { ship: cluster.shipTo } : {}),
         });
   const quotaStore = new SqliteQuotaStore(database.sqlite);
   // Counters outlive reloads: only the snapshot (and so the limit values) changes.
@@ -246,6 +309,20 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     clock,
   );
   quotas.load();
+  const redis = redisSettings(config.cluster);
+  const counters = redis
+    ? startSharedCounters({
+        settings: redis,
+        clock,
+        scheduler,
+        realScheduler: realTime(testClock, scheduler),
+        quotas,
+        log,
+        // Keys outlive what they count by a minute; test mode's clock may stand still for longer.
+        keepMs: testClock ? 86_400_000 : 60_000,
+        ...(opened.redis ? { connection: opened.redis } : {}),
+      })
+    : null;
   const limits = startLimitsMaintenance({
     clock,
     windows,
@@ -263,6 +340,8 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
       reloads: () => state.reloads,
       keyCache: () => ({ entries: keyCache.size, hits: keyCache.hits, misses: keyCache.misses }),
       ...(accessLog ? { accessLog: () => accessLog.stats() } : {}),
+      ...(counters ? { cluster: () => counters.health } : {}),
+      ...(cluster ? { postgres: () => cluster.reading(writes?.shipping() ?? cluster.shipping()) } : {}),
     },
   });
   const usage = createUsageMetering({
@@ -275,6 +354,8 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     // In test mode a report includes every request answered so far, whatever the virtual time.
     flushBeforeReads: testClock !== null,
     ...(accessLog ? { onRow: (row: UsageRow) => accessLog.record(row) } : {}),
+    // Cluster mode without a writer thread: this thread ships the rows it writes.
+    ...(cluster && !writes ? { shippedThrough: cluster.shipFromHere() } : {}),
   });
   const lastUsed = new LastUsedTracker(
     writes?.saveLastUsed ?? sqliteLastUsedWriter(database.sqlite),
@@ -318,6 +399,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     housekeeping: timerScheduler,
     now: monotonicNow,
   });
+  followClusterSettings(state, log);
   // Named, because explain judges requests with these very objects.
   const policies = {
     tokens,
@@ -325,7 +407,8 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     tenantScope: createTenantScopePolicy(),
     rules: createRulesPolicy(),
     bodySize: createBodySizePolicy(maxBodyBytes),
-    limits: createLimitsPolicy({ clock, windows, quotas, concurrency: new ConcurrencyGate() }),
+    limits:
+      counters?.policy ?? createLimitsPolicy({ clock, windows, quotas, concurrency: new ConcurrencyGate() }),
   };
   const gateway = createGateway({
     clock,
@@ -364,6 +447,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
   // such a connection about 2 s after it (0 would switch that off, which validation refuses).
   const idleSeconds = Math.ceil(parseDuration(server.idleTimeout ?? "30s") / 1000);
   const servers: Server<undefined>[] = [];
+  let portalUrl: string | null = null;
   let binding = { what: "data plane", at: listenAt, flag: "--listen", key: "server.listen" };
   try {
     const data = parseListen(listenAt);
@@ -389,6 +473,11 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
     );
     binding = { what: "control API", at: adminAt, flag: "--admin", key: "server.admin" };
     const admin = parseListen(adminAt);
+    // /readyz names every shared store that is off: PostgreSQL's objects and usage, Redis's counters.
+    const clusterProblems = (): string | null =>
+      [cluster?.problem(writes?.shipping() ?? cluster.shipping()), counters?.health.describe()]
+        .filter((p): p is string => typeof p === "string" && p !== "")
+        .join("; ") || null;
     // Loaded and built on first use: the data plane never needs Elysia, the OpenAPI document or
     // prom-client, and loading them cost every start of the compiled binary about 7 ms.
     const adminDeps: AdminDeps = {
@@ -398,12 +487,16 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
       database,
       clock,
       metrics,
-      usage: usage.service,
+      usage: cluster?.usage ?? usage.service,
       store,
+      ...(cluster ? { shared: cluster.shared } : {}),
+      ...(counters ? { sharedQuotas: counters.quotas } : {}),
+      ...(cluster || counters ? { cluster: clusterProblems } : {}),
       draining: () => draining,
       log,
       explain: policies,
       quotas,
+      startedAt,
       ...(testClock ? { testClock } : {}),
     };
     let adminApp: Promise<ReturnType<typeof createAdminApp>> | undefined;
@@ -422,14 +515,54 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
         },
       }),
     );
+    // The tenant portal (src/ui/portal): a listener of its own, so tenants reach it without reaching
+    // the control API. Loaded on its first request, like the control API.
+    if (portalAt) {
+      binding = { what: "tenant portal", at: portalAt, flag: "server.portal", key: "server.portal" };
+      const at = parseListen(portalAt);
+      const dataUrl = formatUrl(servers[0]!.hostname ?? "127.0.0.1", servers[0]!.port ?? 0);
+      let portal: Promise<(request: Request) => Promise<Response>> | undefined;
+      const portalServer = Bun.serve({
+        hostname: at.hostname,
+        port: at.port,
+        reusePort: false,
+        development: false,
+        maxRequestBodySize: MAX_ADMIN_BODY,
+        fetch: async (req) => {
+          portal ??= import("./ui/portal/server.ts").then((m) =>
+            m.createPortal({
+              state,
+              database,
+              clock,
+              usage: cluster?.usage ?? usage.service,
+              ...(cluster ? { shared: cluster.shared } : {}),
+              ...(counters ? { sharedQuotas: counters.quotas } : {}),
+              quotas,
+              log,
+              dataUrl,
+            }),
+          );
+          return (await portal)(req);
+        },
+      });
+      servers.push(portalServer);
+      portalUrl = (
+        server.portalUrl ?? formatUrl(portalServer.hostname ?? "127.0.0.1", portalServer.port ?? 0)
+      ).replace(/\/+$/, "");
+      adminDeps.portalUrl = () => portalUrl;
+    }
   } catch (err) {
     for (const s of servers) s.stop(true);
+    void counters?.stop();
     limits.stop();
     lastUsed.stop();
     upstreamFailures.close();
     upstreams.close();
     void accessLog?.close();
-    void usage.close().finally(() => database.close());
+    void usage
+      .close()
+      .then(() => cluster?.close())
+      .finally(() => database.close());
     throw listenError(err, binding);
   }
   let stopReloadRetry: Cancel | undefined;
@@ -459,10 +592,12 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
   return {
     dataUrl: formatUrl(dataServer.hostname ?? "127.0.0.1", dataServer.port ?? 0),
     adminUrl: formatUrl(adminServer.hostname ?? "127.0.0.1", adminServer.port ?? 0),
+    portalUrl,
     state,
     testClock,
     log,
     summary: startupSummary(options.configPath, database.path, state.snapshot),
+    sharedCounters: counters,
     stop() {
       stopping ??= (async () => {
         draining = true;
@@ -478,6 +613,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
           await Promise.all(servers.map((s) => s.stop(true)));
         }
         clearTimeout(timer);
+        await counters?.stop();
         // Everything in memory reaches the database before it closes: the final quota and
         // last-used writes are posted before usage.close() closes the writer thread.
         limits.stop();
@@ -487,6 +623,7 @@ function runGateway(options: GatewayOptions, opened: OpenedGateway): RunningGate
         await accessLog?.close();
         const { written, lost } = await usage.close();
         if (lost > 0) log("warn", "usage rows lost at shutdown", { written, lost });
+        await cluster?.close();
         database.close();
       })();
       return stopping;
@@ -523,6 +660,7 @@ function checkTestModeListeners(config: GatewayConfig, options: GatewayOptions):
   for (const [what, at] of [
     ["data plane", options.listen ?? config.server?.listen ?? "127.0.0.1:8080"],
     ["control API", options.admin ?? config.server?.admin ?? "127.0.0.1:8081"],
+    ...(config.server?.portal ? [["tenant portal", config.server.portal] as const] : []),
   ] as const) {
     if (!isLoopback(at)) {
       throw new StartupError(
@@ -594,6 +732,17 @@ function followLogSettings(
       reported = access;
       log("warn", "log.access changed; the access log keeps its destination until the next start");
     }
+  });
+}
+
+/** `cluster:` is read at start-up: a reload that changes it is reported, not silently ignored. */
+function followClusterSettings(state: GatewayState, log: Log): void {
+  let reported = JSON.stringify(state.config.config.cluster ?? null);
+  state.onSwap(() => {
+    const cluster = JSON.stringify(state.config.config.cluster ?? null);
+    if (cluster === reported) return;
+    reported = cluster;
+    log("warn", "cluster settings changed; they take effect at the next start");
   });
 }
 

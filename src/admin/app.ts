@@ -15,7 +15,12 @@ import { createMetrics, type Metrics } from "../metrics/index.ts";
 import { metricsRegistry } from "../metrics/registry.ts";
 import type { QuotaCounters } from "../policies/limits/quota-counters.ts";
 import type { VirtualTime } from "../testmode/virtual-time.ts";
-import type { UsageService } from "../usage/service.ts";
+import { dashboardPlugin } from "../ui/dashboard/plugin.ts";
+import { operatorSessions } from "../ui/dashboard/sessions.ts";
+import { portalLinksPlugin } from "../ui/portal/links-plugin.ts";
+import { PortalLinks } from "../ui/sessions/links.ts";
+import { SessionStore } from "../ui/sessions/store.ts";
+import type { UsageReads } from "../usage/service.ts";
 import { auditPlugin } from "./audit/plugin.ts";
 import { AuditService } from "./audit/service.ts";
 import { weakTokenReason } from "./auth.ts";
@@ -38,9 +43,9 @@ import { policyPlugin } from "./policy/plugin.ts";
 import { PolicyService } from "./policy/service.ts";
 import { problemResponse, storeUnavailable } from "./problem.ts";
 import { quotaPlugin } from "./quota/plugin.ts";
-import { QuotaService } from "./quota/service.ts";
+import { QuotaService, type SharedQuotaCounts } from "./quota/service.ts";
 import { requestIdOf, tagRequestId } from "./request-id.ts";
-import type { AdminStore } from "./store.ts";
+import type { AdminStore, SharedCommit } from "./store.ts";
 import { tenantsPlugin } from "./tenants/plugin.ts";
 import { TenantService } from "./tenants/service.ts";
 import type { ThrottleOptions } from "./throttle.ts";
@@ -64,7 +69,7 @@ export interface AdminDeps {
   /** True once shutdown has begun; GET /readyz then answers 503. */
   draining?: () => boolean;
   /** Answers GET /usage and GET /usage/export; without it those routes are not mounted. */
-  usage?: UsageService;
+  usage?: UsageReads;
   throttle?: ThrottleOptions;
   /** Where bugs (500s) are logged; defaults to JSON lines on stderr. */
   log?: Log;
@@ -74,6 +79,16 @@ export interface AdminDeps {
   explain?: ExplainPolicies;
   /** The data plane's quota counters, which the quota routes read and change; without them they are not mounted. */
   quotas?: QuotaCounters;
+  /** When the data plane's counters started (the dashboard's "since"); defaults to when this app is built. */
+  startedAt?: number;
+  /** The tenant portal's address as browsers reach it; null or absent while no portal listens. */
+  portalUrl?: () => string | null;
+  /** Cluster mode: changes to tenants, keys and credentials go through PostgreSQL. */
+  shared?: SharedCommit;
+  /** Cluster mode: the quota counts all nodes share in Redis, which the quota routes read and change. */
+  sharedQuotas?: SharedQuotaCounts;
+  /** Cluster mode: what /readyz says when something is off (PostgreSQL or Redis away, configs differ), else null. */
+  cluster?: () => string | null;
 }
 
 export interface StoreState {
@@ -90,15 +105,33 @@ export function createAdminApp(deps: AdminDeps) {
   if (weak) throw new Error(`refusing to serve the control API: ${weak}`);
 
   const audit = new AuditService(deps.database, deps.clock);
-  const store: AdminStore = { database: deps.database, state: deps.state, clock: deps.clock, audit };
+  const store: AdminStore = {
+    database: deps.database,
+    state: deps.state,
+    clock: deps.clock,
+    audit,
+    ...(deps.shared ? { shared: deps.shared } : {}),
+  };
   const storeState = deps.store ?? alwaysWritable;
-  const registry = metricsRegistry(deps.metrics ?? createMetrics(), storeState.status);
+  const metrics = deps.metrics ?? createMetrics();
+  const registry = metricsRegistry(metrics, storeState.status);
   const log = deps.log ?? jsonLog;
+  // Browser sessions (src/ui): the dashboard's cookie is a second way past the guard.
+  const sessionStore = new SessionStore(deps.database, deps.clock);
+  const sessions = operatorSessions(sessionStore, deps.token);
+  const portalUrl = deps.portalUrl ?? (() => null);
+  const quotaService = deps.quotas ? new QuotaService(store, deps.quotas, deps.sharedQuotas) : undefined;
 
   return new Elysia({ normalize: false })
     .onRequest(tagRequestId)
     .onRequest(
-      createGuard({ token: deps.token, hosts: deps.hosts, clock: deps.clock, throttle: deps.throttle }),
+      createGuard({
+        token: deps.token,
+        hosts: deps.hosts,
+        clock: deps.clock,
+        throttle: deps.throttle,
+        sessions,
+      }),
     )
     .onError(({ code, error, request }) => mapError(code, error, request, log))
     .onTransform(({ body, query }) => refuseDeepNesting(body, query))
@@ -118,6 +151,7 @@ export function createAdminApp(deps: AdminDeps) {
         registry,
         draining: deps.draining ?? (() => false),
         store: storeState.status,
+        ...(deps.cluster ? { cluster: deps.cluster } : {}),
       }),
     )
     .use(tenantsPlugin(new TenantService(store)))
@@ -125,11 +159,7 @@ export function createAdminApp(deps: AdminDeps) {
     .use(credentialsPlugin(new CredentialService(store)))
     .use(plansPlugin(new PlanService(store)))
     .use(policyPlugin(new PolicyService(store)))
-    .use(
-      deps.quotas
-        ? quotaPlugin(new QuotaService(store, deps.quotas))
-        : new Elysia({ name: "quota-unavailable" }),
-    )
+    .use(quotaService ? quotaPlugin(quotaService) : new Elysia({ name: "quota-unavailable" }))
     .use(configPlugin(new ConfigService(store), deps.database, deps.clock))
     .use(auditPlugin(audit))
     .use(deps.usage ? usagePlugin({ usage: deps.usage, log }) : new Elysia({ name: "usage-unavailable" }))
@@ -138,6 +168,29 @@ export function createAdminApp(deps: AdminDeps) {
       deps.explain
         ? explainPlugin(new ExplainService(store, deps.explain))
         : new Elysia({ name: "explain-unavailable" }),
+    )
+    .use(
+      portalLinksPlugin({
+        store,
+        links: new PortalLinks(deps.database, deps.clock),
+        sessions: sessionStore,
+        portalUrl,
+      }),
+    )
+    .use(
+      dashboardPlugin({
+        token: deps.token,
+        store: sessionStore,
+        sessions,
+        state: deps.state,
+        clock: deps.clock,
+        metrics,
+        startedAt: deps.startedAt ?? deps.clock.now(),
+        ...(deps.usage ? { usage: deps.usage } : {}),
+        ...(deps.quotas ? { quotas: deps.quotas } : {}),
+        ...(deps.sharedQuotas ? { sharedQuotas: deps.sharedQuotas } : {}),
+        portal: portalUrl() !== null,
+      }),
     );
 }
 

@@ -7,8 +7,10 @@
  *    addressed to its own names, so a page that re-points its host name at 127.0.0.1 (DNS rebinding)
  *    is refused (421).
  * 4. A request that may change something, sent by a page of another site, is refused (403), token or
- *    not: browsers can send those without asking, and the coming dashboard will use cookies.
- * 5. The token. The right token is always served at once: a wrong one never locks it out. Wrong
+ *    not: browsers can send those without asking, and the dashboard signs in with a cookie.
+ * 5. The token, or an operator's browser session (src/ui): its cookie counts only together with the
+ *    session's CSRF token on every change. The dashboard's pages and assets hold no data and load
+ *    without either. The right token is always served at once: a wrong one never locks it out. Wrong
  *    guesses are counted per address; past the limit that address's wrong guesses get 429 with
  *    Retry-After. A 429 still tells a guesser the guess was wrong, so it only makes guessing loud; what
  *    makes it hopeless is the token itself (16+ characters, sample values refused at start-up).
@@ -50,6 +52,24 @@ const crossSite = () =>
 const notJson = () =>
   new AdminProblem(415, "unsupported_media_type", "Request bodies must be sent as application/json.");
 
+const csrfMissing = () =>
+  new AdminProblem(
+    403,
+    "csrf_token_required",
+    "A change made with a session cookie needs the session's X-CSRF-Token header.",
+  );
+
+/** The browser sessions the dashboard signs operators in with (src/ui/dashboard/sessions.ts). */
+export interface GuardSessions {
+  /**
+   * "ok": a live operator session, with its CSRF token if the request may change something; "csrf":
+   * a live session, but a change without its token; "none": no live session.
+   */
+  check(request: Request): "ok" | "csrf" | "none";
+  /** Pages and assets anyone may load: they hold no data. */
+  isPublic(method: string, pathname: string): boolean;
+}
+
 export interface GuardOptions {
   /** Null means no token is configured, which start-up only allows on loopback. */
   token: string | null;
@@ -57,9 +77,10 @@ export interface GuardOptions {
   hosts?: readonly string[];
   clock: Clock;
   throttle?: ThrottleOptions;
+  sessions?: GuardSessions;
 }
 
-export function createGuard({ token, hosts = [], clock, throttle: throttleOptions }: GuardOptions) {
+export function createGuard({ token, hosts = [], clock, throttle: throttleOptions, sessions }: GuardOptions) {
   const throttle = new AuthFailureThrottle(clock, throttleOptions);
   const isOwnHost = hostMatcher(hosts);
   // A token already keeps strangers out; the Host check then applies only when names are listed.
@@ -76,7 +97,11 @@ export function createGuard({ token, hosts = [], clock, throttle: throttleOption
     if (request.method === "GET" && url.pathname === "/healthz") return;
     if (checkHost && !isOwnHost(host)) return misdirected();
     if (isCrossSiteWrite(request, url)) return crossSite();
+    if (sessions?.isPublic(request.method, url.pathname)) return;
     if (token !== null && !tokenMatches(token, request.headers.get("authorization"))) {
+      const session = sessions?.check(request) ?? "none";
+      if (session === "csrf") return csrfMissing();
+      if (session === "ok") return bodyProblem(request);
       const client = clientIp(request);
       const wait = throttle.retryAfterMs(client);
       if (wait > 0) {
@@ -91,6 +116,10 @@ export function createGuard({ token, hosts = [], clock, throttle: throttleOption
       throttle.recordFailure(client);
       return unauthorized();
     }
+    return bodyProblem(request);
+  }
+
+  function bodyProblem(request: Request): AdminProblem | undefined {
     if (Number(request.headers.get("content-length") ?? 0) > MAX_ADMIN_BODY) {
       return new AdminProblem(
         413,

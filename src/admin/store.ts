@@ -3,6 +3,8 @@
  * and the one way to commit a change. A change commits only if the gateway can still build its
  * snapshot from the result, and the data plane sees it on the next request.
  */
+
+import { SharedConflictError, SharedUnavailableError } from "../cluster/postgres/errors.ts";
 import { checkReferences } from "../config/check-references.ts";
 import { formatPath } from "../config/errors.ts";
 import type { TenantDecl } from "../config/schema.ts";
@@ -12,20 +14,30 @@ import type { GatewayState } from "../gateway/state.ts";
 import type { Clock } from "../lib/clock.ts";
 import { OVERRIDE_HINT, overrideProblem } from "../vault/references.ts";
 import type { AuditService } from "./audit/service.ts";
-import { badRequest, conflict } from "./problem.ts";
+import { badRequest, conflict, storeUnavailable } from "./problem.ts";
 
 export interface AdminStore {
   database: OpenDb;
   state: GatewayState;
   clock: Clock;
   audit: AuditService;
+  /** Cluster mode: changes go through PostgreSQL to every node (see cluster/postgres/shared-objects.ts). */
+  shared?: SharedCommit;
 }
 
 type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
-export function commit<T>(store: AdminStore, change: (tx: Tx) => T): T {
-  const result = store.database.db.transaction((tx) => {
-    const out = change(tx);
+/** Makes a change to the shared objects: tried on this node's copy, kept in PostgreSQL, then applied. */
+export interface SharedCommit {
+  commit<T>(change: (tx: Tx) => T, check: (tx: Tx) => void): Promise<T>;
+}
+
+/**
+ * Commits `change` with its audit entry; the data plane serves the result from the next request on.
+ * On one node that is one SQLite transaction; in cluster mode the answer waits for PostgreSQL.
+ */
+export async function commit<T>(store: AdminStore, change: (tx: Tx) => T): Promise<T> {
+  const check = (tx: Tx) => {
     try {
       buildSnapshot(store.state.config.config, tx, store.state.snapshot.version + 1, store.state.vault);
     } catch (err) {
@@ -33,6 +45,19 @@ export function commit<T>(store: AdminStore, change: (tx: Tx) => T): T {
       if (err instanceof SnapshotError) throw badRequest(`The change cannot be served: ${err.message}.`);
       throw err;
     }
+  };
+  if (store.shared) {
+    try {
+      return await store.shared.commit(change, check);
+    } catch (err) {
+      if (err instanceof SharedConflictError) throw conflict(err.message);
+      if (err instanceof SharedUnavailableError) throw storeUnavailable(err.message);
+      throw err;
+    }
+  }
+  const result = store.database.db.transaction((tx) => {
+    const out = change(tx);
+    check(tx);
     return out;
   });
   store.state.rebuild();

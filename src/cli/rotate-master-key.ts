@@ -48,6 +48,14 @@ export async function run(args: Args<typeof flags>): Promise<number> {
   const { RotationError, rotateMasterKey } = await import("../vault/rotate.ts");
 
   const { config } = loadConfigFile(configPath, process.env);
+  if (config.cluster?.postgres) {
+    // Each node's database only holds a copy; re-encrypting one copy would split the cluster's keys.
+    throw new CliError(
+      "gatehouse rotate-master-key: in cluster mode the credentials live in PostgreSQL, and rotating " +
+        "them there is not supported yet; the master key stays as it is",
+      ExitCode.config,
+    );
+  }
   const path = f.db ?? config.database ?? "./gatehouse.db";
   if (path === ":memory:") {
     throw new CliError(

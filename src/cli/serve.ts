@@ -111,6 +111,7 @@ export async function run(args: Args<typeof flags>): Promise<number> {
   jsonLog("info", "gatehouse listening", {
     proxy: gateway.dataUrl,
     admin: gateway.adminUrl,
+    ...(gateway.portalUrl ? { portal: gateway.portalUrl } : {}),
     version: pkg.version,
     ...gateway.summary,
     ...(gateway.testClock ? { testMode: true, clock: new Date(gateway.testClock.now()).toISOString() } : {}),

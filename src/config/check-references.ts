@@ -2,6 +2,8 @@
  * Checks a schema-valid config for what a schema cannot express: names that refer to nothing,
  * patterns that do not parse or can never match, duplicate keys, unsafe listeners.
  */
+
+import { checkRedisSettings } from "../cluster/redis/settings.ts";
 import { limitName, quotaName } from "../gateway/compile-policies.ts";
 import {
   compareSpecificity,
@@ -273,7 +275,7 @@ export function checkReferences(c: GatewayConfig, show: ShowValue = showWritten)
     });
   }
 
-  return [...issues, ...checkValues(c), ...checkIdentity(c)];
+  return [...issues, ...checkValues(c), ...checkIdentity(c), ...checkRedisSettings(c)];
 }
 
 export function isLoopback(hostPort: string): boolean {

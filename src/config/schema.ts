@@ -3,6 +3,7 @@
  * control API's bodies all derive from these definitions.
  */
 import { type Static, Type as T } from "@sinclair/typebox";
+import { redisClusterFields } from "../cluster/redis/schema.ts";
 import { ExternalIds, Identity, RouteIdentity, Scope, TenantIn } from "../identity/schema.ts";
 
 const strict = { additionalProperties: false } as const;
@@ -169,9 +170,26 @@ const policyFields = {
   ),
 };
 
+/** What a tenant on the plan may do for itself in the tenant portal. */
+export const PortalSettings = T.Object(
+  {
+    maxKeys: T.Optional(
+      T.Integer({
+        minimum: 0,
+        maximum: 1000,
+        description:
+          "Most keys a tenant on this plan may hold (all its keys, wherever made) for the portal to let it " +
+          "create another (default 0: the portal shows keys but makes none).",
+      }),
+    ),
+  },
+  { ...strict, description: "The tenant portal (server.portal): what tenants on this plan may do there." },
+);
+
 export const Plan = T.Object(
   {
     ...policyFields,
+    portal: T.Optional(PortalSettings),
     billFailures: T.Optional(
       T.Boolean({
         description:
@@ -420,6 +438,22 @@ export const Server = T.Object(
         examples: [["gatehouse.internal"]],
       }),
     ),
+    portal: T.Optional({
+      ...HostPort,
+      description:
+        "HOST:PORT of the tenant portal, a listener of its own where tenants sign in with one-time links " +
+        "(POST /tenants/{id}/portal-links). No portal listener without it.",
+      examples: ["127.0.0.1:8082"],
+    }),
+    portalUrl: T.Optional(
+      T.String({
+        pattern: "^https?://[^\\s]+$",
+        description:
+          "The portal's address as tenants' browsers reach it, used in sign-in links (default: " +
+          "http:// and the address server.portal is bound to).",
+        examples: ["https://portal.example.com"],
+      }),
+    ),
     maxBodySize: T.Optional(byteSize("Largest request body (default 10mb, at most 1024gb).")),
     idleTimeout: T.Optional(
       duration("Closes client connections idle this long (default 30s; more than 0, at most 255s)."),
@@ -506,6 +540,29 @@ export const Vault = T.Object(
   { ...strict, description: "Where the master key that encrypts stored credentials comes from." },
 );
 
+export const Cluster = T.Object(
+  {
+    postgres: T.Optional(
+      T.String({
+        pattern: "^postgres(ql)?://[^\\s]+$",
+        description:
+          "PostgreSQL that the nodes share: tenants and keys made through the control API, stored " +
+          "credentials (encrypted), the audit log of their changes, and usage rows and rollups. Each node " +
+          "keeps a copy in its own database and serves from it while PostgreSQL is away. Put the password " +
+          "in the environment: ${GATEHOUSE_POSTGRES_URL}.",
+        examples: ["postgres://gatehouse@db.internal:5432/gatehouse"],
+      }),
+    ),
+    ...redisClusterFields,
+  },
+  {
+    ...strict,
+    description:
+      "Several gatehouse nodes behind one load balancer, sharing state (README, Cluster mode). " +
+      "Read at start-up.",
+  },
+);
+
 export const GatewayConfig = T.Object(
   {
     version: T.Literal(1),
@@ -515,6 +572,7 @@ export const GatewayConfig = T.Object(
     identity: T.Optional(Identity),
     log: T.Optional(LogSettings),
     vault: T.Optional(Vault),
+    cluster: T.Optional(Cluster),
     upstreams: T.Record(Identifier, Upstream),
     plans: T.Record(Identifier, Plan),
     routes: T.Array(Route),
@@ -530,6 +588,7 @@ export type RuleDecl = Static<typeof Rule>;
 export type PredicateDecl = Static<typeof Predicate>;
 export type CostFromDecl = Static<typeof CostFrom>;
 export type PlanDecl = Static<typeof Plan>;
+export type PortalDecl = Static<typeof PortalSettings>;
 export type RouteDecl = Static<typeof Route>;
 export type UpstreamDecl = Static<typeof Upstream>;
 export type MockUpstreamDecl = Static<typeof MockUpstream>;
@@ -539,3 +598,4 @@ export type TenantDecl = Static<typeof TenantDecl>;
 export type KeyDecl = Static<typeof KeyDecl>;
 export type UsageDecl = Static<typeof Usage>;
 export type LogDecl = Static<typeof LogSettings>;
+export type ClusterDecl = Static<typeof Cluster>;

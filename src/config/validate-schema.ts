@@ -36,6 +36,8 @@ const patternHints: Record<string, string> = {
     "use letters, digits, '_', '.' and '-', starting with a letter or digit",
   "^(\\*|[A-Za-z-]+(,[A-Za-z-]+)*) /[^\\s]*$": 'write "METHODS PATH", e.g. "GET /v1/**" or "* /v1/items/:id"',
   "^https?://[^\\s]+$": "write an http:// or https:// URL",
+  "^postgres(ql)?://[^\\s]+$":
+    "write a postgres:// URL, e.g. postgres://gatehouse@db.internal:5432/gatehouse",
   "^sha256:[0-9a-f]{64}$": "write sha256: followed by 64 lower-case hex digits",
   "^[a-z0-9][a-z0-9_-]{0,31}$": "use lower-case letters, digits, '_' and '-'",
 };

@@ -94,14 +94,26 @@ export const migrations: (MigrationMeta & { tag: string })[] = [
     "hash": "d660c67c9bbe85aed5dc1a7af009e267ed79dcb2097f633c67403f28033b8487"
   },
   {
-    "tag": "0008_usage_one_time_index",
+    "tag": "0008_ui_sessions",
+    "sql": [
+      "CREATE TABLE `portal_links` (\n\t`token_hash` text PRIMARY KEY NOT NULL,\n\t`tenant_id` text NOT NULL,\n\t`created_at` integer NOT NULL,\n\t`expires_at` integer NOT NULL,\n\tFOREIGN KEY (`tenant_id`) REFERENCES `tenants`(`id`) ON UPDATE no action ON DELETE cascade\n);\n",
+      "\nCREATE INDEX `portal_links_tenant` ON `portal_links` (`tenant_id`);",
+      "\nCREATE TABLE `ui_sessions` (\n\t`id_hash` text PRIMARY KEY NOT NULL,\n\t`kind` text NOT NULL,\n\t`tenant_id` text,\n\t`token_tag` text,\n\t`created_at` integer NOT NULL,\n\t`last_seen_at` integer NOT NULL,\n\t`expires_at` integer NOT NULL,\n\tFOREIGN KEY (`tenant_id`) REFERENCES `tenants`(`id`) ON UPDATE no action ON DELETE cascade\n);\n",
+      "\nCREATE INDEX `ui_sessions_tenant` ON `ui_sessions` (`tenant_id`);"
+    ],
+    "bps": true,
+    "folderMillis": 1795988171388,
+    "hash": "37190ba8a0ae75974c5f219cb4bceaae2fa64aaf18f8d8ea89ad35d09aa5bcad"
+  },
+  {
+    "tag": "0009_usage_one_time_index",
     "sql": [
       "DROP INDEX `usage_tenant_ts`;",
       "\nDROP INDEX `usage_ts`;",
       "\nCREATE INDEX `usage_ts_tenant` ON `usage` (`ts`,`tenant_id`);"
     ],
     "bps": true,
-    "folderMillis": 1795990580009,
+    "folderMillis": 1795994757837,
     "hash": "6abfa850a1cf19780267b4521e142c839132c1876027688a28e075a893cec2d3"
   }
 ];

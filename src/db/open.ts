@@ -44,7 +44,20 @@ export function openDb(path: string, options: OpenOptions = {}): OpenDb {
       old.sqlite.fileControl(constants.SQLITE_FCNTL_PERSIST_WAL, 1);
       old.sqlite.close();
     },
-    close: () => current.sqlite.close(),
+    close() {
+      // Everything committed reaches the database file before this returns. SQLite defers closing a
+      // connection while prepared statements live (the garbage collector finalizes them later), and
+      // that deferred close would move the WAL into the file some time after shutdown; a copy of
+      // the file taken meanwhile would miss the WAL's rows.
+      if (path !== ":memory:") {
+        try {
+          current.sqlite.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        } catch {
+          // Busy or unwritable: the rows stay in the WAL, as safe as before; the next open replays it.
+        }
+      }
+      current.sqlite.close();
+    },
   };
 }
 

@@ -197,3 +197,39 @@ export const meta = sqliteTable("meta", {
   value: text("value").notNull(),
   updatedAt: integer("updated_at").notNull().default(sql`(unixepoch() * 1000)`),
 });
+
+/**
+ * Browser sessions: the operator's dashboard (signed in with the admin token) and tenants' portal
+ * (signed in with a one-time link). Only a SHA-256 of the session id is stored; see src/ui/sessions/.
+ */
+export const uiSessions = sqliteTable(
+  "ui_sessions",
+  {
+    idHash: text("id_hash").primaryKey(),
+    kind: text("kind").$type<"operator" | "portal">().notNull(),
+    /** The portal session's tenant; null for operator sessions. */
+    tenantId: text("tenant_id").references(() => tenants.id, { onDelete: "cascade" }),
+    /** Operator sessions: a digest of the admin token they were opened with, so a new token ends them. */
+    tokenTag: text("token_tag"),
+    createdAt: integer("created_at").notNull(),
+    /** Written at most once a minute; the idle timeout counts from it. */
+    lastSeenAt: integer("last_seen_at").notNull(),
+    /** The absolute end, whatever the activity. */
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [index("ui_sessions_tenant").on(t.tenantId)],
+);
+
+/** One-time sign-in links to the tenant portal, minted by the control API; only a hash is stored. */
+export const portalLinks = sqliteTable(
+  "portal_links",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id, { onDelete: "cascade" }),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [index("portal_links_tenant").on(t.tenantId)],
+);

@@ -12,19 +12,30 @@
  * the file back ("reopened").
  */
 import type { WriteLastUsed } from "../admin/keys/last-used.ts";
+import type { ShippingStatus } from "../cluster/postgres/ship.ts";
 import type { Log } from "../lib/log.ts";
 import type { QuotaRow } from "../policies/limits/quota-store.ts";
 import type { UsageSettings } from "../usage/config.ts";
 import { packRows } from "../usage/packed.ts";
 import type { UsageRow } from "../usage/row.ts";
 import { healthyStatus, type StoreStatus } from "./store-health.ts";
-import type { FromWorker, ToWorker } from "./writer-worker.ts";
+import type { FromWorker, ShipTo, ToWorker } from "./writer-worker.ts";
 
+/**
+ * The worker's entry point. Run from source this module sits in src/db/. In the compiled binary it is
+ * part of a chunk at the bundle's root (code splitting puts every chunk there, so code loaded on
+ * demand costs start-up nothing), while the worker's own entry keeps its place under db/.
+ */
+const WORKER_ENTRY = import.meta.url.endsWith("/db/writer-thread.ts")
+  ? new URL("./writer-worker.ts", import.meta.url).href
+  : new URL("./db/writer-worker.ts", import.meta.url).href;
 export interface WriterThreadOptions {
   /** Reopens the main thread's connection after the worker recreated the database file. */
   reopen?: () => void;
   /** How long the worker's writes wait for SQLite's write lock before counting as failed. */
   busyTimeoutMs?: number;
+  /** Cluster mode: the worker also ships usage rows to PostgreSQL (cluster/postgres/ship.ts). */
+  ship?: ShipTo;
 }
 
 /** Rows gather this long (or up to POST_ROWS) before one postMessage carries them all. */
@@ -37,6 +48,7 @@ export class WriterThread {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private closing: Promise<{ written: number; lost: number }> | undefined;
   private current: StoreStatus = healthyStatus;
+  private shipped: ShippingStatus | null = null;
   /** The worker was told to hold: the main thread's connection is on a removed file. */
   private holding = false;
 
@@ -46,10 +58,16 @@ export class WriterThread {
     private readonly log: Log,
     private readonly options: WriterThreadOptions = {},
   ) {
-    this.worker = new Worker(new URL("./writer-worker.ts", import.meta.url).href);
+    this.worker = new Worker(WORKER_ENTRY);
     this.worker.onmessage = (e: MessageEvent<FromWorker>) => this.receive(e.data);
     this.worker.onerror = (e) => this.log("error", "writer thread failed", { error: e.message });
-    this.send({ type: "open", path, settings, busyTimeoutMs: options.busyTimeoutMs ?? 5_000 });
+    this.send({
+      type: "open",
+      path,
+      settings,
+      busyTimeoutMs: options.busyTimeoutMs ?? 5_000,
+      ...(options.ship ? { ship: options.ship } : {}),
+    });
     // Writes alone never keep the process alive; close() holds it open until they are committed.
     this.worker.unref();
   }
@@ -76,6 +94,11 @@ export class WriterThread {
     return this.current;
   }
 
+  /** Cluster mode: how far usage rows have reached PostgreSQL, as the worker last reported (null before). */
+  shipping(): ShippingStatus | null {
+    return this.shipped;
+  }
+
   /** False while the store refuses writes or its file is being put back: control-API writes wait. */
   writable(): boolean {
     return this.current.healthy && !this.holding;
@@ -89,8 +112,12 @@ export class WriterThread {
       this.worker.onmessage = (e: MessageEvent<FromWorker>) => {
         this.receive(e.data);
         if (e.data.type === "closed") {
+          const result = { written: e.data.written, lost: e.data.lost };
+          // Resolved once the thread has ended: SQLite closes a connection whose statements are still
+          // alive only when they are collected, and that late close must not contend with the
+          // checkpoint the main thread's own close makes next.
+          this.worker.addEventListener("close", () => resolve(result), { once: true });
           this.worker.terminate();
-          resolve({ written: e.data.written, lost: e.data.lost });
         }
       };
       this.send({ type: "close" });
@@ -105,6 +132,9 @@ export class WriterThread {
         return;
       case "status":
         this.current = m.status;
+        return;
+      case "shipping":
+        this.shipped = m.status;
         return;
       case "gone":
         // Control-API writes are refused from now on (writable() is false), so nothing more is

@@ -4,8 +4,9 @@
  * waiting for this thread's write lock would stall it just the same. So every write the data plane
  * causes runs here, on a connection of its own: usage rows (batched by UsageWriter, pruned by
  * UsageRetention), quota counters and key last-used times. The main thread only posts (see
- * writer-thread.ts). Messages: open, rows, quota, lastUsed, hold, close; replies: log, status, gone,
- * reopened, closed.
+ * writer-thread.ts). Messages: open, rows, quota, lastUsed, hold, close; replies: log, status,
+ * shipping, gone, reopened, closed. In cluster mode this thread also ships the usage rows it wrote
+ * to PostgreSQL (cluster/postgres/ship.ts).
  *
  * Store faults. A write the database refuses (locked, full, read-only, I/O error) stays in memory
  * and is retried; StoreHealth tracks the fault, logs it and posts every change (and, each second,
@@ -20,8 +21,11 @@
 import { constants, Database } from "bun:sqlite";
 import { existsSync, renameSync, rmSync } from "node:fs";
 import { sqliteLastUsedWriter, type WriteLastUsed } from "../admin/keys/last-used.ts";
+import type { Pg } from "../cluster/postgres/connect.ts";
+import type { ShippingStatus, UsageShipper } from "../cluster/postgres/ship.ts";
 import { systemClock } from "../lib/clock.ts";
 import type { Log } from "../lib/log.ts";
+import { timerScheduler } from "../lib/scheduler.ts";
 import { type QuotaRow, SqliteQuotaStore } from "../policies/limits/quota-store.ts";
 import type { UsageSettings } from "../usage/config.ts";
 import { type PackedRows, unpackRows } from "../usage/packed.ts";
@@ -31,8 +35,14 @@ import { UsageWriter } from "../usage/writer.ts";
 import { RetriedWrites } from "./retried-writes.ts";
 import { StoreGoneError, StoreHealth, type StoreStatus } from "./store-health.ts";
 
+/** Cluster mode: where usage rows are shipped, and as which node. */
+export interface ShipTo {
+  postgres: string;
+  node: string;
+}
+
 export type ToWorker =
-  | { type: "open"; path: string; settings: UsageSettings; busyTimeoutMs: number }
+  | { type: "open"; path: string; settings: UsageSettings; busyTimeoutMs: number; ship?: ShipTo }
   | { type: "rows"; rows: PackedRows }
   | { type: "quota"; rows: QuotaRow[]; updatedAt: number }
   | { type: "lastUsed"; entries: [keyId: string, at: number][] }
@@ -43,6 +53,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: "log"; level: Parameters<Log>[0]; msg: string; fields?: Record<string, unknown> }
   | { type: "status"; status: StoreStatus }
+  /** Cluster mode: how far usage rows have reached PostgreSQL. */
+  | { type: "shipping"; status: ShippingStatus }
   /** The database file was removed or replaced: the main thread stops writing and answers "hold". */
   | { type: "gone" }
   /** The database file was recreated or replaced: the main thread reopens its connection too. */
@@ -81,6 +93,10 @@ let writer: UsageWriter | undefined;
 let quotas: RetriedWrites<StampedRow> | undefined;
 let lastUsed: RetriedWrites<number> | undefined;
 let checker: ReturnType<typeof setInterval> | undefined;
+let shipTo: ShipTo | undefined;
+let pg: Pg | undefined;
+let shipper: UsageShipper | undefined;
+let shipping: Promise<void> | undefined;
 
 function connect(): Connection {
   const sqlite = new Database(path, { strict: true });
@@ -93,6 +109,8 @@ function connect(): Connection {
       clock: systemClock,
       log,
       retentionMs: settings.retentionMs,
+      // Cluster mode: rows PostgreSQL does not have yet stay.
+      ...(shipTo ? { shippedThrough: () => shipper?.shippedThrough ?? 0 } : {}),
     });
     retention.start();
     return {
@@ -160,6 +178,25 @@ function open(): void {
   checker = setInterval(check, CHECK_EVERY_MS);
 }
 
+/** Cluster mode: loaded only then, so one node never loads PostgreSQL's client. */
+async function startShipping(to: ShipTo): Promise<void> {
+  const [{ connectPg }, { UsageShipper }] = await Promise.all([
+    import("../cluster/postgres/connect.ts"),
+    import("../cluster/postgres/ship.ts"),
+  ]);
+  pg = connectPg(to.postgres, { max: 2 });
+  shipper = new UsageShipper({
+    // The connection that holds every committed row, also while its file is being put back.
+    sqlite: () => conn!.sqlite,
+    pg,
+    node: to.node,
+    log,
+    clock: systemClock,
+    scheduler: timerScheduler,
+  });
+  shipper.start();
+}
+
 function check(): void {
   if (!gone && conn && hasMoved(conn.sqlite)) {
     gone = true;
@@ -171,6 +208,7 @@ function check(): void {
   }
   // The counts change without a change of state; the main thread shows them in /readyz and /metrics.
   if (health) reply({ type: "status", status: health.status() });
+  if (shipper) reply({ type: "shipping", status: shipper.status() });
 }
 
 function hasMoved(sqlite: Database): boolean {
@@ -185,23 +223,36 @@ function hasMoved(sqlite: Database): boolean {
  */
 function recover(): void {
   const old = conn;
-  if (!old) return;
-  try {
-    if (!existsSync(path)) {
-      // Copied beside it and renamed, so a half-written copy never sits at the path.
-      const copy = `${path}.recovering`;
-      rmSync(copy, { force: true });
-      old.sqlite.run("VACUUM INTO ?", [copy]);
-      renameSync(copy, path);
+  if (old) {
+    try {
+      if (!existsSync(path)) {
+        // Copied beside it and renamed, so a half-written copy never sits at the path.
+        const copy = `${path}.recovering`;
+        rmSync(copy, { force: true });
+        old.sqlite.run("VACUUM INTO ?", [copy]);
+        renameSync(copy, path);
+      }
+    } catch (err) {
+      health?.failed(FILE, new StoreGoneError(`${path} cannot be recreated yet: ${String(err)}`));
+      return;
     }
+    // The old connection closes before the new one writes anything. Its WAL and shared-memory files
+    // are found by name, so they are the new file's too, and a close that SQLite defers until the
+    // last statement is garbage-collected was seen to checkpoint what the new connection had written
+    // into the old file and truncate the shared WAL. Its statements are all cached (`query`), so
+    // close() finalizes them and closes now; a retention sweep stops before its next batch.
+    conn = undefined;
+    void old.retention.stop();
+    closeDetached(old.sqlite);
+  }
+  try {
     conn = connect();
   } catch (err) {
-    health?.failed(FILE, new StoreGoneError(`${path} cannot be recreated yet: ${String(err)}`));
+    health?.failed(FILE, new StoreGoneError(`${path} cannot be reopened yet: ${String(err)}`));
     return;
   }
   gone = false;
   held = false;
-  void old.retention.stop().finally(() => closeDetached(old.sqlite));
   log("warn", "database file recreated; writes resume", { path });
   reply({ type: "reopened" });
   health?.succeeded(FILE);
@@ -226,7 +277,15 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       path = m.path;
       settings = m.settings;
       busyTimeoutMs = m.busyTimeoutMs;
+      shipTo = m.ship;
       open();
+      if (shipTo) {
+        shipping = startShipping(shipTo).catch((err) =>
+          log("error", "usage rows cannot be shipped: the PostgreSQL client did not load", {
+            error: String(err),
+          }),
+        );
+      }
       return;
     case "rows":
       for (const row of unpackRows(m.rows)) writer?.record(row);
@@ -253,6 +312,10 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
         if (writes && !writes.flush()) log("error", `${what} lost at shutdown`, { lost: writes.stop() });
       }
       const result = writer?.close() ?? { written: 0, lost: 0 };
+      // After the last rows are in SQLite: what PostgreSQL can take now goes, the rest at the next start.
+      await shipping;
+      await shipper?.stop();
+      await pg?.close();
       if (conn && gone) closeDetached(conn.sqlite);
       else conn?.sqlite.close();
       reply({ type: "closed", ...result });

@@ -35,7 +35,7 @@ export function withDebugHeader(
       secret && looksLikeJwt(secret)
         ? await identityOfToken(snap, policies.tokens, secret, clock.now())
         : identityOfSecret(snap, key, clock.now());
-    const explanation = explainRequest(snap, clock, policies, {
+    const explanation = await explainRequest(snap, clock, policies, {
       method: req.method,
       target: req.url.slice(url.origin.length),
       headers: req.headers,
@@ -70,5 +70,6 @@ export function compact(e: Explanation): string {
     );
   }
   if (e.concurrency) parts.push(`concurrency=${e.concurrency.inFlight}/${e.concurrency.limit}`);
+  if (e.counters && e.counters.decidedBy !== "memory") parts.push(`counters=${e.counters.decidedBy}`);
   return parts.join("; ");
 }

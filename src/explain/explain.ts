@@ -20,9 +20,14 @@ import { locateTenant, type NamedTenant } from "../identity/namers.ts";
 import { outOfScope } from "../identity/tenant-scope.ts";
 import { looksLikeJwt, type TokenVerifier } from "../identity/tokens.ts";
 import type { Clock } from "../lib/clock.ts";
-import type { CounterState, LimitsPolicy } from "../policies/limits/policy.ts";
+import type { CounterState, CountersExplanation, LimitsExplanation } from "../policies/limits/policy.ts";
 import type { Policy, RequestContext } from "../policies/policy.ts";
 import { ruleMatches } from "../policies/rules/index.ts";
+
+/** The limits policy, judging without counting: this node's counters, or the shared ones (asynchronous). */
+export interface ExplainableLimits {
+  explain(tenant: TenantView, key: KeyView, cost: number): LimitsExplanation | Promise<LimitsExplanation>;
+}
 
 export interface ExplainPolicies {
   tokens: TokenVerifier;
@@ -30,7 +35,7 @@ export interface ExplainPolicies {
   tenantScope: Policy;
   rules: Policy;
   bodySize: Policy;
-  limits: LimitsPolicy;
+  limits: ExplainableLimits;
 }
 
 /** What a token proved beyond its tenant and subject. */
@@ -102,11 +107,18 @@ export interface Explanation {
   rules: { effect: "allow" | "deny"; mode: "enforce" | "shadow"; pattern: string; declaredAt: string }[];
   limits: (CounterState & { retryAfter: number | null })[];
   concurrency: { limit: number; inFlight: number; refuses: boolean } | null;
+  /** Which counters decided the limits; null when the request did not reach them. */
+  counters: CountersExplanation | null;
   /** Codes shadow rules, limits and quotas would refuse with, for a request the enforced ones pass. */
   wouldRefuse: RefusalCode[];
 }
 
-export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolicies, input: ExplainInput) {
+export async function explainRequest(
+  snapshot: Snapshot,
+  clock: Clock,
+  p: ExplainPolicies,
+  input: ExplainInput,
+): Promise<Explanation> {
   const method = input.method.toUpperCase();
   const out: Explanation = {
     outcome: "forwarded",
@@ -122,6 +134,7 @@ export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolic
     rules: [],
     limits: [],
     concurrency: null,
+    counters: null,
     wouldRefuse: [],
   };
   const refuse = (stage: Stage, r: Refusal) => {
@@ -244,12 +257,13 @@ export function explainRequest(snapshot: Snapshot, clock: Clock, p: ExplainPolic
   const sized = p.bodySize.check(ctx);
   if (sized) refuse("body-size", sized);
 
-  const limits = p.limits.explain(id.tenant, id.key, ctx.cost);
+  const limits = await p.limits.explain(id.tenant, id.key, ctx.cost);
   out.limits = limits.counters.map((c) => ({
     ...c,
     retryAfter: c.refuses && c.fitsInMs !== null ? Math.ceil(c.fitsInMs / 1000) : null,
   }));
   out.concurrency = limits.concurrency;
+  out.counters = limits.store ?? { decidedBy: "memory", nodes: null };
   if (limits.refusal) refuse("limits", limits.refusal);
   // The proxy's check, made after every policy has admitted the request.
   const missing = ctx.upstream?.unavailableCredential;

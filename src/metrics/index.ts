@@ -14,6 +14,7 @@
  * control API on its first request rather than at start-up.
  */
 
+import type { ClusterReading } from "../cluster/redis/health.ts";
 import { type RefusalCode, refusalCodes } from "../gateway/refusal.ts";
 import { UPSTREAM_FAILURES, type UpstreamFailure } from "../gateway/upstream-failure.ts";
 import type { RequestContext, RequestOutcome } from "../policies/policy.ts";
@@ -42,6 +43,22 @@ export interface Readings {
   keyCache?: () => { entries: number; hits: number; misses: number };
   /** Lines handed to the access log's destination, and lines dropped because it was slow or broken. */
   accessLog?: () => { written: number; dropped: number };
+  /** A cluster's shared counters; without them their series are left out. */
+  cluster?: () => ClusterReading;
+  /** Cluster mode's shared objects and usage in PostgreSQL; without them their series are left out. */
+  postgres?: () => PostgresReading;
+}
+
+export interface PostgresReading {
+  reachable: boolean;
+  /** The version of the shared objects this node serves. */
+  version: number;
+  /** Shared objects this node's config cannot serve yet. */
+  waiting: number;
+  /** Distinct config files among the nodes alive in the last 15 s (1 when they agree). */
+  configs: number;
+  /** Usage rows in this node's database that PostgreSQL does not have yet (about). */
+  unshipped: number;
 }
 
 export const OUTCOMES = ["ok", "rejected", "upstream_error", "client_aborted", "other"] as const;

@@ -3,6 +3,8 @@
  * own (never prom-client's global one, so two gateways in one process, as in tests, do not mix).
  */
 import { Counter, Gauge, type Histogram, Registry } from "prom-client";
+import { STORE_FAILURES } from "../cluster/redis/client.ts";
+import type { ClusterReading } from "../cluster/redis/health.ts";
 import { healthyStatus, STORE_FAULTS, type StoreStatus } from "../db/store-health.ts";
 import { problemName } from "../gateway/problem.ts";
 import { UPSTREAM_FAILURES } from "../gateway/upstream-failure.ts";
@@ -11,6 +13,7 @@ import {
   CODES,
   type Metrics,
   OUTCOMES,
+  type PostgresReading,
   STATUS_CLASSES,
   type TenantStats,
   UPSTREAM_BUCKETS,
@@ -89,6 +92,10 @@ export function metricsRegistry(metrics: Metrics, store: () => StoreStatus = () 
   routeAndUpstreamMetrics(registry, metrics);
   storeMetrics(registry, store);
   readingMetrics(registry, metrics);
+  const cluster = metrics.readings.cluster;
+  if (cluster) clusterMetrics(registry, cluster);
+  const postgres = metrics.readings.postgres;
+  if (postgres) postgresMetrics(registry, postgres);
   // prom-client's Histogram cannot be given bucket counts, only single observations, so the
   // histograms are collectors of our own in the shape prom-client's registry renders.
   registry.registerMetric(
@@ -284,6 +291,89 @@ function readingMetrics(registry: Registry, metrics: Metrics): void {
     collect() {
       this.reset();
       this.inc(accessLog().dropped);
+    },
+  });
+}
+
+/** Cluster mode's PostgreSQL: only rendered when the gateway has it. */
+function postgresMetrics(registry: Registry, reading: () => PostgresReading): void {
+  const gauges: [string, string, (r: PostgresReading) => number][] = [
+    [
+      "gatehouse_cluster_postgres_reachable",
+      "1 while PostgreSQL answers; 0 while this node serves its own copy of the shared objects.",
+      (r) => (r.reachable ? 1 : 0),
+    ],
+    [
+      "gatehouse_cluster_objects_version",
+      "The version of the shared objects (tenants, keys, credentials) this node serves.",
+      (r) => r.version,
+    ],
+    [
+      "gatehouse_cluster_objects_waiting",
+      "Shared objects this node's config cannot serve yet (a plan, upstream or credential it lacks).",
+      (r) => r.waiting,
+    ],
+    [
+      "gatehouse_cluster_config_files",
+      "Distinct config files among the nodes alive in the last 15 s: 1 when every node runs the same.",
+      (r) => r.configs,
+    ],
+    [
+      "gatehouse_cluster_usage_rows_unshipped",
+      "Usage rows in this node's database that PostgreSQL does not have yet (about).",
+      (r) => r.unshipped,
+    ],
+  ];
+  for (const [name, help, value] of gauges) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(value(reading()));
+      },
+    });
+  }
+}
+
+/** A cluster's shared counters: only rendered when the gateway has them. */
+function clusterMetrics(registry: Registry, cluster: () => ClusterReading): void {
+  new Gauge({
+    name: "gatehouse_cluster_store_healthy",
+    help: "1 while the shared counters (Redis) answer; 0 while limits are decided by cluster.onStoreError.",
+    registers: [registry],
+    collect() {
+      this.set(cluster().healthy ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "gatehouse_cluster_nodes",
+    help: "Live nodes seen in Redis at the last heartbeat: what a local share divides each limit by.",
+    registers: [registry],
+    collect() {
+      this.set(cluster().nodes);
+    },
+  });
+  new Counter({
+    name: "gatehouse_cluster_fallback_decisions_total",
+    help: "Requests whose limits were decided without Redis, by cluster.onStoreError's mode: local, open or closed.",
+    labelNames: ["mode"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const { fallbacks } = cluster();
+      for (const mode of ["local", "open", "closed"] as const) this.inc({ mode }, fallbacks[mode]);
+    },
+  });
+  new Counter({
+    name: "gatehouse_cluster_store_failures_total",
+    help: "Calls to Redis that got no answer, by reason: timeout (cluster.redisTimeout), disconnected or error.",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const { failures } = cluster();
+      for (const reason of STORE_FAILURES) this.inc({ reason }, failures[reason]);
     },
   });
 }

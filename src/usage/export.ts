@@ -4,6 +4,8 @@
  * Raw rows are read a page at a time by (ts, id) keyset, each page with one synchronous stmt.iterate()
  * run to completion, only when the consumer pulls: memory stays at one page whatever the export size,
  * and no statement (hence no read transaction pinning the WAL) stays open while the client is slow.
+ * In cluster mode the pages and totals come from PostgreSQL instead (RawPages and Scanner), read the
+ * same way but asynchronously.
  * An export is not a snapshot: rows committed behind the cursor while it runs are not included, so
  * billing should export closed periods (`to` at least flushInterval plus the longest request ago).
  */
@@ -11,7 +13,7 @@ import type { Database } from "bun:sqlite";
 import { type Cell, csvLine, type ExportFormat, ndjsonLine } from "./format.ts";
 import { checkRange, checkTenant } from "./query.ts";
 import { HOUR, MINUTE } from "./rollup.ts";
-import type { TotalsScanner } from "./scan.ts";
+import type { Scanner } from "./scan.ts";
 import { emptyTotals, type Totals } from "./totals.ts";
 
 export const GRANULARITIES = ["raw", "hour", "day", "month"] as const;
@@ -56,7 +58,7 @@ export const PERIOD_COLUMNS = [
 
 const PAGE_ROWS = 1000;
 
-interface RawRecord {
+export interface RawRecord {
   id: number;
   ts: number;
   request_id: string;
@@ -75,47 +77,89 @@ interface RawRecord {
   would_refuse: string | null;
 }
 
-const SELECT_RAW =
+export const SELECT_RAW =
   "SELECT id, ts, request_id, tenant_id, key_id, route, method, path, status, outcome, cost, bytes_in, " +
   "bytes_out, latency_ms, upstream_ms, would_refuse FROM usage";
 // The first bound is the cursor's ts, not the range's start: SQLite seeks the index to it, whereas a
 // row-value comparison alone would be checked against every row from the start of the range.
 const PAGE = "AND (ts, id) > (?, ?) ORDER BY ts, id LIMIT ?";
 
-export class UsageExporter {
-  private readonly page;
-  private readonly pageTenant;
+/** Where raw rows are read from, a page at a time, ordered by (ts, id). */
+export interface RawPages {
+  /** Up to `limit` rows of the query's tenant (or all) with ts before `q.to` and (ts, id) after `cursor`. */
+  page(
+    q: Pick<ExportQuery, "tenant" | "to">,
+    cursor: Cursor,
+    limit: number,
+  ): Iterable<RawRecord> | Promise<Iterable<RawRecord>>;
+}
 
-  constructor(
-    sqlite: Database,
-    private readonly scanner: TotalsScanner,
-  ) {
-    this.page = sqlite.prepare<RawRecord, [number, number, number, number, number]>(
+type Cursor = [ts: number, id: number];
+
+export class SqliteRawPages implements RawPages {
+  private readonly all;
+  private readonly ofTenant;
+
+  constructor(sqlite: Database) {
+    this.all = sqlite.prepare<RawRecord, [number, number, number, number, number]>(
       `${SELECT_RAW} WHERE ts >= ? AND ts < ? ${PAGE}`,
     );
-    this.pageTenant = sqlite.prepare<RawRecord, [string, number, number, number, number, number]>(
+    this.ofTenant = sqlite.prepare<RawRecord, [string, number, number, number, number, number]>(
       `${SELECT_RAW} WHERE tenant_id = ? AND ts >= ? AND ts < ? ${PAGE}`,
     );
   }
 
+  page(q: Pick<ExportQuery, "tenant" | "to">, [ts, id]: Cursor, limit: number): Iterable<RawRecord> {
+    return q.tenant === undefined
+      ? this.all.iterate(ts, q.to, ts, id, limit)
+      : this.ofTenant.iterate(q.tenant, ts, q.to, ts, id, limit);
+  }
+}
+
+type PeriodTotals = Map<string, { start: number; tenant: string; t: Totals }>;
+
+export class UsageExporter {
+  constructor(
+    private readonly pages: RawPages,
+    private readonly scanner: Scanner,
+  ) {}
+
+  /** For synchronous sources (SQLite): a bad range throws here, before anything is streamed. */
   export(q: ExportQuery): ReadableStream<Uint8Array> {
     checkRange(q.from, q.to);
     checkTenant(q.tenant);
-    return q.granularity === "raw" ? this.raw(q) : this.periods(q);
+    if (q.granularity === "raw") return this.raw(q);
+    const { totals } = this.sumPeriods(q);
+    return this.periods(q, totals);
   }
 
-  private raw(q: ExportQuery): ReadableStream<Uint8Array> {
+  /**
+   * For asynchronous sources (PostgreSQL): the totals, or the first page, are read before the stream
+   * is returned, so a database that cannot answer fails the request instead of cutting off its body.
+   */
+  async exportAsync(q: ExportQuery): Promise<ReadableStream<Uint8Array>> {
+    checkRange(q.from, q.to);
+    checkTenant(q.tenant);
+    if (q.granularity === "raw") {
+      const start: Cursor = [q.from, Number.MIN_SAFE_INTEGER];
+      return this.raw(q, [...(await this.pages.page(q, start, PAGE_ROWS))]);
+    }
+    const { totals, done } = this.sumPeriods(q);
+    await done;
+    return this.periods(q, totals);
+  }
+
+  private raw(q: ExportQuery, first?: RawRecord[]): ReadableStream<Uint8Array> {
     const encode = encoder(q.format, RAW_COLUMNS);
     const text = new TextEncoder();
-    let cursor: [ts: number, id: number] = [q.from, Number.MIN_SAFE_INTEGER];
+    let cursor: Cursor = [q.from, Number.MIN_SAFE_INTEGER];
     let header = encode.header;
+    let prefetched = first;
     return new ReadableStream<Uint8Array>(
       {
-        pull: (controller) => {
-          const rows =
-            q.tenant === undefined
-              ? this.page.iterate(cursor[0], q.to, cursor[0], cursor[1], PAGE_ROWS)
-              : this.pageTenant.iterate(q.tenant, cursor[0], q.to, cursor[0], cursor[1], PAGE_ROWS);
+        pull: async (controller) => {
+          const rows = prefetched ?? (await this.pages.page(q, cursor, PAGE_ROWS));
+          prefetched = undefined;
           let out = header;
           header = "";
           let n = 0;
@@ -148,14 +192,11 @@ export class UsageExporter {
     );
   }
 
-  /**
-   * Per-period totals are small (periods × tenants), so they are summed first and then streamed.
-   * Periods are UTC hours, days or calendar months, clipped to [from, to).
-   */
-  private periods(q: ExportQuery): ReadableStream<Uint8Array> {
+  /** Per-period totals per tenant; `done` settles once the scanner has handed over every piece. */
+  private sumPeriods(q: ExportQuery): { totals: PeriodTotals; done: void | Promise<void> } {
     const periodOf = periodFunctions[q.granularity as Exclude<Granularity, "raw">];
-    const totals = new Map<string, { start: number; tenant: string; t: Totals }>();
-    this.scanner.scan(
+    const totals: PeriodTotals = new Map();
+    const done = this.scanner.scan(
       { from: q.from, to: q.to, tenant: q.tenant, perTenant: true, dim: "all", grains: [HOUR, MINUTE] },
       (at, tenant) => {
         const start = periodOf.start(at);
@@ -168,6 +209,15 @@ export class UsageExporter {
         return e.t;
       },
     );
+    return { totals, done };
+  }
+
+  /**
+   * Per-period totals are small (periods × tenants), so they are summed first and then streamed.
+   * Periods are UTC hours, days or calendar months, clipped to [from, to).
+   */
+  private periods(q: ExportQuery, totals: PeriodTotals): ReadableStream<Uint8Array> {
+    const periodOf = periodFunctions[q.granularity as Exclude<Granularity, "raw">];
     const rows = [...totals.values()].sort((a, b) => a.start - b.start || (a.tenant < b.tenant ? -1 : 1));
     const encode = encoder(q.format, PERIOD_COLUMNS);
     const text = new TextEncoder();

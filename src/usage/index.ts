@@ -61,6 +61,8 @@ export function createUsageMetering(deps: {
   flushBeforeReads?: boolean;
   /** Hears every row as it is recorded (the access log). */
   onRow?: (row: UsageRow) => void;
+  /** Cluster mode: the last row PostgreSQL has; retention keeps the later ones (see UsageRetention). */
+  shippedThrough?: () => number;
 }): UsageMetering {
   const settings = usageSettings(deps.config);
   const { database } = deps;
@@ -116,6 +118,7 @@ export function createUsageMetering(deps: {
     log: deps.log,
     retentionMs: settings.retentionMs,
     ...(deps.scheduler ? { scheduler: deps.scheduler } : {}),
+    ...(deps.shippedThrough ? { shippedThrough: deps.shippedThrough } : {}),
   });
   retention.start();
   if (deps.flushBeforeReads) {
@@ -129,6 +132,10 @@ export function createUsageMetering(deps: {
       exportUsage(q) {
         writer.flush();
         return reads.exportUsage(q);
+      },
+      refusals(q) {
+        writer.flush();
+        return reads.refusals(q);
       },
     };
   }

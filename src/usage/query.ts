@@ -4,7 +4,7 @@
  */
 import type { RollupDim } from "../db/schema.ts";
 import { ALL_TENANTS, HOUR, MINUTE } from "./rollup.ts";
-import type { TotalsScanner } from "./scan.ts";
+import type { Scanner, ScanRange, Sink, TotalsScanner } from "./scan.ts";
 import {
   addTotals,
   emptyTotals,
@@ -52,6 +52,9 @@ export interface UsageReport {
 
 /** A query the service refuses; its message is safe to show the caller. */
 export class UsageQueryError extends Error {}
+
+/** The database that holds the rows cannot be read now (cluster mode: PostgreSQL); safe to show. */
+export class UsageUnavailableError extends Error {}
 
 /** A time-bucketed report holds at most this many buckets (a week of minutes). */
 export const MAX_TIME_GROUPS = 10_080;
@@ -103,6 +106,20 @@ export function checkTenant(tenant: string | undefined): void {
 }
 
 export function queryUsage(scanner: TotalsScanner, q: UsageQuery): UsageReport {
+  const r = prepareReport(q);
+  scanner.scan(r.range, r.sink);
+  return r.report();
+}
+
+/** queryUsage for a scanner that reads asynchronously (PostgreSQL's, in cluster mode). */
+export async function queryUsageAsync(scanner: Scanner, q: UsageQuery): Promise<UsageReport> {
+  const r = prepareReport(q);
+  await scanner.scan(r.range, r.sink);
+  return r.report();
+}
+
+/** Checks the query; returns what to scan, the sink that groups what is read, and the report made of it. */
+function prepareReport(q: UsageQuery): { range: ScanRange; sink: Sink; report(): UsageReport } {
   checkRange(q.from, q.to);
   checkTenant(q.tenant);
   const unit = timeBuckets[q.groupBy];
@@ -128,28 +145,30 @@ export function queryUsage(scanner: TotalsScanner, q: UsageQuery): UsageReport {
     }
     return t;
   };
-  scanner.scan(
-    { from: q.from, to: q.to, tenant: q.tenant, dim, grains },
-    unit === undefined ? (_start, _tenant, value) => at(value) : (start) => at(String(unit.start(start))),
-  );
-
-  const total = emptyTotals();
-  for (const t of groups.values()) addTotals(total, t);
-  const out = [...groups].map(([key, t]) => ({ key, t }));
-  if (unit !== undefined) out.sort((a, b) => Number(a.key) - Number(b.key));
-  else if (q.groupBy === "status") out.sort((a, b) => Number(a.key) - Number(b.key));
-  // Busiest first; ties by name; "none" last.
-  else out.sort((a, b) => b.t.requests - a.t.requests || order(a.key, b.key));
-
   return {
-    tenant: q.tenant ?? null,
-    from: new Date(q.from).toISOString(),
-    to: new Date(q.to).toISOString(),
-    groupBy: q.groupBy,
-    groups: out.map(({ key, t }) =>
-      group(unit === undefined ? key || null : new Date(Number(key)).toISOString(), t),
-    ),
-    total: group(null, total),
+    range: { from: q.from, to: q.to, tenant: q.tenant, dim, grains },
+    sink:
+      unit === undefined ? (_start, _tenant, value) => at(value) : (start) => at(String(unit.start(start))),
+    report: () => {
+      const total = emptyTotals();
+      for (const t of groups.values()) addTotals(total, t);
+      const out = [...groups].map(([key, t]) => ({ key, t }));
+      if (unit !== undefined) out.sort((a, b) => Number(a.key) - Number(b.key));
+      else if (q.groupBy === "status") out.sort((a, b) => Number(a.key) - Number(b.key));
+      // Busiest first; ties by name; "none" last.
+      else out.sort((a, b) => b.t.requests - a.t.requests || order(a.key, b.key));
+
+      return {
+        tenant: q.tenant ?? null,
+        from: new Date(q.from).toISOString(),
+        to: new Date(q.to).toISOString(),
+        groupBy: q.groupBy,
+        groups: out.map(({ key, t }) =>
+          group(unit === undefined ? key || null : new Date(Number(key)).toISOString(), t),
+        ),
+        total: group(null, total),
+      };
+    },
   };
 }
 

@@ -4,13 +4,35 @@
  * behind a long DELETE. Deleted pages are reused by later inserts; the file does not shrink.
  */
 import type { Database } from "bun:sqlite";
+import type { RollupDim } from "../db/schema.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Log } from "../lib/log.ts";
 import { type Cancel, type Scheduler, timerScheduler } from "../lib/scheduler.ts";
 import { DIMS, GRAINS } from "./rollup.ts";
 
-export interface RetentionOptions {
-  sqlite: Database;
+/** How one batch is deleted; returns how many rows went. */
+export interface RetentionDeletes {
+  rows(cutoff: number, limit: number): number | Promise<number>;
+  /** Rollups of one grain and dimension whose period starts at or before `startAtMost`. */
+  rollups(grain: number, dim: RollupDim, startAtMost: number, limit: number): number | Promise<number>;
+}
+
+export type RetentionOptions = RetentionCommon &
+  (
+    | {
+        sqlite: Database;
+        /**
+         * Cluster mode: the id of the last row PostgreSQL has. Later rows stay until shipped, and so
+         * does that one: SQLite gives a new row the highest id plus one, so while it stays no id is
+         * ever given out twice.
+         */
+        shippedThrough?: () => number;
+      }
+    /** Another store's (cluster mode: PostgreSQL's). */
+    | { deletes: RetentionDeletes }
+  );
+
+interface RetentionCommon {
   clock: Clock;
   log: Log;
   /** Rows older than this are removed; 0 keeps everything. */
@@ -33,8 +55,7 @@ const DEFAULT_EVERY_MS = 10 * 60_000;
 const FIRST_SWEEP_MS = 60_000;
 
 export class UsageRetention {
-  private readonly deleteRows;
-  private readonly deleteRollups;
+  private readonly deletes: RetentionDeletes;
   private readonly batchRows: number;
   private readonly scheduler: Scheduler;
   private readonly yieldNow: () => Promise<void>;
@@ -46,13 +67,7 @@ export class UsageRetention {
     this.batchRows = o.batchRows ?? 1000;
     this.scheduler = o.scheduler ?? timerScheduler;
     this.yieldNow = o.yieldNow ?? (() => new Promise((resolve) => setImmediate(resolve)));
-    this.deleteRows = o.sqlite.prepare<unknown, [number, number]>(
-      "DELETE FROM usage WHERE id IN (SELECT id FROM usage WHERE ts < ? LIMIT ?)",
-    );
-    this.deleteRollups = o.sqlite.prepare<unknown, [number, string, number, number]>(
-      "DELETE FROM usage_rollup WHERE rowid IN (SELECT rowid FROM usage_rollup " +
-        "WHERE grain = ? AND dim = ? AND start <= ? LIMIT ?)",
-    );
+    this.deletes = "deletes" in o ? o.deletes : sqliteDeletes(o.sqlite, o.shippedThrough);
   }
 
   /** Schedules sweeps: the first a minute after start, then every `everyMs`. */
@@ -81,12 +96,12 @@ export class UsageRetention {
     const result = { usage: 0, rollups: 0 };
     if (this.o.retentionMs <= 0) return result;
     const cutoff = this.o.clock.now() - this.o.retentionMs;
-    result.usage = await this.drain(() => this.deleteRows.run(cutoff, this.batchRows).changes);
+    result.usage = await this.drain(() => this.deletes.rows(cutoff, this.batchRows));
     for (const grain of GRAINS) {
       for (const dim of DIMS) {
         // A rollup goes only when its whole period is past the cutoff.
-        result.rollups += await this.drain(
-          () => this.deleteRollups.run(grain, dim, cutoff - grain, this.batchRows).changes,
+        result.rollups += await this.drain(() =>
+          this.deletes.rollups(grain, dim, cutoff - grain, this.batchRows),
         );
       }
     }
@@ -96,10 +111,10 @@ export class UsageRetention {
     return result;
   }
 
-  private async drain(batch: () => number): Promise<number> {
+  private async drain(batch: () => number | Promise<number>): Promise<number> {
     let total = 0;
     while (!this.stopped) {
-      const n = batch();
+      const n = await batch();
       total += n;
       if (n < this.batchRows) break;
       await this.yieldNow();
@@ -118,4 +133,29 @@ export class UsageRetention {
         });
     });
   }
+}
+
+function sqliteDeletes(sqlite: Database, shippedThrough?: () => number): RetentionDeletes {
+  const rollups = sqlite.query<unknown, [number, string, number, number]>(
+    "DELETE FROM usage_rollup WHERE rowid IN (SELECT rowid FROM usage_rollup " +
+      "WHERE grain = ? AND dim = ? AND start <= ? LIMIT ?)",
+  );
+  return {
+    rows: shippedThrough ? shippedRows(sqlite, shippedThrough) : allRows(sqlite),
+    rollups: (grain, dim, startAtMost, limit) => rollups.run(grain, dim, startAtMost, limit).changes,
+  };
+}
+
+function allRows(sqlite: Database): RetentionDeletes["rows"] {
+  const del = sqlite.query<unknown, [number, number]>(
+    "DELETE FROM usage WHERE id IN (SELECT id FROM usage WHERE ts < ? LIMIT ?)",
+  );
+  return (cutoff, limit) => del.run(cutoff, limit).changes;
+}
+
+function shippedRows(sqlite: Database, shippedThrough: () => number): RetentionDeletes["rows"] {
+  const del = sqlite.query<unknown, [number, number, number]>(
+    "DELETE FROM usage WHERE id IN (SELECT id FROM usage WHERE ts < ? AND id < ? LIMIT ?)",
+  );
+  return (cutoff, limit) => del.run(cutoff, shippedThrough(), limit).changes;
 }

@@ -27,21 +27,60 @@ export interface ScanRange {
  */
 export type Sink = (start: number, tenant: string, value: string) => Totals;
 
-type RawFacts = Pick<
+export type RawFacts = Pick<
   UsageRow,
   "ts" | "tenantId" | "keyId" | "route" | "status" | "outcome" | "cost" | "bytesIn" | "bytesOut" | "latencyMs"
 > & { upstreamMs: number | null };
 
-type StoredRollup = StoredTotals & { start: number; tenant_id: string; value: string };
+export type StoredRollup = StoredTotals & { start: number; tenant_id: string; value: string };
 
-const RAW_COLUMNS =
+/**
+ * One read a scan makes: the raw rows of a time range, or the rollups of one grain and dimension
+ * whose period starts in it, of one tenant (`one`: a tenant id, or ALL_TENANTS for the all-tenant
+ * sums) or, with `one` null, of every tenant.
+ */
+export type ScanRead =
+  | { kind: "raw"; from: number; to: number; tenant: string | undefined }
+  | { kind: "rollups"; grain: number; dim: RollupDim; from: number; to: number; one: string | null };
+
+/** The reads that answer `range`, in time order; the same whichever database holds the rows. */
+export function scanReads(range: ScanRange): ScanRead[] {
+  const { tenant, dim } = range;
+  const one = tenant ?? (range.perTenant || dim === "key" ? null : ALL_TENANTS);
+  return segments(range.from, range.to, range.grains).map((seg) =>
+    seg.grain === 0
+      ? { kind: "raw", from: seg.from, to: seg.to, tenant }
+      : { kind: "rollups", grain: seg.grain, dim, from: seg.from, to: seg.to, one },
+  );
+}
+
+/** Hands the rows one read returned to the sink. */
+export function feed(
+  read: ScanRead,
+  rows: Iterable<RawFacts> | Iterable<StoredRollup>,
+  dim: RollupDim,
+  sink: Sink,
+): void {
+  if (read.kind === "raw") {
+    for (const r of rows as Iterable<RawFacts>) addRow(sink(r.ts, r.tenantId ?? "", dimValue(dim, r)), r);
+  } else {
+    for (const r of rows as Iterable<StoredRollup>) addStored(sink(r.start, r.tenant_id, r.value), r);
+  }
+}
+
+/** Reads totals; SQLite's scanner does so synchronously, PostgreSQL's (cluster mode) asynchronously. */
+export interface Scanner {
+  scan(range: ScanRange, sink: Sink): void | Promise<void>;
+}
+
+export const RAW_COLUMNS =
   "ts, tenant_id AS tenantId, key_id AS keyId, route, status, outcome, cost, bytes_in AS bytesIn, " +
   "bytes_out AS bytesOut, latency_ms AS latencyMs, upstream_ms AS upstreamMs";
-const ROLLUP_COLUMNS =
+export const ROLLUP_COLUMNS =
   "start, tenant_id, value, requests, errors, cost, bytes_in, bytes_out, upstream_count, upstream_ms, " +
   "latency_min, latency_max, latency_hist";
 
-export class TotalsScanner {
+export class TotalsScanner implements Scanner {
   private readonly raw;
   private readonly rawTenant;
   private readonly rollupEach;
@@ -68,23 +107,17 @@ export class TotalsScanner {
   }
 
   scan(range: ScanRange, sink: Sink): void {
-    const { tenant, dim } = range;
-    const one = tenant ?? (range.perTenant || dim === "key" ? null : ALL_TENANTS);
-    for (const seg of segments(range.from, range.to, range.grains)) {
-      if (seg.grain === 0) {
-        const rows =
-          tenant === undefined
-            ? this.raw.iterate(seg.from, seg.to)
-            : this.rawTenant.iterate(seg.from, seg.to, tenant);
-        for (const r of rows) addRow(sink(r.ts, r.tenantId ?? "", dimValue(dim, r)), r);
-      } else {
-        const g = seg.grain;
-        const rows =
-          one === null
-            ? this.rollupEach.iterate(g, dim, seg.from, seg.to, ALL_TENANTS)
-            : this.rollupOne.iterate(seg.from, g, g, seg.to, g, dim, one);
-        for (const r of rows) addStored(sink(r.start, r.tenant_id, r.value), r);
-      }
+    for (const read of scanReads(range)) feed(read, this.read(read), range.dim, sink);
+  }
+
+  private read(r: ScanRead): Iterable<RawFacts> | Iterable<StoredRollup> {
+    if (r.kind === "raw") {
+      return r.tenant === undefined
+        ? this.raw.iterate(r.from, r.to)
+        : this.rawTenant.iterate(r.from, r.to, r.tenant);
     }
+    return r.one === null
+      ? this.rollupEach.iterate(r.grain, r.dim, r.from, r.to, ALL_TENANTS)
+      : this.rollupOne.iterate(r.from, r.grain, r.grain, r.to, r.grain, r.dim, r.one);
   }
 }

@@ -61,12 +61,12 @@ const UPSERT_ROLLUP =
   "latency_max = excluded.latency_max, latency_hist = excluded.latency_hist";
 
 export function createBatchWriter(sqlite: Database, maxRollupGroups = MAX_ROLLUP_GROUPS): WriteBatch {
-  const insertMany = sqlite.prepare(insertRows(ROWS_PER_INSERT));
-  const insertOne = sqlite.prepare(insertRows(1));
+  const insertMany = sqlite.query(insertRows(ROWS_PER_INSERT));
+  const insertOne = sqlite.query(insertRows(1));
   const many: unknown[] = new Array(ROWS_PER_INSERT * COLUMNS);
   const one: unknown[] = new Array(COLUMNS);
-  const selectRollup = sqlite.prepare<StoredTotals, [number, string, number, string, string]>(SELECT_ROLLUP);
-  const upsertRollup = sqlite.prepare(UPSERT_ROLLUP);
+  const selectRollup = sqlite.query<StoredTotals, [number, string, number, string, string]>(SELECT_ROLLUP);
+  const upsertRollup = sqlite.query(UPSERT_ROLLUP);
 
   const upsert = (deltas: readonly RollupDelta[]) => {
     for (const d of deltas) {

@@ -18,7 +18,7 @@ import {
   seal,
 } from "./crypto.ts";
 import { type FoundKey, KEY_FILE_VAR, KEY_VAR, MasterKeyError } from "./master-key.ts";
-import { sealedRows, storedKeyIds } from "./store.ts";
+import { type SealedRow, sealedRows, storedKeyIds } from "./store.ts";
 
 /** What a snapshot needs: a credential's value, or undefined when it is missing or unreadable. */
 export interface CredentialValues {
@@ -133,6 +133,32 @@ export class Vault implements CredentialValues {
   forget(name: string): void {
     this.values.delete(name);
     this.unreadable.delete(name);
+  }
+
+  /**
+   * Decrypts a credential another node stored (cluster mode); undefined when this node cannot: no
+   * master key, another key than the one it was sealed under, or an altered ciphertext.
+   */
+  async openShared(row: SealedRow): Promise<string | undefined> {
+    if (!this.found || row.keyId !== this.found.id) return undefined;
+    try {
+      return await open(await this.masterKey(), row.name, row);
+    } catch (err) {
+      if (err instanceof DecryptError) return undefined;
+      throw err;
+    }
+  }
+
+  /** A stored credential this node cannot read: requests that need it get 502. Returns how to undo it. */
+  markUnreadable(name: string): () => void {
+    const before = this.values.get(name);
+    const was = this.unreadable.has(name);
+    this.values.delete(name);
+    this.unreadable.add(name);
+    return () => {
+      if (before !== undefined) this.values.set(name, before);
+      if (!was) this.unreadable.delete(name);
+    };
   }
 
   private masterKey(): Promise<MasterKey> {

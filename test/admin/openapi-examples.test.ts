@@ -18,7 +18,8 @@ beforeAll(async () => {
   const shipped = readFileSync(join(import.meta.dir, "../../gateway.yaml"), "utf8");
   // A master key, so that storing the example credential succeeds.
   const masterKey = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64");
-  gw = startTestGateway(shipped, {
+  // With a portal listener, so that minting a sign-in link succeeds.
+  gw = startTestGateway(shipped.replace("server:\n", "server:\n  portal: 127.0.0.1:0\n"), {
     testClockStart: Date.parse("2026-01-15T12:00:00Z"),
     env: { GATEHOUSE_MASTER_KEY: masterKey },
   });

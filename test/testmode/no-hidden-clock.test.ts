@@ -29,6 +29,9 @@ const allowed: Record<string, [string[], string][]> = {
   "src/usage/retention.ts": [[["setImmediate("], "yields the event loop between delete batches"]],
   "src/testmode/virtual-time.ts": [[["setImmediate("], "lets a task's effects settle before the next"]],
   "src/cli/export.ts": [[["new Date()"], "the CLI stamps its export with the real time it ran"]],
+  "src/ui/client/api.ts": [
+    [["performance.now("], "the page in the browser counts real time since it read the server's clock"],
+  ],
   "src/scenario/run.ts": [
     [["performance.now("], "the report states how long each step took in real time"],
     [["Bun.sleep("], "polls for answers in real time while requests are out"],

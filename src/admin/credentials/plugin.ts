@@ -58,8 +58,8 @@ export const credentialsPlugin = (credentials: CredentialService) =>
     })
     .delete(
       "/credentials/:name",
-      ({ params, request, status }) => {
-        credentials.remove(params.name, actorOf(request));
+      async ({ params, request, status }) => {
+        await credentials.remove(params.name, actorOf(request));
         return status(204, undefined);
       },
       {

@@ -69,7 +69,7 @@ export class CredentialService {
     let undo: (() => void) | undefined;
     let created = false;
     try {
-      commit(this.store, (tx) => {
+      await commit(this.store, (tx) => {
         // rotate-master-key ran while this process kept the old key: sealing under it would leave
         // the database with two keys, one of which the next start-up would refuse.
         if (sealedUnderOtherKey(tx, sealed.keyId)) {
@@ -103,9 +103,9 @@ export class CredentialService {
   }
 
   /** Refused while anything uses it: the users are named, so people know what to change first. */
-  remove(name: string, actor: string): void {
+  async remove(name: string, actor: string): Promise<void> {
     const before = this.row(name);
-    commit(this.store, (tx) => {
+    await commit(this.store, (tx) => {
       const users = this.users(name, this.tenantOverrides(tx));
       if (inUse(users)) {
         throw conflict(

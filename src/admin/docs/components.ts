@@ -5,6 +5,7 @@
  */
 import type { TSchema } from "@sinclair/typebox";
 import { Limit, Quota, Rule } from "../../config/schema.ts";
+import { CreatePortalLinkBody, PortalLink, PortalRevocation } from "../../ui/portal/model.ts";
 import { AuditEntry, AuditPage } from "../audit/model.ts";
 import { ClockView, MoveClockBody } from "../clock/model.ts";
 import { ConfigInfo, ReloadResult } from "../config/model.ts";
@@ -70,4 +71,7 @@ export const COMPONENTS: Record<string, TSchema> = {
   ClockMove: MoveClockBody,
   Health,
   Readiness: Ready,
+  PortalLink,
+  PortalLinkCreate: CreatePortalLinkBody,
+  PortalRevocation,
 };

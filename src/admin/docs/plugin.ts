@@ -78,6 +78,10 @@ export function docsPlugin(mounted: MountedGroups) {
             ...(mounted.quota
               ? [{ name: "quota", description: "Quota counts of the current period: read, reset, credit." }]
               : []),
+            {
+              name: "portal",
+              description: "The tenant portal: one-time sign-in links, and revoking a tenant's sessions.",
+            },
             { name: "config", description: "The configuration in force, reloads and export." },
             ...(mounted.usage ? [{ name: "usage", description: "Usage reports and raw exports." }] : []),
             { name: "audit", description: "Every change made through this API." },

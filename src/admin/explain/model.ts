@@ -179,6 +179,33 @@ export const Explanation = T.Object(
       T.Object({ limit: T.Integer(), inFlight: T.Integer(), refuses: T.Boolean() }, strict),
       T.Null(),
     ]),
+    counters: T.Union(
+      [
+        T.Object(
+          {
+            decidedBy: T.Union(
+              [
+                T.Literal("memory", { description: "This node's own counters (no cluster)." }),
+                T.Literal("redis", { description: "The counters all nodes share in Redis." }),
+                T.Literal("local", {
+                  description: "Redis is unreachable: this node's share of every limit, on its own counters.",
+                }),
+                T.Literal("open", { description: "Redis is unreachable: admitted without counting." }),
+                T.Literal("closed", { description: "Redis is unreachable: refused with 503." }),
+              ],
+              { description: "Which counters decide the limits." },
+            ),
+            nodes: T.Union([T.Integer(), T.Null()], {
+              description:
+                "Live nodes as last seen in Redis (a local share divides by it); null without a cluster.",
+            }),
+          },
+          strict,
+        ),
+        T.Null(),
+      ],
+      { description: "Where the limits are decided; null when the request does not reach them." },
+    ),
     wouldRefuse: T.Array(
       T.Union([T.Literal("forbidden"), T.Literal("rate_limited"), T.Literal("quota_exhausted")]),
       {

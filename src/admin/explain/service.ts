@@ -49,7 +49,7 @@ export class ExplainService {
         body.key !== undefined ? `No key with id "${body.key}".` : `No tenant with id "${body.tenant}".`,
       );
     }
-    const e = explainRequest(snapshot, clock, this.policies, {
+    const e = await explainRequest(snapshot, clock, this.policies, {
       method: body.method,
       target: body.path,
       headers: new Headers(body.headers ?? {}),

@@ -13,8 +13,8 @@ export const keysPlugin = (keys: KeyService) =>
   new Elysia({ normalize: false })
     .post(
       "/tenants/:id/keys",
-      ({ params, body, request, status }) =>
-        status(201, keys.create(params.id, body ?? {}, actorOf(request))),
+      async ({ params, body, request, status }) =>
+        status(201, await keys.create(params.id, body ?? {}, actorOf(request))),
       {
         parse: "json",
         params: TenantIdParams,
@@ -99,8 +99,8 @@ export const keysPlugin = (keys: KeyService) =>
     })
     .delete(
       "/keys/:id",
-      ({ params, request, status }) => {
-        keys.revoke(params.id, actorOf(request));
+      async ({ params, request, status }) => {
+        await keys.revoke(params.id, actorOf(request));
         return status(204, undefined);
       },
       {

@@ -40,7 +40,7 @@ export class KeyService {
   }
 
   /** Works for tenants from the file too (CI creates keys on the fly); the key itself is API-owned. */
-  create(tenantId: string, body: Static<typeof CreateKeyBody>, actor: string): KeyWithSecret {
+  async create(tenantId: string, body: Static<typeof CreateKeyBody>, actor: string): Promise<KeyWithSecret> {
     const tenant = this.db.select().from(tenants).where(eq(tenants.id, tenantId)).get();
     if (!tenant) throw notFound(`No tenant with id "${tenantId}".`);
     const id = body.id ?? `key_${randomBase62(20)}`;
@@ -52,7 +52,7 @@ export class KeyService {
     }
     const secret = generateApiKey();
     const now = this.store.clock.now();
-    const row = commit(this.store, (tx) => {
+    const row = await commit(this.store, (tx) => {
       if (tx.select({ id: apiKeys.id }).from(apiKeys).where(eq(apiKeys.id, id)).get()) {
         throw conflict(`A key with id "${id}" already exists.`);
       }
@@ -108,7 +108,7 @@ export class KeyService {
     return toView(this.row(id));
   }
 
-  update(id: string, body: Static<typeof PatchKeyBody>, actor: string): Key {
+  async update(id: string, body: Static<typeof PatchKeyBody>, actor: string): Promise<Key> {
     const before = this.apiOwned(id);
     const set: Partial<Row> = { updatedAt: this.store.clock.now() };
     if (body.name !== undefined) set.name = body.name;
@@ -116,18 +116,18 @@ export class KeyService {
     if (body.disabled !== undefined) set.disabled = body.disabled;
     if (body.expiresAt !== undefined)
       set.expiresAt = body.expiresAt === null ? null : Date.parse(body.expiresAt);
-    const row = this.change(id, set, actor, before, keyAction(before, set));
+    const row = await this.change(id, set, actor, before, keyAction(before, set));
     return toView(row);
   }
 
   /** A new secret; the old one keeps working until the grace period ends, so clients can switch over. */
-  rotate(id: string, body: Static<typeof RotateKeyBody>, actor: string): KeyWithSecret {
+  async rotate(id: string, body: Static<typeof RotateKeyBody>, actor: string): Promise<KeyWithSecret> {
     const before = this.apiOwned(id);
     const graceMs = parseDuration(body.gracePeriod ?? DEFAULT_GRACE);
     if (graceMs > MAX_GRACE_MS) throw badRequest("gracePeriod may be at most 7d.");
     const secret = generateApiKey();
     const now = this.store.clock.now();
-    const row = this.change(
+    const row = await this.change(
       id,
       {
         hash: hashKey(secret),
@@ -149,17 +149,17 @@ export class KeyService {
    * Ends a rotation's grace period now: the previous secret fails from the next request on. Calling it
    * again, or on a key with no previous secret, changes nothing.
    */
-  endGrace(id: string, actor: string): Key {
+  async endGrace(id: string, actor: string): Promise<Key> {
     const before = this.apiOwned(id);
     if (before.previousHash === null) return toView(before);
     const set = { previousHash: null, graceUntil: null, updatedAt: this.store.clock.now() };
-    return toView(this.change(id, set, actor, before, "key.end_grace"));
+    return toView(await this.change(id, set, actor, before, "key.end_grace"));
   }
 
   /** Deletes the key: the next request with either of its secrets fails. */
-  revoke(id: string, actor: string): void {
+  async revoke(id: string, actor: string): Promise<void> {
     const before = this.apiOwned(id);
-    commit(this.store, (tx) => {
+    await commit(this.store, (tx) => {
       tx.delete(apiKeys).where(eq(apiKeys.id, id)).run();
       this.store.audit.record(tx, {
         actor,
@@ -171,7 +171,7 @@ export class KeyService {
     });
   }
 
-  private change(id: string, set: Partial<Row>, actor: string, before: Row, action: string): Row {
+  private change(id: string, set: Partial<Row>, actor: string, before: Row, action: string): Promise<Row> {
     return commit(this.store, (tx) => {
       const row = tx.update(apiKeys).set(set).where(eq(apiKeys.id, id)).returning().get();
       this.store.audit.record(tx, {

@@ -15,6 +15,8 @@ export interface OperationsDeps {
   draining: () => boolean;
   /** Whether the writes traffic causes reach the database. */
   store: () => StoreStatus;
+  /** Cluster mode: what is off (PostgreSQL or Redis away, nodes on different configs), or null. */
+  cluster?: () => string | null;
 }
 
 export const operationsPlugin = (deps: OperationsDeps) =>
@@ -45,6 +47,9 @@ export const operationsPlugin = (deps: OperationsDeps) =>
         }
         const store = deps.store();
         if (!store.healthy) return { status: "degraded" as const, detail: describeStoreStatus(store) };
+        // Limits are then decided by cluster.onStoreError, objects served from this node's copy.
+        const cluster = deps.cluster?.();
+        if (cluster) return { status: "degraded" as const, detail: cluster };
         return { status: "ready" as const };
       },
       {
@@ -55,7 +60,9 @@ export const operationsPlugin = (deps: OperationsDeps) =>
           description:
             "503 while draining. While the database cannot be read or refuses writes (locked, full, " +
             "read-only, file removed) the answer is 200 with status degraded and a detail naming the " +
-            "fault and the usage rows buffered: traffic is still served, so load balancers keep sending it.",
+            "fault and the usage rows buffered: traffic is still served, so load balancers keep sending it. " +
+            "In cluster mode also while PostgreSQL or Redis cannot be reached (saying what the node does " +
+            "meanwhile), and while the nodes run different config files.",
           tags,
         },
       },

@@ -13,12 +13,30 @@ import type { QuotaCounter, QuotaCounters } from "../../policies/limits/quota-co
 import { sourceLocator } from "../declared-source.ts";
 import { iso } from "../fields.ts";
 import { quotaItem } from "../policy/service.ts";
-import { badRequest, conflict, notFound } from "../problem.ts";
+import { AdminProblem, badRequest, conflict, notFound } from "../problem.ts";
 import { keyViewOf, tenantViewOf } from "../snapshot-views.ts";
 import type { AdminStore } from "../store.ts";
 import type { QuotaState } from "./model.ts";
 
 type State = Static<typeof QuotaState>;
+
+/**
+ * Quota counts kept elsewhere as well (a cluster's Redis, shared by every node): read before they are
+ * shown, and changed there before the node's own counters. Each answers false when they cannot be
+ * reached, having changed nothing.
+ */
+export interface SharedQuotaCounts {
+  read(
+    tenant: TenantView,
+    key: KeyView | null,
+    counted: readonly { quota: CompiledQuota; counter: QuotaCounter }[],
+  ): Promise<boolean>;
+  change(
+    tenant: TenantView,
+    key: KeyView | null,
+    changes: readonly { quota: CompiledQuota; counter: QuotaCounter; how: "set" | "credit"; units: number }[],
+  ): Promise<boolean>;
+}
 
 /** The quotas one route addresses, each with the counter it is counted in now. */
 interface Scope {
@@ -34,55 +52,76 @@ export class QuotaService {
   constructor(
     private readonly store: AdminStore,
     private readonly counters: QuotaCounters,
+    private readonly shared?: SharedQuotaCounts,
   ) {}
 
-  ofTenant(id: string): State {
-    return this.state(this.tenantScope(id));
+  async ofTenant(id: string): Promise<State> {
+    return this.state(await this.read(this.tenantScope(id)));
   }
 
-  ofKey(id: string): State {
-    return this.state(this.keyScope(id));
+  async ofKey(id: string): Promise<State> {
+    return this.state(await this.read(this.keyScope(id)));
   }
 
   /** Sets used to 0 in the current period of the named quota, or of every one the route addresses. */
-  reset(target: "tenant" | "key", id: string, quota: string | undefined, actor: string): State {
-    const scope = target === "tenant" ? this.tenantScope(id) : this.keyScope(id);
+  async reset(
+    target: "tenant" | "key",
+    id: string,
+    quota: string | undefined,
+    actor: string,
+  ): Promise<State> {
+    const scope = await this.read(target === "tenant" ? this.tenantScope(id) : this.keyScope(id));
     const chosen = quota === undefined ? scope.changeable : [this.pick(scope, quota)];
-    this.apply(
+    await this.apply(
+      scope,
       target,
       id,
       "quota.reset",
       actor,
-      chosen.map((c) => ({ ...c, used: 0 })),
+      chosen.map((c) => ({ ...c, used: 0, how: "set" as const, units: 0 })),
       {},
     );
     return this.state(scope);
   }
 
   /** Gives `units` back in the current period: used goes down by that much, never below 0. */
-  credit(
+  async credit(
     target: "tenant" | "key",
     id: string,
     quota: string | undefined,
     units: number,
     actor: string,
-  ): State {
-    const scope = target === "tenant" ? this.tenantScope(id) : this.keyScope(id);
+  ): Promise<State> {
+    const scope = await this.read(target === "tenant" ? this.tenantScope(id) : this.keyScope(id));
     const c = quota !== undefined ? this.pick(scope, quota) : this.only(scope);
-    this.apply(target, id, "quota.credit", actor, [{ ...c, used: Math.max(0, c.counter.used - units) }], {
-      units,
-    });
+    const change = { ...c, used: Math.max(0, c.counter.used - units), how: "credit" as const, units };
+    await this.apply(scope, target, id, "quota.credit", actor, [change], { units });
     return this.state(scope);
   }
 
-  private apply(
+  /** The scope with the shared counts, when there are any, read into the node's counters. */
+  private async read(scope: Scope): Promise<Scope> {
+    if (this.shared && !(await this.shared.read(scope.tenant, scope.key, scope.shown))) {
+      throw sharedUnavailable("nothing was changed");
+    }
+    return scope;
+  }
+
+  private async apply(
+    scope: Scope,
     target: "tenant" | "key",
     id: string,
     action: string,
     actor: string,
-    changes: { quota: CompiledQuota; counter: QuotaCounter; used: number }[],
+    changes: {
+      quota: CompiledQuota;
+      counter: QuotaCounter;
+      used: number;
+      how: "set" | "credit";
+      units: number;
+    }[],
     extra: Record<string, unknown>,
-  ): void {
+  ): Promise<void> {
     if (changes.length === 0) return;
     const entry = (used: (c: (typeof changes)[number]) => number) =>
       changes.map((c) => ({ quota: c.quota.name, periodStart: iso(c.counter.periodStart), used: used(c) }));
@@ -97,7 +136,17 @@ export class QuotaService {
         after: { ...extra, quotas: entry((c) => c.used) },
       }),
     );
-    for (const c of changes) this.counters.set(c.counter, c.used);
+    if (this.shared) {
+      // Made in the shared counts (a credit atomically, so no count another node adds meanwhile is
+      // lost); the node's counters follow there.
+      if (!(await this.shared.change(scope.tenant, scope.key, changes))) {
+        throw sharedUnavailable(
+          "the audit log records the attempt, but the counts did not change; repeat it",
+        );
+      }
+    } else {
+      for (const c of changes) this.counters.set(c.counter, c.used);
+    }
     try {
       this.counters.flush();
     } catch {
@@ -164,3 +213,12 @@ export class QuotaService {
     };
   }
 }
+
+const sharedUnavailable = (what: string) =>
+  new AdminProblem(
+    503,
+    "store_unavailable",
+    `The quota counts all nodes share (Redis) cannot be reached right now: ${what}. Retry shortly.`,
+    {},
+    { "retry-after": "5" },
+  );

@@ -20,19 +20,23 @@ export const tenantsPlugin = (tenants: TenantService) =>
         tags,
       },
     })
-    .post("/tenants", ({ body, request, status }) => status(201, tenants.create(body, actorOf(request))), {
-      parse: "json",
-      body: CreateTenantBody,
-      response: responses({ 201: TenantView }, [400, 409, 413]),
-      detail: {
-        summary: "Create a tenant",
-        operationId: "createTenant",
-        description:
-          "The plan and any upstream names must exist in the running config. The tenant serves traffic " +
-          "from the next request on and survives restarts and config reloads.",
-        tags,
+    .post(
+      "/tenants",
+      async ({ body, request, status }) => status(201, await tenants.create(body, actorOf(request))),
+      {
+        parse: "json",
+        body: CreateTenantBody,
+        response: responses({ 201: TenantView }, [400, 409, 413]),
+        detail: {
+          summary: "Create a tenant",
+          operationId: "createTenant",
+          description:
+            "The plan and any upstream names must exist in the running config. The tenant serves traffic " +
+            "from the next request on and survives restarts and config reloads.",
+          tags,
+        },
       },
-    })
+    )
     .get("/tenants/:id", ({ params }) => tenants.get(params.id), {
       params: TenantIdParams,
       response: responses({ 200: TenantView }, [400, 404]),
@@ -55,8 +59,8 @@ export const tenantsPlugin = (tenants: TenantService) =>
     })
     .delete(
       "/tenants/:id",
-      ({ params, request, status }) => {
-        tenants.remove(params.id, actorOf(request));
+      async ({ params, request, status }) => {
+        await tenants.remove(params.id, actorOf(request));
         return status(204, undefined);
       },
       {

@@ -44,12 +44,12 @@ export class TenantService {
     return toView(row, this.keyStats([id]).get(id));
   }
 
-  create(body: Static<typeof CreateTenantBody>, actor: string): Tenant {
+  async create(body: Static<typeof CreateTenantBody>, actor: string): Promise<Tenant> {
     const { id, ...fields } = body;
     const decl: TenantDecl = { ...fields };
     checkTenant(this.store, id, decl);
     const now = this.store.clock.now();
-    commit(this.store, (tx) => {
+    await commit(this.store, (tx) => {
       if (tx.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, id)).get()) {
         throw conflict(`A tenant with id "${id}" already exists.`);
       }
@@ -69,7 +69,7 @@ export class TenantService {
     return this.get(id);
   }
 
-  update(id: string, body: Static<typeof PatchTenantBody>, actor: string): Tenant {
+  async update(id: string, body: Static<typeof PatchTenantBody>, actor: string): Promise<Tenant> {
     const before = this.row(id);
     assertApiOwned(before, `Tenant "${id}"`, this.store.state.config.file);
     const current = tenantDecl(before);
@@ -81,7 +81,7 @@ export class TenantService {
     // With its keys: a new tenant limit must not take a name one of its keys' limits has.
     const keys = this.db.select().from(apiKeys).where(eq(apiKeys.tenantId, id)).all();
     checkTenant(this.store, id, { ...decl, keys: keys.map(keyDecl) });
-    commit(this.store, (tx) => {
+    await commit(this.store, (tx) => {
       const row = tx
         .update(tenants)
         .set({ ...columns(decl, id), updatedAt: this.store.clock.now() })
@@ -101,10 +101,10 @@ export class TenantService {
   }
 
   /** Deletes the tenant and its keys; requests with those keys fail from the next one on. */
-  remove(id: string, actor: string): void {
+  async remove(id: string, actor: string): Promise<void> {
     const before = this.row(id);
     assertApiOwned(before, `Tenant "${id}"`, this.store.state.config.file);
-    commit(this.store, (tx) => {
+    await commit(this.store, (tx) => {
       const keys = tx.select({ id: apiKeys.id }).from(apiKeys).where(eq(apiKeys.tenantId, id)).all();
       tx.delete(tenants).where(eq(tenants.id, id)).run();
       this.store.audit.record(tx, {

@@ -7,21 +7,30 @@ import { Elysia, type ValidationError } from "elysia";
 import { parseInstant } from "../../lib/instant.ts";
 import type { Log } from "../../lib/log.ts";
 import { contentTypes } from "../../usage/format.ts";
-import { UsageQueryError } from "../../usage/query.ts";
-import type { UsageService } from "../../usage/service.ts";
+import { UsageQueryError, UsageUnavailableError } from "../../usage/query.ts";
+import type { UsageReads } from "../../usage/service.ts";
 import { validationProblem } from "../errors.ts";
 import { sanitize } from "../fields.ts";
-import { AdminProblem, badRequest, problemResponse, responses } from "../problem.ts";
+import { AdminProblem, badRequest, problemResponse, responses, storeUnavailable } from "../problem.ts";
 import { requestIdOf } from "../request-id.ts";
 import { ExportBody, ExportQueryParams, UsageQueryParams, UsageReport } from "./model.ts";
 
 export interface UsagePluginDeps {
-  usage: UsageService;
+  usage: UsageReads;
   log?: Log;
 }
 
 const refuse = (request: Request, detail: string) =>
   problemResponse(badRequest(detail), requestIdOf(request));
+
+/** A query refused (400), or the database that holds usage cannot answer now (503); else undefined. */
+function expected(request: Request, err: unknown): Response | undefined {
+  if (err instanceof UsageQueryError) return refuse(request, err.message);
+  if (err instanceof UsageUnavailableError) {
+    return problemResponse(storeUnavailable(err.message), requestIdOf(request));
+  }
+  return undefined;
+}
 
 /**
  * Hosts that normalize queries drop unknown parameters before validation instead of refusing them, and
@@ -45,7 +54,7 @@ const INSTANT_RULE =
 
 type Range = { from: number; to: number } | { error: string };
 
-function range(usage: UsageService, q: { from?: string | undefined; to?: string | undefined }): Range {
+function range(usage: UsageReads, q: { from?: string | undefined; to?: string | undefined }): Range {
   const from = q.from === undefined ? undefined : parseInstant(q.from);
   const to = q.to === undefined ? undefined : parseInstant(q.to);
   if (from === null) return { error: `The query parameter from ${INSTANT_RULE}; this date does not exist.` };
@@ -71,26 +80,27 @@ export function usagePlugin(deps: UsagePluginDeps) {
     })
     .get(
       "/usage",
-      ({ query, request, set }) => {
+      async ({ query, request, set }) => {
         set.headers["cache-control"] = "no-store";
         const stray = strayParameter(request, UsageQueryParams);
         const r = stray ? { error: stray } : range(usage, query);
         if ("error" in r) return refuse(request, r.error);
         try {
-          return usage.queryUsage({
+          return await usage.queryUsage({
             tenant: query.tenant,
             from: r.from,
             to: r.to,
             groupBy: query.groupBy ?? "hour",
           });
         } catch (err) {
-          if (err instanceof UsageQueryError) return refuse(request, err.message);
+          const answer = expected(request, err);
+          if (answer) return answer;
           throw err;
         }
       },
       {
         query: UsageQueryParams,
-        response: responses({ 200: UsageReport }, [400]),
+        response: responses({ 200: UsageReport }, [400, 503]),
         detail: {
           summary: "Usage report",
           operationId: "getUsage",
@@ -98,14 +108,15 @@ export function usagePlugin(deps: UsagePluginDeps) {
             "Requests, errors, cost units, bytes and latency percentiles per route, key, status or UTC " +
             "time bucket over [from, to). Read from per-minute and per-hour rollups plus the raw rows of " +
             "the partial minutes at either end, so the answer is exact and its cost grows with the " +
-            "length of the range, not the number of requests.",
+            "length of the range, not the number of requests. In cluster mode every node's rows are read " +
+            "from PostgreSQL (503 while it cannot be reached).",
           tags,
         },
       },
     )
     .get(
       "/usage/export",
-      ({ query, request, set }) => {
+      async ({ query, request, set }) => {
         set.headers["cache-control"] = "no-store";
         const stray = strayParameter(request, ExportQueryParams);
         const r = stray ? { error: stray } : range(usage, query);
@@ -114,9 +125,16 @@ export function usagePlugin(deps: UsagePluginDeps) {
         const granularity = query.granularity ?? "raw";
         let body: ReadableStream<Uint8Array>;
         try {
-          body = usage.exportUsage({ format, granularity, tenant: query.tenant, from: r.from, to: r.to });
+          body = await usage.exportUsage({
+            format,
+            granularity,
+            tenant: query.tenant,
+            from: r.from,
+            to: r.to,
+          });
         } catch (err) {
-          if (err instanceof UsageQueryError) return refuse(request, err.message);
+          const answer = expected(request, err);
+          if (answer) return answer;
           throw err;
         }
         return new Response(body, {
@@ -129,14 +147,15 @@ export function usagePlugin(deps: UsagePluginDeps) {
       },
       {
         query: ExportQueryParams,
-        response: responses({ 200: ExportBody }, [400]),
+        response: responses({ 200: ExportBody }, [400, 503]),
         detail: {
           summary: "Export usage",
           operationId: "exportUsage",
           description:
             "Streams raw usage rows, or totals per tenant and UTC hour, day or month, as CSV or NDJSON, " +
             "for billing pipelines. Memory stays flat whatever the size. Rows are ordered by time; export " +
-            "closed periods, since rows reach the database up to usage.flushInterval after a request ends.",
+            "closed periods, since rows reach the database up to usage.flushInterval after a request ends " +
+            "(in cluster mode, PostgreSQL a little later: 503 while it cannot be reached).",
           tags,
         },
       },

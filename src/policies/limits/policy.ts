@@ -1,11 +1,20 @@
 import { Refusal, type RefusalCode } from "../../gateway/refusal.ts";
-import type { CompiledLimit, CompiledQuota, KeyView, TenantView } from "../../gateway/snapshot.ts";
+import type { KeyView, TenantView } from "../../gateway/snapshot.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { type Policy, type RequestContext, type RequestOutcome, recordWouldRefuse } from "../policy.ts";
 import type { ConcurrencyGate } from "./concurrency.ts";
-import { ceilSeconds, type FieldShape, fieldShape, formatWindow } from "./headers.ts";
+import { counterStates, limitAt, quotaAt } from "./counter-states.ts";
+import { ceilSeconds, type FieldShape, fieldShape } from "./headers.ts";
 import type { QuotaCounter, QuotaCounters } from "./quota-counters.ts";
 import { capOf, type SlidingWindows } from "./sliding-windows.ts";
+import {
+  limitNeverFits,
+  limitReached,
+  quotaNeverFits,
+  quotaUsedUp,
+  retryIn,
+  tooManyInFlight,
+} from "./wording.ts";
 
 export interface LimitsDeps {
   readonly clock: Clock;
@@ -38,9 +47,18 @@ export interface CounterState {
   readonly resetsAt: number | null;
 }
 
+/** Which counters decide: this node's own, the shared ones in Redis, or onStoreError's mode while Redis is unreachable. */
+export interface CountersExplanation {
+  readonly decidedBy: "memory" | "redis" | "local" | "open" | "closed";
+  /** The node count a local share divides by; null without a cluster. */
+  readonly nodes: number | null;
+}
+
 /** What the limits policy would decide, without counting anything or taking a concurrency slot. */
 export interface LimitsExplanation {
   readonly refusal: Refusal | undefined;
+  /** Absent: this node's own counters (no cluster). */
+  readonly store?: CountersExplanation;
   /** Codes of the shadow limits and quotas that would refuse the request, when it is admitted. */
   readonly wouldRefuse: RefusalCode[];
   readonly counters: CounterState[];
@@ -97,12 +115,6 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
   const counters: QuotaCounter[] = [];
   /** Per limit, then per quota: whether it alone would refuse the request (set by `judge`). */
   const refusing: boolean[] = [];
-
-  const limitAt = (tenant: TenantView, key: KeyView, i: number): CompiledLimit =>
-    i < tenant.limits.length ? tenant.limits[i]! : key.limits[i - tenant.limits.length]!;
-  /** The tenant's quotas (plan's and own), then the key's own. */
-  const quotaAt = (tenant: TenantView, key: KeyView, j: number): CompiledQuota =>
-    j < tenant.quotas.length ? tenant.quotas[j]! : key.quotas[j - tenant.quotas.length]!;
 
   /** The RateLimit-Policy value and item prefixes only change with the views and quota periods. */
   const shapes = new WeakMap<KeyView, FieldShape>();
@@ -174,10 +186,7 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
       if (cost > cap) {
         refusing[i] = true;
         if (limit.shadow) continue;
-        v.impossible ??= {
-          code: "rate_limited",
-          detail: `This request costs ${cost} units, more than rate limit "${limit.name}" allows (${limit.limit} per ${formatWindow(limit.windowMs)}); it can never be admitted.`,
-        };
+        v.impossible ??= { code: "rate_limited", detail: limitNeverFits(limit, cost) };
       } else if (windows.used(s, now) + cost > cap) {
         refusing[i] = true;
         if (limit.shadow) continue;
@@ -185,7 +194,7 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
         if (ms >= v.waitMs) {
           v.code = "rate_limited";
           v.waitMs = ms;
-          v.binding = `Rate limit "${limit.name}" (${limit.limit} per ${formatWindow(limit.windowMs)}) reached`;
+          v.binding = limitReached(limit);
         }
       }
     }
@@ -199,10 +208,7 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
       if (cost > q.limit) {
         refusing[nl + j] = true;
         if (q.shadow) continue;
-        v.impossible ??= {
-          code: "quota_exhausted",
-          detail: `This request costs ${cost} units, more than quota "${q.name}" allows (${q.limit} per ${q.period}); it can never be admitted.`,
-        };
+        v.impossible ??= { code: "quota_exhausted", detail: quotaNeverFits(q, cost) };
       } else if (c.used + cost > q.limit) {
         refusing[nl + j] = true;
         if (q.shadow) continue;
@@ -210,7 +216,7 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
         if (ms >= v.waitMs) {
           v.code = "quota_exhausted";
           v.waitMs = ms;
-          v.binding = `Quota "${q.name}" (${q.limit} per ${q.period}) used up`;
+          v.binding = quotaUsedUp(q);
         }
       }
     }
@@ -262,29 +268,13 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
       return refuse(tenant, key, responseHeaders, v.impossible.code, v.impossible.detail, null, now);
     }
     if (v.code !== undefined) {
-      return refuse(
-        tenant,
-        key,
-        responseHeaders,
-        v.code,
-        `${v.binding}; retry in ${ceilSeconds(v.waitMs)} s.`,
-        v.waitMs,
-        now,
-      );
+      return refuse(tenant, key, responseHeaders, v.code, retryIn(v.binding, v.waitMs), v.waitMs, now);
     }
     return undefined;
   }
 
   const concurrencyRefusal = (tenant: TenantView, key: KeyView, headers: Map<string, string>, now: number) =>
-    refuse(
-      tenant,
-      key,
-      headers,
-      "concurrency_limited",
-      `At most ${tenant.concurrency} requests may be in flight at once.`,
-      null,
-      now,
-    );
+    refuse(tenant, key, headers, "concurrency_limited", tooManyInFlight(tenant.concurrency!), null, now);
 
   return {
     name: "limits",
@@ -347,54 +337,17 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
       const capped = tenant.concurrency !== null && inFlight >= tenant.concurrency;
       if (!refusal && capped) refusal = concurrencyRefusal(tenant, key, new Map(), now);
       const admitted = refusal === undefined;
-      const states: CounterState[] = [];
-      const wouldRefuse: RefusalCode[] = [];
-      const nl = tenant.limits.length + key.limits.length;
-      for (let i = 0; i < nl; i++) {
-        const limit = limitAt(tenant, key, i);
-        const s = slots[i]!;
-        const cap = capOf(limit);
-        const fits = cost > cap ? null : windows.msUntilFits(s, cap, cost, now);
-        if (admitted && limit.shadow && refusing[i] && !wouldRefuse.includes("rate_limited")) {
-          wouldRefuse.push("rate_limited");
-        }
-        states.push({
-          kind: "window",
-          name: limit.name,
-          declaredAt: limit.declaredAt,
-          limit: limit.limit,
-          per: limit.windowMs,
-          by: i >= tenant.limits.length ? "key" : limit.by,
-          mode: limit.shadow ? "shadow" : "enforce",
-          used: windows.used(s, now),
-          adds: admitted && !(limit.shadow && refusing[i]) ? cost : 0,
-          refuses: fits !== 0,
-          fitsInMs: fits,
-          resetsAt: null,
-        });
-      }
-      for (let j = 0; j < tenant.quotas.length + key.quotas.length; j++) {
-        const q = quotaAt(tenant, key, j);
-        const c = counters[j]!;
-        const fits = cost > q.limit ? null : c.used + cost > q.limit ? c.periodEnd - now : 0;
-        if (admitted && q.shadow && refusing[nl + j] && !wouldRefuse.includes("quota_exhausted")) {
-          wouldRefuse.push("quota_exhausted");
-        }
-        states.push({
-          kind: "quota",
-          name: q.name,
-          declaredAt: q.declaredAt,
-          limit: q.limit,
-          per: q.period,
-          by: j >= tenant.quotas.length ? "key" : q.by,
-          mode: q.shadow ? "shadow" : "enforce",
-          used: c.used,
-          adds: admitted && !(q.shadow && refusing[nl + j]) ? cost : 0,
-          refuses: fits !== 0,
-          fitsInMs: fits,
-          resetsAt: c.periodEnd,
-        });
-      }
+      const { states, wouldRefuse } = counterStates({
+        tenant,
+        key,
+        cost,
+        now,
+        admitted,
+        refusing,
+        used: (i) => windows.used(slots[i]!, now),
+        fitsInMs: (i, cap) => windows.msUntilFits(slots[i]!, cap, cost, now),
+        quota: (j) => counters[j]!,
+      });
       const cap =
         tenant.concurrency === null ? null : { limit: tenant.concurrency, inFlight, refuses: capped };
       return { refusal, wouldRefuse, counters: states, concurrency: cap };

@@ -160,6 +160,43 @@ export class SlidingWindows {
     return Math.max(0, (k + 1) * b + w - 1 - now);
   }
 
+  /**
+   * Takes a counter out, as it stands at `now`: its window length and, for each non-empty bucket
+   * still in the window, its index and units (bucket k holds [k·b, (k+1)·b), b = ceil(W / 20)).
+   * The counter is dropped; null when there is none. For copying what one node counted on its own
+   * into the shared counters (cluster/redis/local-share.ts).
+   */
+  take(
+    counter: string,
+    identity: string,
+    perKey: boolean,
+    now: number,
+  ): { windowMs: number; buckets: number[] } | null {
+    const scope = perKey ? this.byKey : this.byTenant;
+    const slots = scope.get(counter);
+    const s = slots?.get(identity);
+    if (slots === undefined || s === undefined) return null;
+    const m = s * META;
+    const w = this.meta[m]!;
+    this.advance(s, w, now);
+    const b = widthOf(w);
+    const ring = ringOf(w, b);
+    const head = this.meta[m + 1]!;
+    const first = Math.max(head - ring + 1, Math.floor((now - w + 1) / b), 0);
+    let p = this.meta[m + 2]! - (head - first);
+    if (p < 0) p += ring;
+    const buckets: number[] = [];
+    for (let k = first; k <= head; k++) {
+      const units = this.counts[s * STRIDE + p]!;
+      if (units > 0) buckets.push(k, units);
+      if (++p === ring) p = 0;
+    }
+    slots.delete(identity);
+    if (slots.size === 0) scope.delete(counter);
+    this.release(s);
+    return { windowMs: w, buckets };
+  }
+
   /** Drops counters whose every bucket has left the window; returns how many. */
   sweep(now: number): number {
     let removed = 0;

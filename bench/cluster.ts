@@ -1,0 +1,200 @@
+/**
+ * A node deciding its limits in Redis (cluster.redis) against the same node on in-process counters,
+ * in alternating rounds of one run, reported as ratios: throughput, p99 latency, and the CPU Redis
+ * spends per request. The config is the throughput benchmark's (100 tenants, two sliding windows and
+ * a monthly quota each); Redis is a local redis-server on loopback, as beside a node in production.
+ *
+ * Needs wrk and redis-server (Debian packages); run as root it installs them when missing.
+ *   usage: bun bench/cluster.ts [--seconds 5] [--rounds 3]
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const root = join(import.meta.dir, "..");
+const bun = process.execPath;
+const { values: args } = parseArgs({
+  args: Bun.argv.slice(2),
+  options: { seconds: { type: "string", default: "5" }, rounds: { type: "string", default: "3" } },
+});
+const seconds = Number(args.seconds);
+const rounds = Number(args.rounds);
+const work = mkdtempSync(join(tmpdir(), "gatehouse-bench-cluster-"));
+const children: Bun.Subprocess[] = [];
+process.on("exit", () => {
+  for (const c of children) c.kill();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const UPSTREAM = 19610;
+const GATEHOUSE = 19611;
+const REDIS = 19612;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (n: number, digits = 2) => n.toFixed(digits);
+
+function need(binary: string, pkg: string): void {
+  if (Bun.which(binary)) return;
+  const r = Bun.spawnSync(["sh", "-c", `apt-get update -qq && apt-get install -y -qq ${pkg}`], {
+    stdout: "ignore",
+  });
+  if (r.exitCode !== 0 || !Bun.which(binary)) {
+    console.error(`the cluster benchmark needs ${binary}: apt-get install ${pkg}`);
+    process.exit(2);
+  }
+}
+
+function spawn(cmd: string[], env: Record<string, string> = {}): Bun.Subprocess {
+  const p = Bun.spawn(cmd, {
+    cwd: work,
+    env: { ...process.env, ...env },
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  children.push(p);
+  return p;
+}
+
+async function waitFor(url: string, headers: Record<string, string> = {}): Promise<void> {
+  for (let i = 0; i < 3000; i++) {
+    try {
+      const r = await fetch(url, { headers });
+      await r.arrayBuffer();
+      if (r.status === 200) return;
+    } catch {}
+    await Bun.sleep(10);
+  }
+  throw new Error(`${url} did not answer 200 in time`);
+}
+
+interface WrkResult {
+  rps: number;
+  p99: number;
+  requests: number;
+  non2xx: number;
+}
+
+function wrk(secs: number): WrkResult {
+  const r = Bun.spawnSync(
+    [
+      "wrk",
+      "-t1",
+      "-c64",
+      `-d${secs}s`,
+      "--latency",
+      "-s",
+      join(work, "keys.lua"),
+      `http://127.0.0.1:${GATEHOUSE}/`,
+    ],
+    { stdout: "pipe" },
+  );
+  const out = r.stdout.toString();
+  const ms = (v: string) => {
+    const m = /^([\d.]+)(us|ms|s)$/.exec(v)!;
+    return Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1);
+  };
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
+    p99: ms(/ 99%\s+(\S+)/.exec(out)?.[1] ?? "0ms"),
+    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0),
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+  };
+}
+
+/** CPU ms a process has used (utime + stime, in 10 ms ticks). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+function config(cluster: boolean): string {
+  const lines = [
+    "version: 1",
+    `server: { listen: 127.0.0.1:${GATEHOUSE}, admin: 127.0.0.1:0 }`,
+    `database: ${join(work, cluster ? "redis.db" : "memory.db")}`,
+    ...(cluster ? [`cluster: { redis: "redis://127.0.0.1:${REDIS}" }`] : []),
+    `upstreams: { up: { url: "http://127.0.0.1:${UPSTREAM}" } }`,
+    "plans:",
+    "  bench:",
+    "    limits: [{ limit: 1000000000, window: 1m }, { limit: 100000000, window: 1s, by: key }]",
+    "    quota: { limit: 1000000000000, period: month }",
+    '    rules: [{ allow: "* /v1/**" }, { deny: "* /v1/admin/**" }]',
+    'routes: [{ match: "* /v1/**", upstream: up }]',
+    "tenants:",
+  ];
+  for (let t = 0; t < 100; t++)
+    lines.push(`  t${t}: { plan: bench, keys: [{ id: k${t}, secret: key-${t}-0 }] }`);
+  return `${lines.join("\n")}\n`;
+}
+
+need("wrk", "wrk");
+need("redis-server", "redis-server");
+writeFileSync(
+  join(work, "keys.lua"),
+  `local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/v1/items?page=1", { ["X-Api-Key"] = "key-" .. (n % 100) .. "-0" })
+end
+`,
+);
+writeFileSync(join(work, "memory.yaml"), config(false));
+writeFileSync(join(work, "redis.yaml"), config(true));
+const upstream = spawn([bun, join(import.meta.dir, "peers/upstream.ts")], { PORT: String(UPSTREAM) });
+await waitFor(`http://127.0.0.1:${UPSTREAM}/`);
+const redis = spawn([
+  "redis-server",
+  "--port",
+  String(REDIS),
+  "--bind",
+  "127.0.0.1",
+  "--save",
+  "",
+  "--appendonly",
+  "no",
+  "--dir",
+  work,
+]);
+
+console.log(
+  `\n## Cluster: one node on Redis against the same node on in-process counters, ${rounds} alternating rounds of ${seconds}s`,
+);
+const runs = { memory: [] as WrkResult[], redis: [] as WrkResult[] };
+const nodeCpu = { memory: [] as number[], redis: [] as number[] };
+const redisCpu: number[] = [];
+for (let round = 0; round < rounds; round++) {
+  for (const peer of ["memory", "redis"] as const) {
+    const p = spawn([bun, join(root, "src/main.ts"), "serve", "--config", join(work, `${peer}.yaml`)]);
+    await waitFor(`http://127.0.0.1:${GATEHOUSE}/v1/items`, { "x-api-key": "key-1-0" });
+    wrk(1); // warm-up
+    const before = cpuMs(redis.pid);
+    const nodeBefore = cpuMs(p.pid);
+    const r = wrk(seconds);
+    nodeCpu[peer].push(((cpuMs(p.pid) - nodeBefore) * 1000) / r.requests);
+    if (peer === "redis") redisCpu.push(((cpuMs(redis.pid) - before) * 1000) / r.requests);
+    runs[peer].push(r);
+    p.kill("SIGTERM");
+    await p.exited;
+  }
+}
+console.log("counters     req/s (median)   p99 ms   non-2xx   gatehouse CPU µs/request");
+for (const peer of ["memory", "redis"] as const) {
+  const rs = runs[peer];
+  console.log(
+    `${peer.padEnd(12)}${fmt(median(rs.map((r) => r.rps)), 0).padStart(14)}${fmt(median(rs.map((r) => r.p99))).padStart(9)}` +
+      `${String(rs.reduce((n, r) => n + r.non2xx, 0)).padStart(10)}${fmt(median(nodeCpu[peer]), 1).padStart(27)}`,
+  );
+}
+const ratios = runs.redis.map((r, i) => r.rps / runs.memory[i]!.rps);
+const p99s = runs.redis.map((r, i) => r.p99 / runs.memory[i]!.p99);
+console.log(
+  `redis / memory throughput, per round: ${ratios.map((r) => fmt(r)).join(", ")}; median ${fmt(median(ratios))}`,
+);
+console.log(
+  `redis / memory p99 latency, per round: ${p99s.map((r) => fmt(r)).join(", ")}; median ${fmt(median(p99s))}`,
+);
+console.log(`redis-server CPU per request (median): ${fmt(median(redisCpu), 1)} µs`);
+upstream.kill();
+redis.kill();
+process.exit(0);
