@@ -3,16 +3,19 @@
  * reported as ratios. Timings on a shared 2-core machine vary by ±20% between runs, so throughput
  * alternates the peers over several rounds and reports the median of the per-round ratios.
  *
- *   1. throughput and p99: gatehouse (key auth, rules, two sliding windows, a quota, usage rows)
- *      against a bare Bun fetch proxy, and against that proxy writing gatehouse's usage row for
- *      each request (what the row alone costs), all in front of the same upstream, loaded by wrk;
- *      then every usage row is counted, to show none was lost at that load
+ *   1. throughput, p99 and CPU per request: gatehouse (key auth, rules, two sliding windows, a
+ *      quota, usage rows) against a bare Bun fetch proxy, against that proxy writing gatehouse's
+ *      usage row for each request (what the row alone costs), and against gatehouse with one of its
+ *      performance changes undone (bench/peers/gatehouse-variant.ts; each pair's ratio is that
+ *      change's effect), all in front of the same upstream, loaded by wrk; then every usage row is
+ *      counted, to show none was lost at that load
  *   2. start-up: process start to first proxied response for the compiled binary with 1,000 tenants
  *      and 10,000 keys, cold (new database) and warm (restart), against a minimal Bun.serve binary;
  *      and the ephemeral start: the shipped gateway.yaml on --db :memory:, beside a file database
  *   3. memory: resident size with 100,000 keys and 10,000 tenants that all sent traffic, 8 s after
  *      the traffic (and 0.5 s after, while the heap still holds its garbage)
- *   4. the limits and usage micro-benchmarks (bench/limits.ts, bench/usage.ts)
+ *   4. the limits, usage and config-watch micro-benchmarks (bench/limits.ts, bench/usage.ts with
+ *      the usage writer's A/B rounds, bench/watch.ts)
  *   5. cluster: a node deciding its limits in Redis against the same node on in-process counters
  *      (bench/cluster.ts; needs redis-server too)
  *   6. threads: server.threads 1 against 2, CPU per request per data-plane thread (bench/threads.ts)
@@ -112,13 +115,21 @@ function wrk(port: number, secs: number, connections = 64): WrkResult {
   };
 }
 
+/** utime + stime, in ms, from a /proc stat line (clock ticks of 10 ms). */
+function statCpu(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /**
  * CPU time in ms each thread of a process has used, by thread: "event loop" for the main thread,
- * else the thread's name (Bun's "HTTP Client", the usage writer's "Worker", JIT and GC helpers).
- * From /proc/<pid>/task/<tid>/stat, utime + stime in clock ticks of 10 ms.
+ * else the thread's name (Bun's "HTTP Client", the usage writer's "Worker", JIT and GC helpers);
+ * and "process", the whole process's, which also counts threads that have ended since (Bun's fetch
+ * starts short-lived ones: a sum over the live threads misses up to a third of a fetch proxy's CPU).
+ * From /proc/<pid>/stat and /proc/<pid>/task/<tid>/stat.
  */
 function threadCpu(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
+  const out = new Map<string, number>([["process", statCpu(readFileSync(`/proc/${pid}/stat`, "utf8"))]]);
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let stat: string;
     try {
@@ -128,8 +139,7 @@ function threadCpu(pid: number): Map<string, number> {
     }
     const close = stat.lastIndexOf(")");
     const name = Number(tid) === pid ? "event loop" : stat.slice(stat.indexOf("(") + 1, close);
-    const fields = stat.slice(close + 2).split(" ");
-    out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10);
+    out.set(name, (out.get(name) ?? 0) + statCpu(stat));
   }
   return out;
 }
@@ -141,14 +151,19 @@ function machineCpu(): { busy: number; idle: number } {
   return { busy: (ticks.reduce((a, b) => a + b, 0) - idle) * 10, idle: idle * 10 };
 }
 
-/** µs of CPU per request, by thread, between two threadCpu snapshots. */
+/**
+ * µs of CPU per request between two threadCpu snapshots: the event loop, Bun's HTTP client thread,
+ * the usage writer, and "other" (the rest of the process: GC and JIT helpers, ended threads).
+ */
 function cpuPerRequest(before: Map<string, number>, after: Map<string, number>, requests: number) {
+  const us = (name: string) => (((after.get(name) ?? 0) - (before.get(name) ?? 0)) * 1000) / requests;
   const out = new Map<string, number>();
-  for (const [name, ms] of after) {
-    const us = ((ms - (before.get(name) ?? 0)) * 1000) / requests;
-    const group = ["event loop", "HTTP Client", "Worker"].includes(name) ? name : "other";
-    out.set(group, (out.get(group) ?? 0) + us);
+  let named = 0;
+  for (const name of ["event loop", "HTTP Client", "Worker"]) {
+    out.set(name, us(name));
+    named += us(name);
   }
+  out.set("other", us("process") - named);
   return out;
 }
 
@@ -196,121 +211,184 @@ end
   );
 }
 
+interface Peer {
+  port: number;
+  start: () => Bun.Subprocess;
+  /** For a gatehouse: the database whose rows are counted afterwards. */
+  db?: string;
+}
+
+/**
+ * gatehouse with one performance change undone, beside gatehouse as it is: each pair's ratio in the
+ * same rounds is that change's effect.
+ */
+const LEVERS = [
+  ["gh: fetch client", "the HTTP/1.1 upstream client (against Bun's fetch)"],
+  ["gh: timer each", "deadline lists (against a timer per deadline)"],
+  ["gh: 2,000 rows", "usage batches of 10,000 rows or 1 s (against 2,000 rows or 200 ms)"],
+] as const;
+
+const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+
 async function throughput(): Promise<void> {
   needWrk();
   console.log(`\n## Throughput: 64 connections, ${seconds}s per peer, ${rounds} alternating rounds`);
+  console.log(`load average before: ${loadAverage()}`);
   const upstream = spawn([bun, join(import.meta.dir, "peers/upstream.ts")], { PORT: "19100" });
   await waitFor("http://127.0.0.1:19100/");
   writeKeysScript(100);
-  const db = join(work, "throughput.db");
-  const yamlPath = join(work, "throughput.yaml");
-  writeFileSync(
-    yamlPath,
-    gatewayYaml({
-      port: 19206,
-      db,
-      tenants: 100,
-      keysPerTenant: 1,
-      upstream: "{ url: http://127.0.0.1:19100 }",
-    }),
-  );
-  const peers = {
-    "bun-proxy": () =>
-      spawn([bun, join(import.meta.dir, "peers/bun-proxy.ts")], {
-        PORT: "19201",
-        UPSTREAM: "http://127.0.0.1:19100",
-      }),
+  const gatehouse = (name: string, port: number, variant: string, usage = "") => {
+    const db = join(work, `${name}.db`);
+    const yamlPath = join(work, `${name}.yaml`);
+    writeFileSync(
+      yamlPath,
+      gatewayYaml({
+        port,
+        db,
+        tenants: 100,
+        keysPerTenant: 1,
+        upstream: "{ url: http://127.0.0.1:19100 }",
+      }) + usage,
+    );
+    const start = variant
+      ? () =>
+          spawn([bun, join(import.meta.dir, "peers/gatehouse-variant.ts")], {
+            CONFIG: yamlPath,
+            VARIANT: variant,
+          })
+      : () => spawn([bun, join(root, "src/main.ts"), "serve", "--config", yamlPath]);
+    return { port, start, db };
+  };
+  const peers: Record<string, Peer> = {
+    "bun-proxy": {
+      port: 19201,
+      start: () =>
+        spawn([bun, join(import.meta.dir, "peers/bun-proxy.ts")], {
+          PORT: "19201",
+          UPSTREAM: "http://127.0.0.1:19100",
+        }),
+    },
     // The bare proxy plus gatehouse's usage row, written the same way: what the row alone costs.
-    "proxy+usage": () =>
-      spawn([bun, join(import.meta.dir, "peers/bun-proxy-usage.ts")], {
-        PORT: "19202",
-        UPSTREAM: "http://127.0.0.1:19100",
-        DB: join(work, "proxy-usage.db"),
-      }),
-    gatehouse: () => spawn([bun, join(root, "src/main.ts"), "serve", "--config", yamlPath]),
-  } as const;
-  type Peer = keyof typeof peers;
-  const names = Object.keys(peers) as Peer[];
-  const ports: Record<Peer, number> = { "bun-proxy": 19201, "proxy+usage": 19202, gatehouse: 19206 };
-  const results = Object.fromEntries(names.map((n) => [n, [] as WrkResult[]])) as Record<Peer, WrkResult[]>;
-  const cpu = Object.fromEntries(names.map((n) => [n, [] as Map<string, number>[]])) as Record<
-    Peer,
-    Map<string, number>[]
-  >;
-  const machine = Object.fromEntries(names.map((n) => [n, [] as { us: number; idle: number }[]])) as Record<
-    Peer,
-    { us: number; idle: number }[]
-  >;
+    "proxy+usage": {
+      port: 19202,
+      start: () =>
+        spawn([bun, join(import.meta.dir, "peers/bun-proxy-usage.ts")], {
+          PORT: "19202",
+          UPSTREAM: "http://127.0.0.1:19100",
+          DB: join(work, "proxy-usage.db"),
+        }),
+    },
+    gatehouse: gatehouse("gatehouse", 19206, ""),
+    "gh: fetch client": gatehouse("gh-fetch", 19207, "fetch"),
+    "gh: timer each": gatehouse("gh-timers", 19208, "timers"),
+    "gh: 2,000 rows": gatehouse("gh-2000", 19209, "", "usage: { flushRows: 2000, flushInterval: 200ms }\n"),
+  };
+  const names = Object.keys(peers);
+  const results: Record<string, WrkResult[]> = {};
+  const cpu: Record<string, Map<string, number>[]> = {};
+  const machine: Record<string, { us: number; idle: number }[]> = {};
+  for (const name of names) {
+    results[name] = [];
+    cpu[name] = [];
+    machine[name] = [];
+  }
   let served = 0;
   for (let round = 0; round < rounds; round++) {
     for (const name of names) {
-      const p = peers[name]();
-      await waitFor(`http://127.0.0.1:${ports[name]}/v1/items`, { "x-api-key": "key-1-0" });
-      wrk(ports[name], 1); // warm-up
+      const peer = peers[name]!;
+      const p = peer.start();
+      await waitFor(`http://127.0.0.1:${peer.port}/v1/items`, { "x-api-key": "key-1-0" });
+      wrk(peer.port, 1); // warm-up
       const before = threadCpu(p.pid);
       const m0 = machineCpu();
-      const r = wrk(ports[name], seconds);
+      const r = wrk(peer.port, seconds);
       const m1 = machineCpu();
-      cpu[name].push(cpuPerRequest(before, threadCpu(p.pid), r.requests));
+      cpu[name]!.push(cpuPerRequest(before, threadCpu(p.pid), r.requests));
       const busy = m1.busy - m0.busy;
       const idle = m1.idle - m0.idle;
-      machine[name].push({ us: (busy * 1000) / r.requests, idle: idle / (busy + idle) });
-      results[name].push(r);
+      machine[name]!.push({ us: (busy * 1000) / r.requests, idle: idle / (busy + idle) });
+      results[name]!.push(r);
       await stop(p);
       if (name === "gatehouse") served += r.requests;
     }
   }
-  console.log("peer        req/s (median)   p50 ms   p99 ms   non-2xx");
+  console.log(`load average after: ${loadAverage()}`);
+  const pad = Math.max(...names.map((n) => n.length)) + 2;
+  console.log(`${"peer".padEnd(pad)}req/s (median)   p50 ms   p99 ms   non-2xx`);
   for (const name of names) {
-    const rs = results[name];
+    const rs = results[name]!;
     console.log(
-      `${name.padEnd(12)}${fmt(median(rs.map((r) => r.rps)), 0).padStart(14)}` +
+      `${name.padEnd(pad)}${fmt(median(rs.map((r) => r.rps)), 0).padStart(14)}` +
         `${fmt(median(rs.map((r) => r.p50))).padStart(9)}${fmt(median(rs.map((r) => r.p99))).padStart(9)}` +
         `${String(rs.reduce((n, r) => n + r.non2xx, 0)).padStart(10)}`,
     );
   }
   // Where each peer's CPU went, per request, by thread.
   const groups = ["event loop", "HTTP Client", "Worker", "other"];
-  console.log(`\nCPU µs per request (median)   ${groups.map((g) => g.padStart(11)).join("")}      total`);
+  console.log(
+    `\nCPU µs per request (median)${" ".repeat(Math.max(0, pad - 27))}${groups.map((g) => g.padStart(12)).join("")}       total`,
+  );
   const totals: Record<string, number> = {};
   for (const name of names) {
-    const per = groups.map((g) => median(cpu[name].map((m) => m.get(g) ?? 0)));
-    totals[name] = median(cpu[name].map((m) => [...m.values()].reduce((a, b) => a + b, 0)));
+    const per = groups.map((g) => median(cpu[name]!.map((m) => m.get(g) ?? 0)));
+    totals[name] = median(cpu[name]!.map((m) => [...m.values()].reduce((a, b) => a + b, 0)));
     console.log(
-      `${name.padEnd(29)}${per.map((v) => fmt(v, 1).padStart(11)).join("")}${fmt(totals[name]!, 1).padStart(11)}`,
+      `${name.padEnd(Math.max(pad, 27))}${per.map((v) => fmt(v, 1).padStart(12)).join("")}${fmt(totals[name]!, 1).padStart(12)}`,
     );
   }
   // With the cores this busy, throughput follows the whole machine's CPU per request, the load
   // generator's and the upstream's included, not any one thread's.
   console.log("\nWhole machine (wrk, upstream, peer), median: CPU µs per request   idle share");
   for (const name of names) {
-    const us = median(machine[name].map((m) => m.us));
-    const idle = median(machine[name].map((m) => m.idle));
+    const us = median(machine[name]!.map((m) => m.us));
+    const idle = median(machine[name]!.map((m) => m.idle));
     console.log(`${name.padEnd(29)}${fmt(us, 1).padStart(11)}${`${fmt(idle * 100, 0)}%`.padStart(20)}`);
   }
+  const perRound = (a: string, b: string, f: (r: WrkResult) => number) =>
+    results[a]!.map((r, i) => f(r) / f(results[b]![i]!));
+  const line = (label: string, xs: number[]) =>
+    console.log(`${label}, per round: ${xs.map((x) => fmt(x)).join(", ")}; median ${fmt(median(xs))}`);
   for (const name of names.filter((n) => n !== "bun-proxy")) {
-    const ratios = results[name].map((g, i) => g.rps / results["bun-proxy"][i]!.rps);
-    const p99s = results[name].map((g, i) => g.p99 / results["bun-proxy"][i]!.p99);
-    console.log(`\n${name} / bun-proxy CPU per request: ${fmt(totals[name]! / totals["bun-proxy"]!)}`);
     console.log(
-      `${name} / bun-proxy throughput, per round: ${ratios.map((r) => fmt(r)).join(", ")}; median ${fmt(median(ratios))}`,
+      `\n${name} / bun-proxy process CPU per request: ${fmt(totals[name]! / totals["bun-proxy"]!)}`,
     );
-    console.log(
-      `${name} / bun-proxy p99 latency, per round: ${p99s.map((r) => fmt(r)).join(", ")}; median ${fmt(median(p99s))}`,
+    line(
+      `${name} / bun-proxy throughput`,
+      perRound(name, "bun-proxy", (r) => r.rps),
     );
+    line(
+      `${name} / bun-proxy p99 latency`,
+      perRound(name, "bun-proxy", (r) => r.p99),
+    );
+  }
+  console.log("\n### Each change's effect: gatehouse ÷ gatehouse with that change undone, same rounds");
+  for (const [variant, what] of LEVERS) {
+    console.log(`\n${what}:`);
+    line(
+      "  throughput",
+      perRound("gatehouse", variant, (r) => r.rps),
+    );
+    line(
+      "  p99 latency",
+      perRound("gatehouse", variant, (r) => r.p99),
+    );
+    const cpuRatio = cpu.gatehouse!.map((m, i) => sum(m) / sum(cpu[variant]![i]!));
+    line("  process CPU per request", cpuRatio);
   }
 
   // Every request gatehouse answered (warm-ups and readiness probes included) must have left a row.
-  const sqlite = new Database(db, { readonly: true });
+  const sqlite = new Database(peers.gatehouse!.db!, { readonly: true });
   const rows = (sqlite.query("select count(*) as n from usage").get() as { n: number }).n;
   sqlite.close();
   const gatehouseSeconds = rounds * seconds;
   console.log(
-    `usage rows: ${rows} written for ≥${served} measured requests (+ warm-ups); ` +
+    `\nusage rows: ${rows} written for ≥${served} measured requests (+ warm-ups); ` +
       `${fmt(served / gatehouseSeconds, 0)} rows/s sustained at full load; ${rows >= served ? "none lost" : `${served - rows} LOST`}`,
   );
   await stop(upstream);
 }
+
+const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
 
 function buildBinary(out: string): void {
   const script = (
@@ -483,7 +561,7 @@ async function memory(): Promise<void> {
 }
 
 function micro(): void {
-  for (const file of ["limits.ts", "usage.ts"]) {
+  for (const file of ["limits.ts", "usage.ts", "watch.ts"]) {
     console.log(`\n## bench/${file}`);
     Bun.spawnSync([bun, join(import.meta.dir, file)], { stdout: "inherit", stderr: "inherit", cwd: root });
   }

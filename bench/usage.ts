@@ -17,7 +17,7 @@ import { prng } from "../src/lib/prng.ts";
 import type { Scheduler } from "../src/lib/scheduler.ts";
 import { GROUP_BYS } from "../src/usage/query.ts";
 import { UsageRetention } from "../src/usage/retention.ts";
-import type { UsageRow } from "../src/usage/row.ts";
+import { rowPath, type UsageRow } from "../src/usage/row.ts";
 import { createUsageService } from "../src/usage/service.ts";
 import { createBatchWriter } from "../src/usage/store.ts";
 import { UsageWriter } from "../src/usage/writer.ts";
@@ -26,7 +26,8 @@ const N = Number(process.argv[2] ?? 1_000_000);
 const HOURS = 24;
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 0, 1);
-const FLUSH_ROWS = 2000;
+/** The default usage.flushRows (usage/config.ts). */
+const FLUSH_ROWS = 10_000;
 
 const dir = mkdtempSync(join(tmpdir(), "gatehouse-bench-usage-"));
 const never: Scheduler = { after: () => () => {}, every: () => () => {} };
@@ -82,22 +83,36 @@ function generate(n: number, spanMs: number, seed: number): UsageRow[] {
   return rows;
 }
 
-function writeAll(path: string, synchronous: "normal" | "full", rows: UsageRow[]) {
+/** The usage indexes before the one on (ts, tenant_id) replaced them. */
+const TWO_INDEXES = [
+  "DROP INDEX usage_ts_tenant",
+  "CREATE INDEX usage_tenant_ts ON usage (tenant_id, ts)",
+  "CREATE INDEX usage_ts ON usage (ts)",
+];
+
+function writeAll(
+  path: string,
+  synchronous: "normal" | "full",
+  rows: UsageRow[],
+  o: { flushRows?: number; schema?: readonly string[] } = {},
+) {
   const db = openDb(path, { synchronous });
+  for (const sql of o.schema ?? []) db.sqlite.exec(sql);
+  const flushRows = o.flushRows ?? FLUSH_ROWS;
   const clock = new ManualClock(T0);
   const writer = new UsageWriter({
     write: createBatchWriter(db.sqlite),
     clock,
     log: silentLog,
-    flushRows: FLUSH_ROWS,
-    flushIntervalMs: 200,
+    flushRows,
+    flushIntervalMs: 1000,
     bufferRows: 10_000_000,
     scheduler: never,
   });
   let recordNs = 0;
   const started = performance.now();
-  for (let i = 0; i < rows.length; i += FLUSH_ROWS) {
-    const end = Math.min(rows.length, i + FLUSH_ROWS);
+  for (let i = 0; i < rows.length; i += flushRows) {
+    const end = Math.min(rows.length, i + flushRows);
     const r0 = Bun.nanoseconds();
     for (let j = i; j < end; j++) writer.record(rows[j]!);
     recordNs += Bun.nanoseconds() - r0;
@@ -130,8 +145,45 @@ async function timeRunsAsync(runs: number, fn: () => Promise<unknown>): Promise<
 }
 const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits });
 
+/** The usage row's path as it was built before (regular expressions), for the A/B below. */
+function pathBefore(path: string, headers: Headers): string {
+  let out = path;
+  const cut = out.search(/[?#]/);
+  if (cut >= 0) out = out.slice(0, cut);
+  const secrets: string[] = [];
+  const auth = headers.get("authorization");
+  const bearer = auth ? /^\s*Bearer\s+(\S+)/i.exec(auth)?.[1] : undefined;
+  const apiKey = headers.get("x-api-key")?.trim();
+  for (const x of [bearer, apiKey]) if (x && x.length >= 8) secrets.push(x);
+  for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join("[redacted]");
+  return out;
+}
+
+/** The row's path on the request path: built now, against as it was built before. */
+function rowAB(): void {
+  const headers = new Headers({ authorization: "Bearer gh_live_0123456789abcdef", "user-agent": "bench" });
+  const time = (build: () => unknown) => {
+    for (let i = 0; i < 200_000; i++) build();
+    const t = Bun.nanoseconds();
+    for (let i = 0; i < 1_000_000; i++) build();
+    return (Bun.nanoseconds() - t) / 1_000_000;
+  };
+  const ns = { now: [] as number[], before: [] as number[] };
+  for (let round = 0; round < 3; round++) {
+    ns.now.push(time(() => rowPath("/v1/items/42", headers)));
+    ns.before.push(time(() => pathBefore("/v1/items/42", headers)));
+  }
+  const now = p50(ns.now);
+  const before = p50(ns.before);
+  console.log("\n== the usage row's path, built per request (median of 3 alternating rounds)");
+  console.log(
+    `now ${fmt(now)} ns; with regular expressions, as before, ${fmt(before)} ns; now ÷ before ${fmt(now / before, 2)}`,
+  );
+}
+
 async function main() {
   const total = performance.now();
+  rowAB();
   console.log(
     `usage bench: ${fmt(N)} rows over ${HOURS} h, flushRows ${FLUSH_ROWS}, file database in WAL mode\n`,
   );
@@ -166,6 +218,30 @@ async function main() {
   console.log(
     `busy (${fmt(RPS)} req/s), synchronous=full:   ${fmt(rate.full)} rows/s (${fmt(rate.full / rate.normal, 2)}× normal)`,
   );
+
+  // A/B, alternating rounds: each change to the writer against what it replaced, same rows.
+  console.log(`\n== writer A/B: µs per row at ${fmt(RPS)} req/s, median of 3 alternating rounds`);
+  const variants = {
+    now: { flushRows: FLUSH_ROWS },
+    "batches of 2,000 rows": { flushRows: 2000 },
+    "(tenant_id, ts) and (ts) indexes": { flushRows: FLUSH_ROWS, schema: TWO_INDEXES },
+  } as const;
+  const perRow: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((n) => [n, []]));
+  for (let round = 0; round < 3; round++) {
+    for (const [name, o] of Object.entries(variants)) {
+      const file = join(dir, `ab-${round}.db`);
+      const run = writeAll(file, "normal", dense, o);
+      perRow[name]!.push(1e6 / run.rowsPerSec);
+      run.db.close();
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+    }
+  }
+  const now = p50(perRow.now!);
+  console.log(`writer now (one index, batches of ${fmt(FLUSH_ROWS)}): ${fmt(now, 2)} µs/row`);
+  for (const name of Object.keys(variants).filter((n) => n !== "now")) {
+    const before = p50(perRow[name]!);
+    console.log(`  against ${name}: ${fmt(before, 2)} µs/row; now ÷ before ${fmt(now / before, 2)}`);
+  }
 
   let t = performance.now();
   const rows = generate(N, HOURS * HOUR, 1);
@@ -255,6 +331,26 @@ async function main() {
       `raw ${format.padEnd(6)} ${fmt(N / s)} rows/s, ${fmt(out / 1e6 / s, 1)} MB/s (${fmt(out / 1e6, 1)} MB); live heap +${fmt((peak - heap0) / 1e6, 1)} MB at most`,
     );
   }
+  // What the single (ts, tenant_id) index costs reads: one quiet tenant's raw rows, found among all
+  // tenants' index entries, against the (tenant_id, ts) index it replaced, on the same database.
+  const quiet = "tenant-19";
+  const exportOne = () =>
+    new Response(
+      usage.exportUsage({
+        format: "csv",
+        granularity: "raw",
+        tenant: quiet,
+        from: T0,
+        to: T0 + HOURS * HOUR,
+      }),
+    ).text();
+  const oneNow = await timeRunsAsync(3, exportOne);
+  db.sqlite.exec("CREATE INDEX usage_tenant_ts ON usage (tenant_id, ts)");
+  const oneBefore = await timeRunsAsync(3, exportOne);
+  db.sqlite.exec("DROP INDEX usage_tenant_ts");
+  console.log(
+    `raw export of one quiet tenant (${quiet}): ${fmt(oneNow, 1)} ms; with the former (tenant_id, ts) index ${fmt(oneBefore, 1)} ms (${fmt(oneNow / oneBefore, 1)}×)`,
+  );
   for (const granularity of ["hour", "day"] as const) {
     const ms = await timeRunsAsync(3, () =>
       new Response(usage.exportUsage({ format: "csv", granularity, from: T0, to: T0 + HOURS * HOUR })).text(),

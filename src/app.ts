@@ -31,10 +31,12 @@ import { createDataPlane, serveDataPlane } from "./gateway/data-plane.ts";
 import type { Forwarded } from "./gateway/proxy.ts";
 import type { Snapshot } from "./gateway/snapshot.ts";
 import { GatewayState } from "./gateway/state.ts";
+import { upstreamClient } from "./gateway/upstream-clients.ts";
 import { UpstreamFailureLog } from "./gateway/upstream-failure-log.ts";
 import { RemoteKeySets } from "./identity/jwks-cache.ts";
 import { TokenVerifier } from "./identity/tokens.ts";
 import { type Clock, systemClock } from "./lib/clock.ts";
+import { type DeadlineSource, Deadlines } from "./lib/deadlines.ts";
 import { formatUrl, parseListen } from "./lib/listen-address.ts";
 import { isLogLevel, jsonLog, LevelFilter, LOG_LEVELS, type Log, type LogLevel } from "./lib/log.ts";
 import { progressLog, type ReportProgress } from "./lib/progress.ts";
@@ -81,6 +83,11 @@ export interface GatewayOptions {
   /** Hears every request just before it goes upstream (the scenario runner records them). */
   onForward?: (forwarded: Forwarded) => void;
   fetch?: typeof fetch;
+  /**
+   * Runs the upstream deadlines; by default one list per timeout value on `scheduler`. The benchmark
+   * injects a timer per deadline to measure what the lists save.
+   */
+  deadlines?: DeadlineSource;
   /** Where log lines go; gatehouse applies the log level (log.level, GATEHOUSE_LOG_LEVEL) before it. */
   log?: Log;
 }
@@ -376,6 +383,7 @@ function runGateway(
     reloads: () => state.reloads,
     ...(accessLog ? { accessLog: () => accessLog.stats() } : {}),
     ...(counters ? { cluster: () => counters.health } : {}),
+    ...(cluster ? { postgres: () => cluster.reading(writes?.shipping() ?? cluster.shipping()) } : {}),
   };
   // server.threads > 1: the data plane runs on threads of its own (src/threads); this thread keeps
   // the control API, the shared counters' directory and the quota writes.
@@ -395,6 +403,7 @@ function runGateway(
           accessLog,
           maxBodyBytes,
           idleSeconds,
+          env,
           onFatal: (reason) => {
             log("error", `${reason}; gatehouse stops (its supervisor may start it again)`);
             fatal(reason);
@@ -454,6 +463,24 @@ function runGateway(
     }),
   );
   followLogSettings(state, levels, envLevel, config.log?.access ?? "off", log);
+  const monotonicNow = () => performance.now();
+  // Timers of requests in flight: in test mode on its clock, kept so the runner can tell them apart.
+  const requestScheduler = testClock?.requests ?? scheduler;
+  const deadlines =
+    options.deadlines ??
+    new Deadlines({
+      scheduler: requestScheduler,
+      // The deadlines' time must be the scheduler's: a virtual or injected one brings its clock.
+      now: testClock || options.scheduler ? () => clock.now() : monotonicNow,
+      exact: testClock !== null,
+    });
+  const upstreams = upstreamClient({
+    fetch: options.fetch,
+    env,
+    deadlines,
+    housekeeping: timerScheduler,
+    now: monotonicNow,
+  });
   followClusterSettings(state, log);
   // Named, because explain judges requests with these very objects (with data-plane threads, this
   // thread only explains; the threads serve).
@@ -461,7 +488,9 @@ function runGateway(
     clock,
     scheduler: testClock?.requests ?? scheduler,
     snapshot: () => state.snapshot,
-    fetch: options.fetch ?? fetch,
+    client: upstreams,
+    deadlines,
+    now: monotonicNow,
     maxBodyBytes,
     tokens,
     keyCache,
@@ -605,6 +634,7 @@ function runGateway(
     limits.stop();
     lastUsed.stop();
     upstreamFailures.close();
+    upstreams.close();
     void accessLog?.close();
     void usage
       .close()
@@ -675,6 +705,7 @@ function runGateway(
         limits.stop();
         lastUsed.stop();
         upstreamFailures.close();
+        upstreams.close();
         await accessLog?.close();
         const { written, lost } = await usage.close();
         if (lost > 0) log("warn", "usage rows lost at shutdown", { written, lost });

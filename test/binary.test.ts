@@ -64,6 +64,19 @@ test("the built binary serves gateway.yaml from an empty directory", async () =>
     });
     expect(refused.status).toBe(403);
     expect((await fetch(`${gh.adminUrl}/healthz`)).status).toBe(200);
+    // Code loaded on demand (the control API, its docs, the dashboard) and the files embedded with it
+    // are found inside the binary.
+    for (const [path, type] of [
+      ["/openapi.json", "application/json"],
+      ["/docs", "text/html"],
+      ["/docs/scalar.js", "javascript"],
+      ["/ui", "text/html"],
+      ["/ui/assets/dashboard.js", "javascript"],
+    ] as const) {
+      const r = await fetch(`${gh.adminUrl}${path}`);
+      expect(`${path} ${r.status} ${r.headers.get("content-type")?.includes(type)}`).toBe(`${path} 200 true`);
+      expect((await r.arrayBuffer()).byteLength).toBeGreaterThan(100);
+    }
 
     // The database was created and migrated in the empty directory.
     expect(existsSync(join(run, "gatehouse.db"))).toBe(true);

@@ -9,7 +9,6 @@
  * hash and falls back to the strict load.
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import { checkReferences } from "./check-references.ts";
@@ -17,6 +16,7 @@ import { ConfigError, type ConfigIssue, formatIssue, formatPath } from "./errors
 import { type Env, interpolate, readsEnvironment } from "./interpolate.ts";
 import { Locator } from "./locator.ts";
 import { isWithin, withoutBroken } from "./prune.ts";
+import { readConfigText } from "./read-file.ts";
 import { GatewayConfig } from "./schema.ts";
 import { pathKey, showValues } from "./show-value.ts";
 import { validateSchema } from "./validate-schema.ts";
@@ -46,25 +46,10 @@ export function loadConfigFile(
   env: Env = process.env,
   options: LoadOptions = {},
 ): LoadedConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError([
-      {
-        file,
-        line: 1,
-        col: 1,
-        path: "",
-        message: code === "ENOENT" ? "file not found" : `cannot read the file (${code ?? String(err)})`,
-        hint:
-          code === "ENOENT"
-            ? "check the path (give it as FILE or --config FILE), or write a starter config with gatehouse init"
-            : undefined,
-      },
-    ]);
-  }
+  const text = readConfigText(
+    file,
+    "check the path (give it as FILE or --config FILE), or write a starter config with gatehouse init",
+  );
   return parseConfig(text, file, env, options);
 }
 

@@ -228,6 +228,14 @@ export const UrlUpstream = T.Object(
     idleTimeout: T.Optional(
       duration("Longest pause between body chunks (default 30s; more than 0, at most 24d)."),
     ),
+    maxConnections: T.Optional(
+      T.Integer({
+        minimum: 1,
+        maximum: 100000,
+        description:
+          "Most connections open to this upstream at once (default 256); requests beyond wait for one to free.",
+      }),
+    ),
     headers: T.Optional(
       T.Record(
         T.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }),
@@ -470,10 +478,14 @@ export const Server = T.Object(
 export const Usage = T.Object(
   {
     flushInterval: T.Optional(
-      duration("Longest time a usage row waits in memory (default 200ms, at most 24d)."),
+      duration("Longest time a usage row waits in memory (default 1s, at most 24d)."),
     ),
     flushRows: T.Optional(
-      T.Integer({ minimum: 1, maximum: MAX_COUNT, description: "Rows that trigger a flush (default 2000)." }),
+      T.Integer({
+        minimum: 1,
+        maximum: MAX_COUNT,
+        description: "Rows that trigger a flush (default 10000).",
+      }),
     ),
     retention: T.Optional(
       duration(

@@ -104,5 +104,16 @@ export const migrations: (MigrationMeta & { tag: string })[] = [
     "bps": true,
     "folderMillis": 1795988171388,
     "hash": "37190ba8a0ae75974c5f219cb4bceaae2fa64aaf18f8d8ea89ad35d09aa5bcad"
+  },
+  {
+    "tag": "0009_usage_one_time_index",
+    "sql": [
+      "DROP INDEX `usage_tenant_ts`;",
+      "\nDROP INDEX `usage_ts`;",
+      "\nCREATE INDEX `usage_ts_tenant` ON `usage` (`ts`,`tenant_id`);"
+    ],
+    "bps": true,
+    "folderMillis": 1795994757837,
+    "hash": "6abfa850a1cf19780267b4521e142c839132c1876027688a28e075a893cec2d3"
   }
 ];

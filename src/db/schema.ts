@@ -118,7 +118,11 @@ export const usage = sqliteTable(
     /** Comma-separated codes shadow policies would have refused the request with; null for none. */
     wouldRefuse: text("would_refuse"),
   },
-  (t) => [index("usage_tenant_ts").on(t.tenantId, t.ts), index("usage_ts").on(t.ts)],
+  // One index serves every read, all of them bounded by time: a tenant's rows are found among all
+  // tenants' index entries of the range, without reading the table. Rows arrive in time order, so
+  // each insert lands at the index's end; the former (tenant_id, ts) index put them in 100 places
+  // for 100 tenants, and it and a (ts) index cost the writer thread twice this one.
+  (t) => [index("usage_ts_tenant").on(t.ts, t.tenantId)],
 );
 
 /** What a usage rollup row is summed over besides time and tenant: nothing, or one column of `usage`. */

@@ -122,8 +122,12 @@ export class WriterThread {
       this.worker.onmessage = (e: MessageEvent<FromWorker>) => {
         this.receive(e.data);
         if (e.data.type === "closed") {
+          const result = { written: e.data.written, lost: e.data.lost };
+          // Resolved once the thread has ended: SQLite closes a connection whose statements are still
+          // alive only when they are collected, and that late close must not contend with the
+          // checkpoint the main thread's own close makes next.
+          this.worker.addEventListener("close", () => resolve(result), { once: true });
           this.worker.terminate();
-          resolve({ written: e.data.written, lost: e.data.lost });
         }
       };
       this.send({ type: "close" });

@@ -242,23 +242,36 @@ function hasMoved(sqlite: Database): boolean {
  */
 function recover(): void {
   const old = conn;
-  if (!old) return;
-  try {
-    if (!existsSync(path)) {
-      // Copied beside it and renamed, so a half-written copy never sits at the path.
-      const copy = `${path}.recovering`;
-      rmSync(copy, { force: true });
-      old.sqlite.run("VACUUM INTO ?", [copy]);
-      renameSync(copy, path);
+  if (old) {
+    try {
+      if (!existsSync(path)) {
+        // Copied beside it and renamed, so a half-written copy never sits at the path.
+        const copy = `${path}.recovering`;
+        rmSync(copy, { force: true });
+        old.sqlite.run("VACUUM INTO ?", [copy]);
+        renameSync(copy, path);
+      }
+    } catch (err) {
+      health?.failed(FILE, new StoreGoneError(`${path} cannot be recreated yet: ${String(err)}`));
+      return;
     }
+    // The old connection closes before the new one writes anything. Its WAL and shared-memory files
+    // are found by name, so they are the new file's too, and a close that SQLite defers until the
+    // last statement is garbage-collected was seen to checkpoint what the new connection had written
+    // into the old file and truncate the shared WAL. Its statements are all cached (`query`), so
+    // close() finalizes them and closes now; a retention sweep stops before its next batch.
+    conn = undefined;
+    void old.retention.stop();
+    closeDetached(old.sqlite);
+  }
+  try {
     conn = connect();
   } catch (err) {
-    health?.failed(FILE, new StoreGoneError(`${path} cannot be recreated yet: ${String(err)}`));
+    health?.failed(FILE, new StoreGoneError(`${path} cannot be reopened yet: ${String(err)}`));
     return;
   }
   gone = false;
   held = false;
-  void old.retention.stop().finally(() => closeDetached(old.sqlite));
   log("warn", "database file recreated; writes resume", { path });
   reply({ type: "reopened" });
   health?.succeeded(FILE);

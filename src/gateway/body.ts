@@ -1,5 +1,5 @@
 /** Streams that count, limit and watch bodies as they pass through, without buffering them. */
-import type { Cancel, Scheduler } from "../lib/scheduler.ts";
+import type { Deadline, DeadlineSource } from "../lib/deadlines.ts";
 
 export class BodyTooLarge extends Error {
   constructor() {
@@ -32,7 +32,7 @@ export type BodyEnd = "complete" | "idle_timeout" | "upstream_error" | "client_a
 export function relayBody(
   body: ReadableStream<Uint8Array>,
   idleMs: number,
-  scheduler: Scheduler,
+  deadlines: DeadlineSource,
   /** `err` is what the upstream's body threw, for "upstream_error". */
   onEnd: (how: BodyEnd, bytes: number, err?: unknown) => void,
   abortUpstream: () => void,
@@ -41,24 +41,27 @@ export function relayBody(
   const reader = body.getReader();
   let bytes = 0;
   let ended = false;
-  let cancelTimer: Cancel | undefined;
+  let idle: Deadline | undefined;
   const end = (how: BodyEnd, err?: unknown) => {
     if (ended) return;
     ended = true;
-    cancelTimer?.();
+    idle?.cancel();
     onEnd(how, bytes, err);
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      cancelTimer = scheduler.after(idleMs, () => {
-        end("idle_timeout");
-        abortUpstream();
-        reader.cancel().catch(() => {});
-        controller.error(new Error("upstream idle timeout"));
-      });
+      if (idle) idle.renew();
+      else {
+        idle = deadlines.after(idleMs, () => {
+          end("idle_timeout");
+          abortUpstream();
+          reader.cancel().catch(() => {});
+          controller.error(new Error("upstream idle timeout"));
+        });
+      }
       try {
         const { done, value } = await reader.read();
-        cancelTimer?.();
+        idle.cancel();
         if (ended) return;
         if (done) {
           controller.close();
@@ -69,7 +72,7 @@ export function relayBody(
         tap?.(value);
         controller.enqueue(value);
       } catch (err) {
-        cancelTimer?.();
+        idle.cancel();
         if (ended) return;
         end("upstream_error", err);
         controller.error(err);

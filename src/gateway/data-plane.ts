@@ -8,6 +8,7 @@ import type { ExplainableLimits } from "../explain/explain.ts";
 import { createTenantScopePolicy } from "../identity/tenant-scope.ts";
 import type { TokenVerifier } from "../identity/tokens.ts";
 import type { Clock } from "../lib/clock.ts";
+import type { DeadlineSource } from "../lib/deadlines.ts";
 import type { Log } from "../lib/log.ts";
 import type { Scheduler } from "../lib/scheduler.ts";
 import { createAuthPolicy, type KeyCache } from "../policies/auth/index.ts";
@@ -20,6 +21,7 @@ import { problemResponse } from "./problem.ts";
 import type { ProxyDeps } from "./proxy.ts";
 import { Refusal } from "./refusal.ts";
 import type { Snapshot } from "./snapshot.ts";
+import type { UpstreamClient } from "./upstream-call.ts";
 import type { FailureReport } from "./upstream-failure-log.ts";
 
 export interface DataPlaneDeps {
@@ -28,7 +30,12 @@ export interface DataPlaneDeps {
   readonly scheduler: Scheduler;
   /** The snapshot a request starts with (and keeps to its end). */
   readonly snapshot: () => Snapshot;
-  readonly fetch: typeof fetch;
+  /** Carries requests to real upstreams (upstream-clients.ts). */
+  readonly client: UpstreamClient;
+  /** The upstream deadlines: on real time, or test mode's virtual clock. */
+  readonly deadlines: DeadlineSource;
+  /** Monotonic time for latencies. */
+  readonly now: () => number;
   readonly maxBodyBytes: number;
   readonly tokens: TokenVerifier;
   readonly keyCache: KeyCache;
@@ -75,9 +82,10 @@ export function createDataPlane(deps: DataPlaneDeps): { handle: Handler; policie
       policies.limits,
     ],
     proxy: {
-      fetch: deps.fetch,
+      client: deps.client,
       maxBodyBytes: deps.maxBodyBytes,
-      now: () => performance.now(),
+      now: deps.now,
+      deadlines: deps.deadlines,
       scheduler: deps.scheduler,
       ...deps.proxy,
       onFailure: deps.onUpstreamFailure,

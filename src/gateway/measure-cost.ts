@@ -8,8 +8,16 @@
  * is not measured (the route's fallback applies). Compressed bodies (gzip, deflate, br, zstd) are
  * inflated for reading only; the client gets them as they came.
  */
-import zlib from "node:zlib";
 import type { CostSource } from "./snapshot.ts";
+
+type Zlib = typeof import("node:zlib");
+// Loaded on first use: node:zlib brings node:stream with it, a start-up cost every gateway would pay
+// for the few routes that measure compressed responses.
+let zlibModule: Zlib | undefined;
+const zlib = (): Zlib => {
+  zlibModule ??= require("node:zlib") as Zlib;
+  return zlibModule;
+};
 
 type JsonSource = Extract<CostSource, { kind: "json" }>;
 
@@ -59,13 +67,13 @@ function inflate(body: Uint8Array, encoding: string | null, max: number): Uint8A
         return body;
       case "gzip":
       case "x-gzip":
-        return zlib.gunzipSync(body, options);
+        return zlib().gunzipSync(body, options);
       case "deflate":
-        return zlib.inflateSync(body, options);
+        return zlib().inflateSync(body, options);
       case "br":
-        return zlib.brotliDecompressSync(body, options);
+        return zlib().brotliDecompressSync(body, options);
       case "zstd":
-        return zlib.zstdDecompressSync(body, options);
+        return zlib().zstdDecompressSync(body, options);
       default:
         return undefined; // several codings, or one we cannot read
     }

@@ -2,33 +2,49 @@
  * Forwards an admitted request to its upstream and relays the answer. Never follows redirects; a
  * refused connection is 502, no response headers in time is 504.
  *
- * Request bodies always stream. A response that declares a small Content-Length is read whole
- * (bounded by READ_WHOLE_LIMIT) and then sent: in Bun that is as fast as handing the upstream's
- * stream straight through and several times faster than relaying it chunk by chunk in JavaScript,
- * and it tells the usage row exactly when the body ended. Larger or chunked responses stream
- * through a relay that counts bytes and enforces the idle timeout.
+ * Request bodies always stream. A response whose whole body came with its head is sent as it is;
+ * one that declares a small Content-Length is read whole (bounded by READ_WHOLE_LIMIT) and then
+ * sent, which tells the usage row exactly when the body ended and keeps a body that breaks off a
+ * proper 502 or 504. Larger or chunked responses stream, counted and under the idle timeout.
+ *
+ * The upstream client (upstream-call.ts) enforces the timeouts and says how a call failed; which
+ * client carries a request is decided once (upstream-clients.ts), built-in upstreams aside.
  *
  * A route that measures its cost (`costFrom`) reads it from a response header, or from a copy of the
  * JSON body taken as it passes (measure-cost.ts); either way the answer is never held back for it.
  */
 import { tenantContext } from "../identity/context-header.ts";
-import type { Cancel, Scheduler } from "../lib/scheduler.ts";
+import type { DeadlineSource } from "../lib/deadlines.ts";
+import type { Scheduler } from "../lib/scheduler.ts";
 import type { RequestContext, RequestOutcome } from "../policies/policy.ts";
-import { BodyTooLarge, limitBody, relayBody } from "./body.ts";
-import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import { BodyTooLarge } from "./body.ts";
+import { clientResponseFields, toHeaders, upstreamRequestFields } from "./headers.ts";
 import { BodyCapture, costFromHeader, costFromJson } from "./measure-cost.ts";
-import { answerMock, type WaitTracker } from "./mock-upstream.ts";
+import type { WaitTracker } from "./mock-upstream.ts";
 import { Refusal } from "./refusal.ts";
+import { mockCall } from "./response-call.ts";
+import type { UpstreamTarget } from "./upstream.ts";
+import {
+  CallAborted,
+  type UpstreamAnswer,
+  type UpstreamCall,
+  type UpstreamClient,
+  type UpstreamRequest,
+  UpstreamTimeout,
+} from "./upstream-call.ts";
 import { classifyUpstreamFailure, errorCode, type FailureStage } from "./upstream-failure.ts";
 import type { FailureReport } from "./upstream-failure-log.ts";
 
 const READ_WHOLE_LIMIT = 256 * 1024;
 
 export interface ProxyDeps {
-  fetch: typeof fetch;
+  /** Carries requests to real upstreams (upstream-clients.ts). */
+  client: UpstreamClient;
   maxBodyBytes: number;
   now: () => number;
-  /** Runs the upstream deadlines: real timers, or test mode's virtual clock. */
+  /** The upstream deadlines: on real time, or test mode's virtual clock. */
+  deadlines: DeadlineSource;
+  /** Runs built-in upstreams' delays: real timers, or test mode's virtual clock. */
   scheduler: Scheduler;
   /** Told when a built-in upstream starts waiting on the clock (test mode's runner skips time then). */
   waits?: WaitTracker;
@@ -75,7 +91,7 @@ export async function forward(
     });
     return new Refusal("bad_gateway", "The upstream could not be reached.");
   }
-  const headers = upstreamRequestHeaders(
+  const fields = upstreamRequestFields(
     ctx.headers,
     {
       tenantId: ctx.tenant!.id,
@@ -86,155 +102,178 @@ export async function forward(
     },
     target.headers,
   );
-  const declaredIn = req.headers.get("content-length");
-  let bytesIn = Number(declaredIn ?? 0) || 0;
-  let body: ReadableStream<Uint8Array> | null = req.body;
-  if (body && declaredIn === null) {
-    body = limitBody(body, deps.maxBodyBytes, (n) => {
-      bytesIn = n;
-    });
-  }
-  const pathAndQuery = query ? `${ctx.path}?${query}` : ctx.path;
-  deps.onForward?.({
-    requestId: ctx.requestId,
-    upstream: target.name,
-    method: ctx.method,
-    pathAndQuery,
-    headers,
-  });
-
-  const started = deps.now();
-  const controller = new AbortController();
-  let timedOut = false;
-  // A timer per request: one shared coarse timer (a Set scanned every 50 ms) saved about 0.4 µs a
-  // request in profiles but raised p99 latency by 2-4 ms in every benchmark round.
-  const abortAfter = (ms: number): Cancel =>
-    deps.scheduler.after(ms, () => {
-      timedOut = true;
-      controller.abort();
-    });
-  let cancelTimer = abortAfter(target.timeoutMs);
-  const onClientGone = () => controller.abort();
-  // No `{ once: true }`: an abort event fires at most once anyway, and the options object doubles
-  // the cost of adding the listener.
-  req.signal.addEventListener("abort", onClientGone);
-  const settle = () => {
-    cancelTimer();
-    req.signal.removeEventListener("abort", onClientGone);
-  };
-  const report = (stage: FailureStage, err: unknown) =>
-    deps.onFailure?.({
-      upstream: target.name,
-      cause: classifyUpstreamFailure(err, stage, timedOut),
+  const f = new Forwarding(ctx, req, query ? `${ctx.path}?${query}` : ctx.path, fields, deps, finish);
+  if (deps.onForward) {
+    deps.onForward({
       requestId: ctx.requestId,
-      code: errorCode(err),
+      upstream: target.name,
+      method: ctx.method,
+      pathAndQuery: f.pathAndQuery,
+      headers: toHeaders(fields),
     });
-  // Nothing has been sent to the client yet, so every failure can still be a proper answer.
-  const failed = (err: unknown, stage: FailureStage): Response | Refusal => {
-    settle();
-    if (err instanceof BodyTooLarge || (err as { cause?: unknown })?.cause instanceof BodyTooLarge) {
-      return new Refusal("payload_too_large", `The request body is larger than ${deps.maxBodyBytes} bytes.`);
-    }
-    if (req.signal.aborted) {
-      finish({
-        status: 499,
-        outcome: "client_aborted",
-        bytesIn,
-        bytesOut: 0,
-        upstreamMs: deps.now() - started,
-        measured: undefined,
-      });
-      return new Response(null, { status: 499 });
-    }
-    report(stage, err);
-    if (timedOut) return new Refusal("gateway_timeout", "The upstream did not answer in time.");
-    return new Refusal("bad_gateway", "The upstream could not be reached.");
-  };
-
-  let res: Response;
-  try {
-    res = target.mock
-      ? await answerMock(target.mock, {
-          upstream: target.name,
-          method: ctx.method,
-          pathAndQuery,
-          headers,
-          body,
-          signal: controller.signal,
-          scheduler: deps.scheduler,
-          waits: deps.waits,
-        })
-      : await deps.fetch(target.baseUrl + pathAndQuery, {
-          method: ctx.method,
-          headers,
-          body,
-          redirect: "manual",
-          signal: controller.signal,
-          decompress: false,
-          duplex: "half",
-        } as RequestInit);
-  } catch (err) {
-    return failed(err, "headers");
   }
-  const upstreamMs = deps.now() - started;
-  cancelTimer();
-
-  const out = clientResponseHeaders(res.headers, target.baseUrl, pathAndQuery);
-  for (const [k, v] of ctx.responseHeaders) out.set(k, v);
-  out.set("x-request-id", ctx.requestId);
-  const init = { status: res.status, statusText: res.statusText, headers: out };
+  const call = target.mock ? mockCall(target.mock, f, deps) : deps.client.send(f);
+  f.call = call;
+  // The Forwarding is the listener (handleEvent): no closure per request. No `{ once: true }`: an
+  // abort event fires at most once anyway, and the options object doubles the cost.
+  req.signal.addEventListener("abort", f);
+  let answer: UpstreamAnswer;
+  try {
+    answer = await call.answer;
+  } catch (err) {
+    return f.failed(err, "headers");
+  }
+  const upstreamMs = deps.now() - f.started;
   const meter = ctx.route?.costFrom ?? null;
-  const fromHeader = meter?.kind === "header" ? costFromHeader(res.headers.get(meter.name)) : undefined;
+  const fromHeader =
+    meter?.kind === "header" ? costFromHeader(fieldValue(answer.fields, meter.name)) : undefined;
 
-  const declared = res.headers.get("content-length");
-  if (!res.body || (declared !== null && Number(declared) <= READ_WHOLE_LIMIT)) {
-    cancelTimer = abortAfter(target.idleTimeoutMs);
-    let payload: Blob | null = null;
+  const body = answer.body;
+  if (body === null || body.complete !== null || (body.length !== null && body.length <= READ_WHOLE_LIMIT)) {
+    let payload: Uint8Array | null = null;
     let measured = fromHeader;
     try {
-      payload = res.body ? await res.blob() : null;
-      if (meter?.kind === "json" && payload && payload.size <= meter.maxBytes) {
-        measured = costFromJson(await payload.bytes(), res.headers.get("content-encoding"), meter);
+      payload = body === null ? null : (body.complete ?? (await body.read()));
+      if (meter?.kind === "json" && payload && payload.byteLength <= meter.maxBytes) {
+        measured = costFromJson(payload, fieldValue(answer.fields, "content-encoding"), meter);
       }
     } catch (err) {
-      return failed(err, "body");
+      return f.failed(err, "body");
     }
-    settle();
+    req.signal.removeEventListener("abort", f);
     finish({
-      status: res.status,
+      status: answer.status,
       outcome: "ok",
-      bytesIn,
-      bytesOut: payload?.size ?? 0,
+      bytesIn: f.bytesIn,
+      bytesOut: payload?.byteLength ?? 0,
       upstreamMs,
       measured,
     });
     // Bun sets the length from the payload; a HEAD answer keeps the upstream's.
-    if (payload) out.delete("content-length");
-    return new Response(payload, init);
+    return f.respond(answer, payload, payload !== null);
   }
 
   const capture = meter?.kind === "json" ? new BodyCapture(meter.maxBytes) : null;
-  const relayed = relayBody(
-    res.body,
-    target.idleTimeoutMs,
-    deps.scheduler,
+  const relayed = body.stream(
     (how, bytesOut, err) => {
-      req.signal.removeEventListener("abort", onClientGone);
-      if (how === "idle_timeout" || how === "upstream_error") {
-        timedOut = how === "idle_timeout";
-        report("body", err);
-      }
+      req.signal.removeEventListener("abort", f);
+      if (how === "idle_timeout" || how === "upstream_error") f.report("body", err, how === "idle_timeout");
       const outcome =
         how === "complete" ? "ok" : how === "client_aborted" ? "client_aborted" : "upstream_error";
       let measured = fromHeader;
       if (capture && meter?.kind === "json" && how === "complete") {
-        const body = capture.bytes();
-        measured = body && costFromJson(body, res.headers.get("content-encoding"), meter);
+        const bytes = capture.bytes();
+        measured = bytes && costFromJson(bytes, fieldValue(answer.fields, "content-encoding"), meter);
       }
-      finish({ status: res.status, outcome, bytesIn, bytesOut, upstreamMs, measured });
+      finish({ status: answer.status, outcome, bytesIn: f.bytesIn, bytesOut, upstreamMs, measured });
     },
-    () => controller.abort(),
     capture ? (chunk) => capture.add(chunk) : undefined,
   );
-  return new Response(relayed, init);
+  return f.respond(answer, relayed, false);
+}
+
+/**
+ * One request on its way upstream: what the client is asked to send (an UpstreamRequest), the
+ * listener for the client leaving, and what a failure is answered with. One object per request
+ * instead of a closure for each of these.
+ */
+class Forwarding implements UpstreamRequest {
+  readonly target: UpstreamTarget;
+  readonly method: string;
+  readonly body: ReadableStream<Uint8Array> | null;
+  readonly declaredLength: number | null;
+  readonly maxBodyBytes: number;
+  readonly started: number;
+  /** Declared, or counted as a body without a declared length streams up. */
+  bytesIn: number;
+  call: UpstreamCall | null = null;
+
+  constructor(
+    private readonly ctx: RequestContext,
+    private readonly req: Request,
+    readonly pathAndQuery: string,
+    readonly fields: readonly string[],
+    private readonly deps: ProxyDeps,
+    private readonly finish: Finish,
+  ) {
+    this.target = ctx.upstream!;
+    this.method = ctx.method;
+    this.body = req.body;
+    const declared = req.headers.get("content-length");
+    this.bytesIn = Number(declared ?? 0) || 0;
+    this.declaredLength = declared === null ? null : this.bytesIn;
+    this.maxBodyBytes = deps.maxBodyBytes;
+    this.started = deps.now();
+  }
+
+  onBodyBytes(n: number): void {
+    this.bytesIn = n;
+  }
+
+  /** The client has gone (req.signal's abort event). */
+  handleEvent(): void {
+    this.call?.abort();
+  }
+
+  report(stage: FailureStage, err: unknown, timedOut = err instanceof UpstreamTimeout): void {
+    this.deps.onFailure?.({
+      upstream: this.target.name,
+      cause: classifyUpstreamFailure(err, stage, timedOut),
+      requestId: this.ctx.requestId,
+      code: errorCode(err),
+    });
+  }
+
+  /** Nothing has been sent to the client yet, so every failure can still be a proper answer. */
+  failed(err: unknown, stage: FailureStage): Response | Refusal {
+    const { req, deps } = this;
+    req.signal.removeEventListener("abort", this);
+    if (err instanceof BodyTooLarge) {
+      return new Refusal("payload_too_large", `The request body is larger than ${deps.maxBodyBytes} bytes.`);
+    }
+    if (err instanceof CallAborted || req.signal.aborted) {
+      this.finish({
+        status: 499,
+        outcome: "client_aborted",
+        bytesIn: this.bytesIn,
+        bytesOut: 0,
+        upstreamMs: deps.now() - this.started,
+        measured: undefined,
+      });
+      return new Response(null, { status: 499 });
+    }
+    this.report(stage, err);
+    if (err instanceof UpstreamTimeout)
+      return new Refusal("gateway_timeout", "The upstream did not answer in time.");
+    return new Refusal("bad_gateway", "The upstream could not be reached.");
+  }
+
+  respond(
+    answer: UpstreamAnswer,
+    payload: Uint8Array | ReadableStream<Uint8Array> | null,
+    dropLength: boolean,
+  ): Response {
+    return new Response(payload, {
+      status: answer.status,
+      statusText: answer.statusText,
+      headers: clientResponseFields({
+        fields: answer.fields,
+        connectionTokens: answer.connectionTokens,
+        upstreamBase: this.target.baseUrl,
+        pathAndQuery: this.pathAndQuery,
+        own: this.ctx.responseHeaders,
+        requestId: this.ctx.requestId,
+        dropLength,
+      }),
+    });
+  }
+}
+
+/** A header's value as a Headers object would give it: repeated ones joined with ", ". */
+function fieldValue(fields: readonly string[], name: string): string | null {
+  let value: string | null = null;
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === name) value = value === null ? fields[i + 1]! : `${value}, ${fields[i + 1]}`;
+  }
+  return value;
 }

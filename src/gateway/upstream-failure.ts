@@ -1,11 +1,12 @@
 /**
- * Why an upstream request failed, as a closed list (a metrics label and a log field), read from
- * what Bun's fetch throws. Checked against real sockets (test/gateway/upstream-failures.test.ts):
- * a closed port throws code ECONNREFUSED; a connection closed or reset before a complete answer
- * ECONNRESET (also for garbage instead of HTTP); https to a plain-HTTP port EPROTO; an untrusted
- * certificate its OpenSSL name (DEPTH_ZERO_SELF_SIGNED_CERT, CERT_HAS_EXPIRED, ...); an unknown
- * host ENOTFOUND. A body that breaks off after the headers throws ECONNRESET from the body's read,
- * so the stage tells it apart from a connection that never answered.
+ * Why an upstream request failed, as a closed list (a metrics label and a log field), read from the
+ * error's code, which the HTTP/1.1 client (http1/) and Bun's fetch give alike. Checked against real
+ * sockets (test/gateway/upstream-failures.test.ts): a closed port is ECONNREFUSED; a connection
+ * closed or reset before a complete answer ECONNRESET; https to a plain-HTTP port EPROTO; an
+ * untrusted certificate its OpenSSL name (DEPTH_ZERO_SELF_SIGNED_CERT, CERT_HAS_EXPIRED, ...); an
+ * unknown host ENOTFOUND; a response the client refuses to read (malformed, or a head over 64 KiB)
+ * HPE_INVALID_RESPONSE or HPE_HEADER_OVERFLOW. A body that breaks off after the headers fails its
+ * read, so the stage tells it apart from a connection that never answered.
  */
 
 export const UPSTREAM_FAILURES = [
@@ -16,6 +17,7 @@ export const UPSTREAM_FAILURES = [
   "first_byte_timeout",
   "idle_timeout",
   "body_interrupted",
+  "invalid_response",
   "other",
 ] as const;
 export type UpstreamFailure = (typeof UPSTREAM_FAILURES)[number];
@@ -29,8 +31,9 @@ export function classifyUpstreamFailure(
   timedOut: boolean,
 ): UpstreamFailure {
   if (timedOut) return stage === "headers" ? "first_byte_timeout" : "idle_timeout";
-  if (stage === "body") return "body_interrupted";
   const code = errorCode(err) ?? "";
+  if (code.startsWith("HPE_")) return "invalid_response";
+  if (stage === "body") return "body_interrupted";
   if (code === "ECONNREFUSED" || code === "ConnectionRefused") return "connection_refused";
   if (/^(ECONNRESET|ConnectionClosed|EPIPE|ECONNABORTED)$/.test(code)) return "connection_reset";
   if (/^(ENOTFOUND|EAI_|DNS)/.test(code)) return "dns";

@@ -21,11 +21,14 @@ export interface UpstreamTarget {
   readonly unavailableCredential: string | null;
   readonly timeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** Most connections open to the upstream at once (the HTTP/1.1 client's pool). */
+  readonly maxConnections: number;
   /** Whether requests carry X-Gatehouse-Context (tenant metadata and forwarded claims). */
   readonly tenantContext: boolean;
 }
 
 const DEFAULT_TIMEOUT = 30_000;
+const DEFAULT_MAX_CONNECTIONS = 256;
 
 /**
  * `override` replaces the credential the upstream's headers name (a tenant's `credentials:`); the
@@ -40,6 +43,7 @@ export function compileUpstream(
   const timing = {
     timeoutMs: d.timeout ? parseDuration(d.timeout) : DEFAULT_TIMEOUT,
     idleTimeoutMs: d.idleTimeout ? parseDuration(d.idleTimeout) : DEFAULT_TIMEOUT,
+    maxConnections: ("maxConnections" in d ? d.maxConnections : undefined) ?? DEFAULT_MAX_CONNECTIONS,
   };
   if ("mock" in d) {
     const mock = compileMock(d.mock);

@@ -47,6 +47,20 @@ export interface Readings {
   cluster?: () => ClusterReading;
   /** Data-plane threads (server.threads > 1): requests each has counted, by thread index. */
   threads?: () => readonly number[];
+  /** Cluster mode's shared objects and usage in PostgreSQL; without them their series are left out. */
+  postgres?: () => PostgresReading;
+}
+
+export interface PostgresReading {
+  reachable: boolean;
+  /** The version of the shared objects this node serves. */
+  version: number;
+  /** Shared objects this node's config cannot serve yet. */
+  waiting: number;
+  /** Distinct config files among the nodes alive in the last 15 s (1 when they agree). */
+  configs: number;
+  /** Usage rows in this node's database that PostgreSQL does not have yet (about). */
+  unshipped: number;
 }
 
 export const OUTCOMES = ["ok", "rejected", "upstream_error", "client_aborted", "other"] as const;

@@ -13,6 +13,7 @@ import {
   CODES,
   type Metrics,
   OUTCOMES,
+  type PostgresReading,
   STATUS_CLASSES,
   type TenantStats,
   UPSTREAM_BUCKETS,
@@ -93,6 +94,8 @@ export function metricsRegistry(metrics: Metrics, store: () => StoreStatus = () 
   readingMetrics(registry, metrics);
   const cluster = metrics.readings.cluster;
   if (cluster) clusterMetrics(registry, cluster);
+  const postgres = metrics.readings.postgres;
+  if (postgres) postgresMetrics(registry, postgres);
   // prom-client's Histogram cannot be given bucket counts, only single observations, so the
   // histograms are collectors of our own in the shape prom-client's registry renders.
   registry.registerMetric(
@@ -160,7 +163,7 @@ function routeAndUpstreamMetrics(registry: Registry, metrics: Metrics): void {
     name: "gatehouse_upstream_failures_total",
     help:
       "Upstream requests that failed, by upstream and cause: connection_refused, connection_reset, " +
-      "dns, tls, first_byte_timeout, idle_timeout, body_interrupted, other.",
+      "dns, tls, first_byte_timeout, idle_timeout, body_interrupted, invalid_response, other.",
     labelNames: ["upstream", "cause"] as const,
     registers: [registry],
     collect() {
@@ -302,6 +305,47 @@ function readingMetrics(registry: Registry, metrics: Metrics): void {
         threads().forEach((n, i) => {
           this.inc({ thread: String(i + 1) }, n);
         });
+      },
+    });
+  }
+}
+
+/** Cluster mode's PostgreSQL: only rendered when the gateway has it. */
+function postgresMetrics(registry: Registry, reading: () => PostgresReading): void {
+  const gauges: [string, string, (r: PostgresReading) => number][] = [
+    [
+      "gatehouse_cluster_postgres_reachable",
+      "1 while PostgreSQL answers; 0 while this node serves its own copy of the shared objects.",
+      (r) => (r.reachable ? 1 : 0),
+    ],
+    [
+      "gatehouse_cluster_objects_version",
+      "The version of the shared objects (tenants, keys, credentials) this node serves.",
+      (r) => r.version,
+    ],
+    [
+      "gatehouse_cluster_objects_waiting",
+      "Shared objects this node's config cannot serve yet (a plan, upstream or credential it lacks).",
+      (r) => r.waiting,
+    ],
+    [
+      "gatehouse_cluster_config_files",
+      "Distinct config files among the nodes alive in the last 15 s: 1 when every node runs the same.",
+      (r) => r.configs,
+    ],
+    [
+      "gatehouse_cluster_usage_rows_unshipped",
+      "Usage rows in this node's database that PostgreSQL does not have yet (about).",
+      (r) => r.unshipped,
+    ],
+  ];
+  for (const [name, help, value] of gauges) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(value(reading()));
       },
     });
   }

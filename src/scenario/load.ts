@@ -3,11 +3,11 @@
  * gateway.yaml's. `${VAR}` is read from the environment in `secrets:` values only: an inline
  * `gateway:` keeps its references for the gateway's own loader, which reads them from `env:` too.
  */
-import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument } from "yaml";
 import { ConfigError, type ConfigIssue, formatPath } from "../config/errors.ts";
 import { type Env, interpolate } from "../config/interpolate.ts";
 import { Locator } from "../config/locator.ts";
+import { readConfigText } from "../config/read-file.ts";
 import { validateSchema } from "../config/validate-schema.ts";
 import { Scenario } from "./schema.ts";
 
@@ -19,21 +19,7 @@ export interface LoadedScenario {
 }
 
 export function loadScenarioFile(file: string, env: Env = process.env): LoadedScenario {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError([
-      {
-        file,
-        line: 1,
-        col: 1,
-        path: "",
-        message: code === "ENOENT" ? "file not found" : `cannot read the file (${code ?? String(err)})`,
-      },
-    ]);
-  }
+  const text = readConfigText(file);
   return parseScenario(text, file, env);
 }
 

@@ -8,9 +8,12 @@
  * compiled patterns and functions no message can carry) and says so; publish.ts switches all of them
  * at one instant once all have, and GatewayState.served lets the control API answer after it.
  */
+
+import type { Env } from "../config/interpolate.ts";
 import { readSnapshotRows } from "../gateway/build-snapshot.ts";
 import { serveDataPlane } from "../gateway/data-plane.ts";
 import type { GatewayState } from "../gateway/state.ts";
+import { proxyVariables } from "../gateway/upstream-clients.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Log, LogLevel } from "../lib/log.ts";
 import type { Cancel, Scheduler } from "../lib/scheduler.ts";
@@ -59,6 +62,8 @@ export interface DataThreadsOptions {
   readonly accessLog: AccessLog | null;
   readonly maxBodyBytes: number;
   readonly idleSeconds: number;
+  /** gatehouse's environment, of which the threads' upstream clients read the HTTP proxy variables. */
+  readonly env: Env;
   /** A thread failed: the gateway must stop (see README, Performance: threads). */
   readonly onFatal: (reason: string) => void;
   /** Counter slots of each kind the shared memory can grow to (tests make it small). */
@@ -258,6 +263,7 @@ export class DataThreads {
           maxBodyBytes: this.o.maxBodyBytes,
           idleSeconds: this.o.idleSeconds,
           accessLog: this.o.accessLog !== null,
+          proxyEnv: proxyVariables(this.o.env),
         },
       },
       [rows.port],

@@ -27,6 +27,8 @@ export interface WorkerSettings {
   readonly idleSeconds: number;
   /** log.access is on: lines go to the main thread, which writes them. */
   readonly accessLog: boolean;
+  /** The HTTP proxy variables of gatehouse's environment: with one set, upstream requests go through fetch. */
+  readonly proxyEnv: Record<string, string>;
 }
 
 export type ToWorker =

@@ -13,10 +13,12 @@ import type { Server } from "bun";
 import { LastUsedTracker } from "../admin/keys/last-used.ts";
 import { compileSnapshot } from "../gateway/build-snapshot.ts";
 import { createDataPlane, serveDataPlane } from "../gateway/data-plane.ts";
+import { upstreamClient } from "../gateway/upstream-clients.ts";
 import { UpstreamFailureLog } from "../gateway/upstream-failure-log.ts";
 import { RemoteKeySets } from "../identity/jwks-cache.ts";
 import { TokenVerifier } from "../identity/tokens.ts";
 import { systemClock } from "../lib/clock.ts";
+import { Deadlines } from "../lib/deadlines.ts";
 import { LevelFilter, type Log, type LogLevel } from "../lib/log.ts";
 import { type Cancel, timerScheduler } from "../lib/scheduler.ts";
 import { createMetrics } from "../metrics/index.ts";
@@ -111,11 +113,22 @@ function start(settings: WorkerSettings) {
   const keyCache = new KeyCache();
   const upstreamFailures = new UpstreamFailureLog({ log, scheduler });
   const tokens = new TokenVerifier(new RemoteKeySets({ fetch, clock, scheduler, log }));
+  // Each thread has an upstream client of its own, on its own event loop: none shares a thread.
+  const monotonicNow = () => performance.now();
+  const deadlines = new Deadlines({ scheduler, now: monotonicNow });
+  const upstreams = upstreamClient({
+    env: settings.proxyEnv,
+    deadlines,
+    housekeeping: scheduler,
+    now: monotonicNow,
+  });
   const { handle } = createDataPlane({
     clock,
     scheduler,
     snapshot: () => snapshots.now(),
-    fetch,
+    client: upstreams,
+    deadlines,
+    now: monotonicNow,
     maxBodyBytes: settings.maxBodyBytes,
     tokens,
     keyCache,
@@ -180,6 +193,7 @@ function start(settings: WorkerSettings) {
       await limits.settled();
       lastUsed.stop();
       upstreamFailures.close();
+      upstreams.close();
       await accessLog?.close();
       rows.flush();
       settings.rows.postMessage({ type: "end" } satisfies RowMessage);

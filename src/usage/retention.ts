@@ -136,7 +136,7 @@ export class UsageRetention {
 }
 
 function sqliteDeletes(sqlite: Database, shippedThrough?: () => number): RetentionDeletes {
-  const rollups = sqlite.prepare<unknown, [number, string, number, number]>(
+  const rollups = sqlite.query<unknown, [number, string, number, number]>(
     "DELETE FROM usage_rollup WHERE rowid IN (SELECT rowid FROM usage_rollup " +
       "WHERE grain = ? AND dim = ? AND start <= ? LIMIT ?)",
   );
@@ -147,14 +147,14 @@ function sqliteDeletes(sqlite: Database, shippedThrough?: () => number): Retenti
 }
 
 function allRows(sqlite: Database): RetentionDeletes["rows"] {
-  const del = sqlite.prepare<unknown, [number, number]>(
+  const del = sqlite.query<unknown, [number, number]>(
     "DELETE FROM usage WHERE id IN (SELECT id FROM usage WHERE ts < ? LIMIT ?)",
   );
   return (cutoff, limit) => del.run(cutoff, limit).changes;
 }
 
 function shippedRows(sqlite: Database, shippedThrough: () => number): RetentionDeletes["rows"] {
-  const del = sqlite.prepare<unknown, [number, number, number]>(
+  const del = sqlite.query<unknown, [number, number, number]>(
     "DELETE FROM usage WHERE id IN (SELECT id FROM usage WHERE ts < ? AND id < ? LIMIT ?)",
   );
   return (cutoff, limit) => del.run(cutoff, shippedThrough(), limit).changes;

@@ -84,10 +84,20 @@ function groupIn(m: Map<string, PeriodGroup>, start: number, tenant: string): Pe
 /**
  * Sums a batch of rows into the rollup rows it touches, so a flush writes each of those once. Rows are
  * summed per minute; hours are summed from the minutes, which are far fewer than the rows.
+ *
+ * Each (minute, tenant) group holds several totals with a histogram each, so summing stops once
+ * `maxGroups` groups are open, at `end`: the caller writes those and sums the rest separately. With
+ * few tenants a whole batch fits; with thousands, nearly every row opens a group of its own.
  */
-export function rollupDeltas(rows: readonly UsageRow[]): RollupDelta[] {
+export function rollupDeltas(
+  rows: readonly UsageRow[],
+  from = 0,
+  maxGroups = Number.POSITIVE_INFINITY,
+): { deltas: RollupDelta[]; end: number } {
   const minutes = new Map<string, PeriodGroup>();
-  for (const r of rows) {
+  let end = from;
+  for (; end < rows.length && minutes.size < maxGroups; end++) {
+    const r = rows[end]!;
     const g = groupIn(minutes, Math.floor(r.ts / MINUTE) * MINUTE, r.tenantId ?? "");
     const error = isError(r.status, r.outcome);
     const bucket = bucketOf(r.latencyMs);
@@ -118,7 +128,7 @@ export function rollupDeltas(rows: readonly UsageRow[]): RollupDelta[] {
       }
     }
   }
-  return out;
+  return { deltas: out, end };
 }
 
 function acrossTenants(groups: Map<string, PeriodGroup>): PeriodGroup[] {

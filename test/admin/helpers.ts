@@ -33,6 +33,7 @@ import {
 import { createRoutePolicy } from "../../src/policies/route/index.ts";
 import { createRulesPolicy } from "../../src/policies/rules/index.ts";
 import { createUsageService } from "../../src/usage/service.ts";
+import { fetchProxy } from "../support/proxy.ts";
 
 export const TOKEN = "k7Qm2xVb9LpR4tZw8NcY3hJd";
 
@@ -126,7 +127,7 @@ export function adminFixture(
     clock,
     snapshot: () => state.snapshot,
     policies: [createAuthPolicy({ clock, onUse: tracker.record }), policies.route, policies.rules],
-    proxy: { fetch, maxBodyBytes: 1024 * 1024, now: () => performance.now(), scheduler: timerScheduler },
+    proxy: { ...fetchProxy(), maxBodyBytes: 1024 * 1024, now: () => performance.now() },
     observe: metrics.observe,
   });
 

@@ -47,6 +47,16 @@ async function newKey(node: TestNode, tenant: string): Promise<{ id: string; sec
   return { id: r.json.key.id, secret: r.json.secret };
 }
 
+/** The node's gatehouse_cluster_* gauges from GET /metrics. */
+async function clusterMetrics(node: TestNode): Promise<Record<string, number>> {
+  const text = await (
+    await fetch(`${node.adminUrl}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })
+  ).text();
+  return Object.fromEntries(
+    [...text.matchAll(/^(gatehouse_cluster_\w+) (\S+)$/gm)].map((m) => [m[1]!, Number(m[2])]),
+  );
+}
+
 describe("changes reach every node", () => {
   test("a tenant and key made on one node serve on the other, and a revocation on either refuses everywhere, without a version check", async () => {
     const { a, b } = await cluster();
@@ -364,6 +374,18 @@ describe("while PostgreSQL is away", () => {
       expect(refused.json.detail).toContain("PostgreSQL cannot be reached");
       const report = await b.call("GET", "/usage?groupBy=key");
       expect(report.status).toBe(503);
+      expect(await clusterMetrics(b)).toMatchObject({
+        gatehouse_cluster_postgres_reachable: 0,
+        gatehouse_cluster_objects_waiting: 0,
+      });
+      // The outage is logged when it begins, then once a minute while it lasts.
+      const still = () => b.lines.filter((l) => l.msg.startsWith("PostgreSQL still cannot be reached"));
+      for (let i = 0; i < 59; i++) b.tick();
+      await eventually("the first minute has passed", () => {
+        if (still().length === 0) b.tick();
+        return still().length === 1;
+      });
+      expect(b.lines.filter((l) => l.msg.startsWith("PostgreSQL cannot be reached"))).toHaveLength(1);
     } finally {
       await pg.start();
     }
@@ -373,6 +395,9 @@ describe("while PostgreSQL is away", () => {
       async () => (await b.call("GET", "/readyz")).json.status === "ready",
     );
     expect((await b.call("POST", "/tenants", { id: "hooli", plan: "free" })).status).toBe(201);
+    const back = await clusterMetrics(b);
+    expect(back.gatehouse_cluster_postgres_reachable).toBe(1);
+    expect(back.gatehouse_cluster_objects_version).toBeGreaterThan(0);
     a.tick();
     await eventually(
       "node A has the change made after the outage",

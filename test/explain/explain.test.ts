@@ -45,6 +45,7 @@ const admin = async (method: string, path: string, body?: unknown) => {
     headers: body === undefined ? {} : { "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers
   return { status: r.status, json: (await r.json()) as Record<string, any> };
 };
 const explain = async (body: Record<string, unknown>) => {
@@ -174,6 +175,7 @@ test("random traffic: explain's outcome, status, problem and Retry-After equal t
 });
 
 /** The Retry-After a refusal by the limits carries: the longest wait among those that refuse. */
+// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers
 function retryAfterOf(e: Record<string, any>): string | null {
   if (e.refusedBy !== "limits") return null;
   const waits = (e.limits as { refuses: boolean; retryAfter: number | null }[])

@@ -3,8 +3,8 @@ import { createGateway } from "../../src/gateway/pipeline.ts";
 import type { Snapshot } from "../../src/gateway/snapshot.ts";
 import { compileIdentity } from "../../src/identity/compile.ts";
 import { ManualClock } from "../../src/lib/clock.ts";
-import { timerScheduler } from "../../src/lib/scheduler.ts";
 import type { Policy } from "../../src/policies/policy.ts";
+import { fetchProxy } from "../support/proxy.ts";
 
 test("a bug in a policy is a 500 problem that reveals nothing, logged with its request id", async () => {
   const logged: Record<string, unknown>[] = [];
@@ -19,7 +19,7 @@ test("a bug in a policy is a 500 problem that reveals nothing, logged with its r
     clock: new ManualClock(),
     snapshot: () => ({ identity: compileIdentity({}) }) as Snapshot,
     policies: [broken],
-    proxy: { fetch, maxBodyBytes: 1024, now: () => 0, scheduler: timerScheduler },
+    proxy: { ...fetchProxy(), maxBodyBytes: 1024, now: () => 0 },
     observe: (_ctx, outcome) => observed.push(outcome.outcome),
     log: (_msg, fields) => logged.push(fields),
   });

@@ -335,6 +335,7 @@ describe("explain", () => {
         body: JSON.stringify(body),
       });
       expect(r.status).toBe(200);
+      // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers
       return (await r.json()) as Record<string, any>;
     };
     const now = NOW + 700;

@@ -23,6 +23,8 @@ export function startTestGateway(
     testClockStart?: number;
     /** Hears the gateway's log lines (after its log level); silent by default. */
     log?: Log;
+    /** Upstream requests through this fetch instead of the HTTP/1.1 client. */
+    fetch?: typeof fetch;
   } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), "gatehouse-test-"));
@@ -37,6 +39,7 @@ export function startTestGateway(
     clock: opts.clock,
     ...(opts.testClockStart !== undefined ? { testMode: { clockStart: opts.testClockStart } } : {}),
     log: opts.log ?? silentLog,
+    ...(opts.fetch ? { fetch: opts.fetch } : {}),
   });
   const close = async () => {
     await gw.stop();

@@ -16,10 +16,11 @@ const allowed: Record<string, [string[], string][]> = {
   "src/lib/log.ts": [[["new Date()"], "log lines are stamped with the real time they were written"]],
   "src/app.ts": [
     [["Date.now("], "test mode's clock starts at the real time unless told otherwise"],
+    [["performance.now("], "upstream latency is a measured duration, not a time of day"],
     [["setTimeout("], "the shutdown drain deadline is real: it bounds how long the process lingers"],
   ],
-  "src/gateway/data-plane.ts": [
-    [["performance.now("], "upstream latency is a measured duration, not a time of day"],
+  "src/threads/worker.ts": [
+    [["performance.now("], "upstream latency is a measured duration; test mode runs on one thread"],
   ],
   "src/config/watch.ts": [[["setTimeout("], "debounces real file-system events"]],
   "src/db/writer-thread.ts": [

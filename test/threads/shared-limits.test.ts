@@ -129,31 +129,33 @@ describe("the limits policy on shared memory", () => {
     expect(reclaimed).toBeGreaterThan(20);
   });
 
-  test("a slot taken back goes to a new counter empty; a thread still holding it finds out under the lock and gets a new one", () => {
+  test("a slot taken back goes to a new counter empty; a thread still holding it finds out under the lock and gets a new one", async () => {
     const clock = new ManualClock(T0);
     const shared = threadLimits(clock);
     // A second thread's view of the same memory and directory, with its own cache.
     const other = threadLimits(clock, shared.memory, shared.directory);
     const w = limit(3, 1000, { name: "w" });
     const old = tenant({ id: "old", limits: [w] });
-    for (let i = 0; i < 3; i++) expect(other.policy.check(ctx(old, key({ id: "old-key" })))).toBeUndefined();
-    expect(other.policy.check(ctx(old, key({ id: "old-key" })))?.code).toBe("rate_limited");
+    for (let i = 0; i < 3; i++)
+      expect(await other.policy.check(ctx(old, key({ id: "old-key" })))).toBeUndefined();
+    expect((await other.policy.check(ctx(old, key({ id: "old-key" }))))?.code).toBe("rate_limited");
     const held = other.cache.window(false, w.counter, old.uid)!;
 
     // The window empties; the directory takes the slot back and gives it to a tenant created since.
     clock.advance(1100);
     expect(shared.directory.sweep(clock.now()).windows).toBe(1);
     const fresh = tenant({ id: "new", limits: [w] });
-    for (let i = 0; i < 3; i++) expect(shared.policy.check(ctx(fresh, key({ id: "new-key" })))).toBeUndefined();
+    for (let i = 0; i < 3; i++)
+      expect(await shared.policy.check(ctx(fresh, key({ id: "new-key" })))).toBeUndefined();
     expect(shared.cache.window(false, w.counter, fresh.uid)!.slot).toBe(held.slot);
-    expect(shared.policy.check(ctx(fresh, key({ id: "new-key" })))?.code).toBe("rate_limited");
+    expect((await shared.policy.check(ctx(fresh, key({ id: "new-key" }))))?.code).toBe("rate_limited");
 
     // The other thread's old handle is stale: the old tenant is counted in a slot of its own again,
     // from nothing (its units left the window), not in the new tenant's.
     expect(other.cache.current("window", held)).toBe(false);
-    expect(other.policy.check(ctx(old, key({ id: "old-key" })))).toBeUndefined();
+    expect(await other.policy.check(ctx(old, key({ id: "old-key" })))).toBeUndefined();
     expect(other.cache.window(false, w.counter, old.uid)!.slot).not.toBe(held.slot);
-    expect(shared.policy.check(ctx(fresh, key({ id: "new-key" })))?.code).toBe("rate_limited");
+    expect((await shared.policy.check(ctx(fresh, key({ id: "new-key" }))))?.code).toBe("rate_limited");
   });
 
   test("quota counts reach the database from the directory: seeded at start, every change and every ended period written", () => {

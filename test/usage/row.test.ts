@@ -6,13 +6,13 @@ import type { CompiledRoute, KeyView, Snapshot, TenantView } from "../../src/gat
 import { GatewayState } from "../../src/gateway/state.ts";
 import { ManualClock } from "../../src/lib/clock.ts";
 import { silentLog } from "../../src/lib/log.ts";
-import { timerScheduler } from "../../src/lib/scheduler.ts";
 import { createAuthPolicy } from "../../src/policies/auth/index.ts";
 import type { RequestContext, RequestOutcome } from "../../src/policies/policy.ts";
 import { createRoutePolicy } from "../../src/policies/route/index.ts";
 import { createRulesPolicy } from "../../src/policies/rules/index.ts";
 import { createUsageMetering } from "../../src/usage/index.ts";
 import { usageRow } from "../../src/usage/row.ts";
+import { fetchProxy } from "../support/proxy.ts";
 import { T0 } from "./helpers.ts";
 
 function ctx(over: Partial<RequestContext> = {}): RequestContext {
@@ -95,6 +95,19 @@ describe("usageRow", () => {
     expect(r.path).toBe("/v1/keys/[redacted]/[redacted]");
     expect(JSON.stringify(r)).not.toContain("SECRET");
     expect(JSON.stringify(r)).not.toContain("token");
+    // The scheme in any case, spaces or tabs around it; a fragment before a query cuts there too.
+    for (const authorization of ["bearer   gh_live_SECRET_0001", " BEARER\tgh_live_SECRET_0001 "]) {
+      const spelled = usageRow(
+        ctx({ headers: new Headers({ authorization }), path: "/v1/gh_live_SECRET_0001#a?b" }),
+        outcome(),
+      );
+      expect(spelled.path).toBe("/v1/[redacted]");
+    }
+    const short = usageRow(
+      ctx({ headers: new Headers({ authorization: "Bearer abc" }), path: "/v1/abc" }),
+      outcome(),
+    );
+    expect(short.path).toBe("/v1/abc");
   });
 
   test("non-finite and negative numbers become 0 rather than a row SQLite refuses", () => {
@@ -138,7 +151,7 @@ tenants:
       clock,
       snapshot: () => state.snapshot,
       policies: [createAuthPolicy({ clock }), createRoutePolicy(), createRulesPolicy()],
-      proxy: { fetch, maxBodyBytes: 1024, now: () => performance.now(), scheduler: timerScheduler },
+      proxy: { ...fetchProxy(), maxBodyBytes: 1024, now: () => performance.now() },
       observe: usage.observe,
     });
     const send = async (path: string, headers: Record<string, string>, method = "GET") => {

@@ -14,7 +14,7 @@ export type WriteLastUsed = (batch: ReadonlyMap<string, number>) => void;
 /** The write itself, on `sqlite`, in one transaction. */
 export function sqliteLastUsedWriter(sqlite: Database): WriteLastUsed {
   // Never moves the time backwards, e.g. when an older batch lands after a newer one.
-  const update = sqlite.prepare(
+  const update = sqlite.query(
     "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)",
   );
   return sqlite.transaction((batch: ReadonlyMap<string, number>) => {

@@ -13,6 +13,7 @@ import type { GatewayState } from "../../gateway/state.ts";
 import { type Clock, systemClock } from "../../lib/clock.ts";
 import type { Log } from "../../lib/log.ts";
 import { type Scheduler, timerScheduler } from "../../lib/scheduler.ts";
+import type { PostgresReading } from "../../metrics/index.ts";
 import { UsageRetention } from "../../usage/retention.ts";
 import type { UsageReads } from "../../usage/service.ts";
 import type { Vault } from "../../vault/vault.ts";
@@ -54,6 +55,8 @@ export interface PostgresCluster {
   problem(shipping: ShippingStatus | null): string | null;
   /** The shipping status when this thread ships. */
   shipping(): ShippingStatus | null;
+  /** What /metrics shows, given the shipping status the writer thread reports. */
+  reading(shipping: ShippingStatus | null): PostgresReading;
   close(): Promise<void>;
 }
 
@@ -102,6 +105,16 @@ export async function openCluster(o: ClusterOptions): Promise<PostgresCluster> {
       return () => s.shippedThrough;
     },
     shipping: () => shipper?.status() ?? null,
+    reading(shipping) {
+      const s = shared.status();
+      return {
+        reachable: s.reachable,
+        version: s.version,
+        waiting: s.waiting,
+        configs: new Set(s.nodes.map((n) => n.configHash)).size,
+        unshipped: shipping?.backlog ?? 0,
+      };
+    },
     problem(shipping) {
       const problems: string[] = [];
       const shared_ = shared.problem();

@@ -70,6 +70,7 @@ export interface SharedStatus {
 }
 
 const CHECK_EVERY_MS = 1_000;
+const STILL_DOWN_EVERY_MS = 60_000;
 
 export class SharedObjects {
   readonly node: string;
@@ -80,7 +81,7 @@ export class SharedObjects {
   private configHash: string;
   private clusterId: string | null = null;
   private reachable = false;
-  private down: { since: number; error: string } | null = null;
+  private down: { since: number; error: string; reported: number } | null = null;
   private nodes: NodeBeat[] = [];
   /** Another process wrote this node's heartbeat since its last one: it runs on a copy of this database. */
   private twin: { host: string; pid: number } | null = null;
@@ -407,10 +408,20 @@ export class SharedObjects {
   }
 
   private unreachable(err: unknown): void {
+    const now = this.o.clock.now();
     if (this.reachable || !this.down) {
-      this.down = { since: this.o.clock.now(), error: describePgError(err) };
+      this.down = { since: now, error: describePgError(err), reported: now };
       this.o.log("warn", "PostgreSQL cannot be reached; this node serves its own copy", {
         error: this.down.error,
+      });
+    } else if (now - this.down.reported >= STILL_DOWN_EVERY_MS) {
+      // Once a minute while it lasts, so a log search finds an outage that is still going on.
+      this.down.reported = now;
+      this.down.error = describePgError(err);
+      this.o.log("warn", "PostgreSQL still cannot be reached; this node serves its own copy", {
+        since: new Date(this.down.since).toISOString(),
+        error: this.down.error,
+        version: this.local.version,
       });
     }
     this.reachable = false;

@@ -147,7 +147,7 @@ export class UsageShipper {
     const rows = s.rows.all(this.mark, this.o.batchRows ?? BATCH_ROWS) as LocalRow[];
     if (rows.length === 0) return 0;
     const rollups: LocalRollup[] = [];
-    for (const d of rollupDeltas(rows)) {
+    for (const d of rollupDeltas(rows).deltas) {
       const r = s.rollup.get(d.grain, d.dim, d.start, d.tenant, d.value) as LocalRollup | null;
       if (r) rollups.push(r);
     }

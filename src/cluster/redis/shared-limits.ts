@@ -12,11 +12,12 @@
  * and the maintenance flush writes to the database, as on one node.
  */
 import { Refusal, type RefusalCode } from "../../gateway/refusal.ts";
-import type { CompiledLimit, CompiledQuota, KeyView, TenantView } from "../../gateway/snapshot.ts";
+import type { CompiledLimit, KeyView, TenantView } from "../../gateway/snapshot.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { Log } from "../../lib/log.ts";
+import { counterStates, limitAt, quotaAt } from "../../policies/limits/counter-states.ts";
 import { ceilSeconds, type FieldShape, fieldShape } from "../../policies/limits/headers.ts";
-import type { CounterState, CountersExplanation, LimitsExplanation } from "../../policies/limits/policy.ts";
+import type { CountersExplanation, LimitsExplanation } from "../../policies/limits/policy.ts";
 import type { QuotaCounter, QuotaCounters } from "../../policies/limits/quota-counters.ts";
 import { capOf } from "../../policies/limits/sliding-windows.ts";
 import {
@@ -92,10 +93,6 @@ interface Verdict {
   refusing: boolean[];
 }
 
-const limitAt = (tenant: TenantView, key: KeyView, i: number): CompiledLimit =>
-  i < tenant.limits.length ? tenant.limits[i]! : key.limits[i - tenant.limits.length]!;
-const quotaAt = (tenant: TenantView, key: KeyView, j: number): CompiledQuota =>
-  j < tenant.quotas.length ? tenant.quotas[j]! : key.quotas[j - tenant.quotas.length]!;
 const perKeyAt = (tenant: TenantView, i: number, limit: CompiledLimit) =>
   i >= tenant.limits.length || limit.by === "key";
 
@@ -523,54 +520,17 @@ export function createSharedLimitsPolicy(deps: SharedLimitsDeps): SharedLimitsPo
     const capped = tenant.concurrency !== null && r.inFlight >= tenant.concurrency;
     if (!refusal && capped) refusal = concurrencyRefusal(tenant, key, r, p, new Map(), now);
     const admitted = refusal === undefined;
-    const states: CounterState[] = [];
-    const wouldRefuse: RefusalCode[] = [];
-    const nl = tenant.limits.length + key.limits.length;
-    for (let i = 0; i < nl; i++) {
-      const limit = limitAt(tenant, key, i);
-      const cap = capOf(limit);
-      const fits = cost > cap ? null : r.windows[4 * i]! + cost > cap ? r.windows[4 * i + 1]! : 0;
-      if (admitted && limit.shadow && v.refusing[i] && !wouldRefuse.includes("rate_limited")) {
-        wouldRefuse.push("rate_limited");
-      }
-      states.push({
-        kind: "window",
-        name: limit.name,
-        declaredAt: limit.declaredAt,
-        limit: limit.limit,
-        per: limit.windowMs,
-        by: i >= tenant.limits.length ? "key" : limit.by,
-        mode: limit.shadow ? "shadow" : "enforce",
-        used: r.windows[4 * i]!,
-        adds: admitted && !(limit.shadow && v.refusing[i]) ? cost : 0,
-        refuses: fits !== 0,
-        fitsInMs: fits,
-        resetsAt: null,
-      });
-    }
-    for (let j = 0; j < p.counters.length; j++) {
-      const q = quotaAt(tenant, key, j);
-      const period = p.periods[j]!;
-      const used = r.quotas[2 * j]!;
-      const fits = cost > q.limit ? null : used + cost > q.limit ? period.periodEnd - now : 0;
-      if (admitted && q.shadow && v.refusing[nl + j] && !wouldRefuse.includes("quota_exhausted")) {
-        wouldRefuse.push("quota_exhausted");
-      }
-      states.push({
-        kind: "quota",
-        name: q.name,
-        declaredAt: q.declaredAt,
-        limit: q.limit,
-        per: q.period,
-        by: j >= tenant.quotas.length ? "key" : q.by,
-        mode: q.shadow ? "shadow" : "enforce",
-        used,
-        adds: admitted && !(q.shadow && v.refusing[nl + j]) ? cost : 0,
-        refuses: fits !== 0,
-        fitsInMs: fits,
-        resetsAt: period.periodEnd,
-      });
-    }
+    const { states, wouldRefuse } = counterStates({
+      tenant,
+      key,
+      cost,
+      now,
+      admitted,
+      refusing: v.refusing,
+      used: (i) => r.windows[4 * i]!,
+      fitsInMs: (i, cap) => (r.windows[4 * i]! + cost > cap ? r.windows[4 * i + 1]! : 0),
+      quota: (j) => ({ used: r.quotas[2 * j]!, periodEnd: p.periods[j]!.periodEnd }),
+    });
     const concurrency =
       tenant.concurrency === null
         ? null

@@ -1,8 +1,9 @@
 import { Refusal, type RefusalCode } from "../../gateway/refusal.ts";
-import type { CompiledLimit, CompiledQuota, KeyView, TenantView } from "../../gateway/snapshot.ts";
+import type { KeyView, TenantView } from "../../gateway/snapshot.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { type Policy, type RequestContext, type RequestOutcome, recordWouldRefuse } from "../policy.ts";
 import type { ConcurrencyGate } from "./concurrency.ts";
+import { counterStates, limitAt, quotaAt } from "./counter-states.ts";
 import { ceilSeconds, type FieldShape, fieldShape } from "./headers.ts";
 import type { QuotaCounter, QuotaCounters } from "./quota-counters.ts";
 import { capOf, type SlidingWindows } from "./sliding-windows.ts";
@@ -125,12 +126,6 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
   const counters: QuotaCounter[] = [];
   /** Per limit, then per quota: whether it alone would refuse the request (set by `judge`). */
   const refusing: boolean[] = [];
-
-  const limitAt = (tenant: TenantView, key: KeyView, i: number): CompiledLimit =>
-    i < tenant.limits.length ? tenant.limits[i]! : key.limits[i - tenant.limits.length]!;
-  /** The tenant's quotas (plan's and own), then the key's own. */
-  const quotaAt = (tenant: TenantView, key: KeyView, j: number): CompiledQuota =>
-    j < tenant.quotas.length ? tenant.quotas[j]! : key.quotas[j - tenant.quotas.length]!;
 
   /** The RateLimit-Policy value and item prefixes only change with the views and quota periods. */
   const shapes = new WeakMap<KeyView, FieldShape>();
@@ -353,54 +348,17 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
       const capped = tenant.concurrency !== null && inFlight >= tenant.concurrency;
       if (!refusal && capped) refusal = concurrencyRefusal(tenant, key, new Map(), now);
       const admitted = refusal === undefined;
-      const states: CounterState[] = [];
-      const wouldRefuse: RefusalCode[] = [];
-      const nl = tenant.limits.length + key.limits.length;
-      for (let i = 0; i < nl; i++) {
-        const limit = limitAt(tenant, key, i);
-        const s = slots[i]!;
-        const cap = capOf(limit);
-        const fits = cost > cap ? null : windows.msUntilFits(s, cap, cost, now);
-        if (admitted && limit.shadow && refusing[i] && !wouldRefuse.includes("rate_limited")) {
-          wouldRefuse.push("rate_limited");
-        }
-        states.push({
-          kind: "window",
-          name: limit.name,
-          declaredAt: limit.declaredAt,
-          limit: limit.limit,
-          per: limit.windowMs,
-          by: i >= tenant.limits.length ? "key" : limit.by,
-          mode: limit.shadow ? "shadow" : "enforce",
-          used: windows.used(s, now),
-          adds: admitted && !(limit.shadow && refusing[i]) ? cost : 0,
-          refuses: fits !== 0,
-          fitsInMs: fits,
-          resetsAt: null,
-        });
-      }
-      for (let j = 0; j < tenant.quotas.length + key.quotas.length; j++) {
-        const q = quotaAt(tenant, key, j);
-        const c = counters[j]!;
-        const fits = cost > q.limit ? null : c.used + cost > q.limit ? c.periodEnd - now : 0;
-        if (admitted && q.shadow && refusing[nl + j] && !wouldRefuse.includes("quota_exhausted")) {
-          wouldRefuse.push("quota_exhausted");
-        }
-        states.push({
-          kind: "quota",
-          name: q.name,
-          declaredAt: q.declaredAt,
-          limit: q.limit,
-          per: q.period,
-          by: j >= tenant.quotas.length ? "key" : q.by,
-          mode: q.shadow ? "shadow" : "enforce",
-          used: c.used,
-          adds: admitted && !(q.shadow && refusing[nl + j]) ? cost : 0,
-          refuses: fits !== 0,
-          fitsInMs: fits,
-          resetsAt: c.periodEnd,
-        });
-      }
+      const { states, wouldRefuse } = counterStates({
+        tenant,
+        key,
+        cost,
+        now,
+        admitted,
+        refusing,
+        used: (i) => windows.used(slots[i]!, now),
+        fitsInMs: (i, cap) => windows.msUntilFits(slots[i]!, cap, cost, now),
+        quota: (j) => counters[j]!,
+      });
       const cap =
         tenant.concurrency === null ? null : { limit: tenant.concurrency, inFlight, refuses: capped };
       return { refusal, wouldRefuse, counters: states, concurrency: cap };

@@ -50,11 +50,11 @@ export class SqliteQuotaStore implements QuotaStore {
   private readonly write: (rows: readonly QuotaRow[], updatedAt: number) => void;
 
   constructor(db: Database) {
-    this.upsert = db.prepare(
+    this.upsert = db.query(
       "INSERT INTO quota_usage (scope, period_start, used, updated_at) VALUES (?1, ?2, ?3, ?4) " +
         "ON CONFLICT (scope, period_start) DO UPDATE SET used = excluded.used, updated_at = excluded.updated_at",
     );
-    this.select = db.prepare("SELECT scope, period_start, used FROM quota_usage WHERE period_start >= ?1");
+    this.select = db.query("SELECT scope, period_start, used FROM quota_usage WHERE period_start >= ?1");
     this.write = db.transaction((rows: readonly QuotaRow[], updatedAt: number) => {
       for (const r of rows) this.upsert.run(r.scope, r.periodStart, r.used, updatedAt);
     });
