@@ -103,6 +103,41 @@ test("the built binary serves gateway.yaml from an empty directory", async () =>
   }
 });
 
+test("the binary runs data-plane threads from inside itself (server.threads: 2)", async () => {
+  const run = join(work, "threads");
+  Bun.spawnSync(["mkdir", "-p", run]);
+  const config = readFileSync(join(root, "gateway.yaml"), "utf8").replace(
+    "server:\n",
+    "server:\n  threads: 2\n",
+  );
+  expect(config).toContain("threads: 2");
+  writeFileSync(join(run, "gateway.yaml"), config);
+  const gh = await startProcess([binary], ["serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"], {
+    cwd: run,
+  });
+  try {
+    for (let i = 0; i < 20; i++) {
+      const res = await fetch(`${gh.dataUrl}/v1/items`, { headers: { "x-api-key": "gh_demo_acme_0001" } });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+    }
+    // Requests were served by the threads, each counting its own.
+    const metrics = await (await fetch(`${gh.adminUrl}/metrics`)).text();
+    const counts = [...metrics.matchAll(/^gatehouse_thread_requests_total\{thread="(\d)"\} (\d+)$/gm)];
+    expect(counts.map((m) => m[1])).toEqual(["1", "2"]);
+    expect(counts.reduce((sum, m) => sum + Number(m[2]), 0)).toBe(20);
+  } finally {
+    gh.proc.kill("SIGTERM");
+    expect(await gh.proc.exited).toBe(0);
+  }
+  const db = new Database(join(run, "gatehouse.db"), { readonly: true });
+  try {
+    expect(db.query("SELECT count(*) AS n FROM usage").get()).toEqual({ n: 20 });
+  } finally {
+    db.close();
+  }
+});
+
 test("the binary's version and validate commands work without the source tree", () => {
   const r = Bun.spawnSync([binary, "version"], { cwd: work });
   expect(r.exitCode).toBe(0);
