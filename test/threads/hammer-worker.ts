@@ -74,7 +74,9 @@ self.onmessage = async (e: MessageEvent<Start | Extract<ToWorker, { type: "slots
       if (seen === max) break;
       max = seen;
     }
-    held.push({ c, until: i + Math.floor(rnd() * 4), cost });
+    // Held for up to 40 of this thread's requests: long enough that one thread alone meets the
+    // concurrency cap, however the threads happen to interleave (a loaded machine runs them in turn).
+    held.push({ c, until: i + Math.floor(rnd() * 40), cost });
   }
   for (const h of held.splice(0)) finish(h);
   await policy.settled();
