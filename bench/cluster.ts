@@ -7,10 +7,10 @@
  * Needs wrk and redis-server (Debian packages); run as root it installs them when missing.
  *   usage: bun bench/cluster.ts [--seconds 5] [--rounds 3]
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { benchDir, cpuMs, fmt, median, need, type WrkResult, waitFor, wrk } from "./support.ts";
 
 const root = join(import.meta.dir, "..");
 const bun = process.execPath;
@@ -20,93 +20,12 @@ const { values: args } = parseArgs({
 });
 const seconds = Number(args.seconds);
 const rounds = Number(args.rounds);
-const work = mkdtempSync(join(tmpdir(), "gatehouse-bench-cluster-"));
-const children: Bun.Subprocess[] = [];
-process.on("exit", () => {
-  for (const c of children) c.kill();
-  rmSync(work, { recursive: true, force: true });
-});
+const { work, spawn } = benchDir("gatehouse-bench-cluster-");
+const keysScript = join(work, "keys.lua");
 
 const UPSTREAM = 19610;
 const GATEHOUSE = 19611;
 const REDIS = 19612;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const fmt = (n: number, digits = 2) => n.toFixed(digits);
-
-function need(binary: string, pkg: string): void {
-  if (Bun.which(binary)) return;
-  const r = Bun.spawnSync(["sh", "-c", `apt-get update -qq && apt-get install -y -qq ${pkg}`], {
-    stdout: "ignore",
-  });
-  if (r.exitCode !== 0 || !Bun.which(binary)) {
-    console.error(`the cluster benchmark needs ${binary}: apt-get install ${pkg}`);
-    process.exit(2);
-  }
-}
-
-function spawn(cmd: string[], env: Record<string, string> = {}): Bun.Subprocess {
-  const p = Bun.spawn(cmd, {
-    cwd: work,
-    env: { ...process.env, ...env },
-    stdout: "ignore",
-    stderr: "ignore",
-  });
-  children.push(p);
-  return p;
-}
-
-async function waitFor(url: string, headers: Record<string, string> = {}): Promise<void> {
-  for (let i = 0; i < 3000; i++) {
-    try {
-      const r = await fetch(url, { headers });
-      await r.arrayBuffer();
-      if (r.status === 200) return;
-    } catch {}
-    await Bun.sleep(10);
-  }
-  throw new Error(`${url} did not answer 200 in time`);
-}
-
-interface WrkResult {
-  rps: number;
-  p99: number;
-  requests: number;
-  non2xx: number;
-}
-
-function wrk(secs: number): WrkResult {
-  const r = Bun.spawnSync(
-    [
-      "wrk",
-      "-t1",
-      "-c64",
-      `-d${secs}s`,
-      "--latency",
-      "-s",
-      join(work, "keys.lua"),
-      `http://127.0.0.1:${GATEHOUSE}/`,
-    ],
-    { stdout: "pipe" },
-  );
-  const out = r.stdout.toString();
-  const ms = (v: string) => {
-    const m = /^([\d.]+)(us|ms|s)$/.exec(v)!;
-    return Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1);
-  };
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
-    p99: ms(/ 99%\s+(\S+)/.exec(out)?.[1] ?? "0ms"),
-    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0),
-    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
-  };
-}
-
-/** CPU ms a process has used (utime + stime, in 10 ms ticks). */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 function config(cluster: boolean): string {
   const lines = [
@@ -128,10 +47,10 @@ function config(cluster: boolean): string {
   return `${lines.join("\n")}\n`;
 }
 
-need("wrk", "wrk");
-need("redis-server", "redis-server");
+need("wrk");
+need("redis-server");
 writeFileSync(
-  join(work, "keys.lua"),
+  keysScript,
   `local n = 0
 request = function()
   n = n + 1
@@ -167,10 +86,10 @@ for (let round = 0; round < rounds; round++) {
   for (const peer of ["memory", "redis"] as const) {
     const p = spawn([bun, join(root, "src/main.ts"), "serve", "--config", join(work, `${peer}.yaml`)]);
     await waitFor(`http://127.0.0.1:${GATEHOUSE}/v1/items`, { "x-api-key": "key-1-0" });
-    wrk(1); // warm-up
+    wrk({ port: GATEHOUSE, secs: 1, script: keysScript }); // warm-up
     const before = cpuMs(redis.pid);
     const nodeBefore = cpuMs(p.pid);
-    const r = wrk(seconds);
+    const r = wrk({ port: GATEHOUSE, secs: seconds, script: keysScript });
     nodeCpu[peer].push(((cpuMs(p.pid) - nodeBefore) * 1000) / r.requests);
     if (peer === "redis") redisCpu.push(((cpuMs(redis.pid) - before) * 1000) / r.requests);
     runs[peer].push(r);

@@ -24,10 +24,21 @@
  *   usage: bun bench/run.ts [--seconds 5] [--rounds 3] [--only throughput,startup,memory,micro,cluster,threads]
  */
 import { Database } from "bun:sqlite";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import {
+  benchDir,
+  cpuMs,
+  fmt,
+  machineCpu,
+  median,
+  need,
+  threadCpu,
+  type WrkResult,
+  waitFor,
+  wrk,
+} from "./support.ts";
 
 const root = join(import.meta.dir, "..");
 const bun = process.execPath;
@@ -42,117 +53,31 @@ const { values: args } = parseArgs({
 const seconds = Number(args.seconds);
 const rounds = Number(args.rounds);
 const only = new Set(args.only.split(","));
-const work = mkdtempSync(join(tmpdir(), "gatehouse-bench-"));
-const children: Bun.Subprocess[] = [];
-process.on("exit", () => {
-  for (const c of children) c.kill();
-  rmSync(work, { recursive: true, force: true });
-});
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const fmt = (n: number, digits = 2) => n.toFixed(digits);
-
-function spawn(cmd: string[], env: Record<string, string> = {}, cwd = work): Bun.Subprocess {
-  const p = Bun.spawn(cmd, { cwd, env: { ...process.env, ...env }, stdout: "ignore", stderr: "ignore" });
-  children.push(p);
-  return p;
-}
+const { work, spawn } = benchDir("gatehouse-bench-");
+const keysScript = join(work, "keys.lua");
 
 async function stop(p: Bun.Subprocess): Promise<void> {
   p.kill("SIGTERM");
   await p.exited;
 }
 
-async function waitFor(url: string, headers: Record<string, string> = {}, limitMs = 30_000): Promise<number> {
-  const started = performance.now();
-  for (;;) {
-    try {
-      const r = await fetch(url, { headers });
-      await r.arrayBuffer();
-      if (r.status === 200) return performance.now() - started;
-    } catch {}
-    if (performance.now() - started > limitMs) throw new Error(`${url} did not answer 200 in time`);
-    await Bun.sleep(1);
-  }
-}
-
-function needWrk(): void {
-  if (Bun.which("wrk")) return;
-  const r = Bun.spawnSync(["sh", "-c", "apt-get update -qq && apt-get install -y -qq wrk"], {
-    stdout: "ignore",
-  });
-  if (r.exitCode !== 0 || !Bun.which("wrk")) {
-    console.error("bench needs wrk: apt-get install wrk");
-    process.exit(2);
-  }
-}
-
-interface WrkResult {
-  rps: number;
-  p50: number;
-  p99: number;
-  requests: number;
-  non2xx: number;
-}
-
-function wrk(port: number, secs: number, connections = 64): WrkResult {
-  const script = join(work, "keys.lua");
-  const r = Bun.spawnSync(
-    ["wrk", "-t1", `-c${connections}`, `-d${secs}s`, "--latency", "-s", script, `http://127.0.0.1:${port}/`],
-    { stdout: "pipe" },
-  );
-  const out = r.stdout.toString();
-  const ms = (v: string) => {
-    const m = /^([\d.]+)(us|ms|s)$/.exec(v)!;
-    return Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1);
-  };
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
-    p50: ms(/ 50%\s+(\S+)/.exec(out)?.[1] ?? "0ms"),
-    p99: ms(/ 99%\s+(\S+)/.exec(out)?.[1] ?? "0ms"),
-    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0),
-    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
-  };
-}
-
-/** utime + stime, in ms, from a /proc stat line (clock ticks of 10 ms). */
-function statCpu(stat: string): number {
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 /**
- * CPU time in ms each thread of a process has used, by thread: "event loop" for the main thread,
- * else the thread's name (Bun's "HTTP Client", the usage writer's "Worker", JIT and GC helpers);
- * and "process", the whole process's, which also counts threads that have ended since (Bun's fetch
- * starts short-lived ones: a sum over the live threads misses up to a third of a fetch proxy's CPU).
- * From /proc/<pid>/stat and /proc/<pid>/task/<tid>/stat.
+ * CPU time in ms of a process by thread: "event loop" for the main thread, else the thread's name
+ * (Bun's "HTTP Client", the usage writer's "Worker", JIT and GC helpers); and "process", the whole
+ * process's, which also counts threads that have ended since (Bun's fetch starts short-lived ones: a
+ * sum over the live threads misses up to a third of a fetch proxy's CPU).
  */
-function threadCpu(pid: number): Map<string, number> {
-  const out = new Map<string, number>([["process", statCpu(readFileSync(`/proc/${pid}/stat`, "utf8"))]]);
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-    } catch {
-      continue; // the thread ended between the listing and the read
-    }
-    const close = stat.lastIndexOf(")");
-    const name = Number(tid) === pid ? "event loop" : stat.slice(stat.indexOf("(") + 1, close);
-    out.set(name, (out.get(name) ?? 0) + statCpu(stat));
+function roleCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>([["process", cpuMs(pid)]]);
+  for (const [tid, t] of threadCpu(pid)) {
+    const name = tid === pid ? "event loop" : t.name;
+    out.set(name, (out.get(name) ?? 0) + t.ms);
   }
   return out;
 }
 
-/** The whole machine's busy and idle CPU time in ms, from the first line of /proc/stat. */
-function machineCpu(): { busy: number; idle: number } {
-  const ticks = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const idle = ticks[3]! + ticks[4]!; // idle and iowait
-  return { busy: (ticks.reduce((a, b) => a + b, 0) - idle) * 10, idle: idle * 10 };
-}
-
 /**
- * µs of CPU per request between two threadCpu snapshots: the event loop, Bun's HTTP client thread,
+ * µs of CPU per request between two roleCpu snapshots: the event loop, Bun's HTTP client thread,
  * the usage writer, and "other" (the rest of the process: GC and JIT helpers, ended threads).
  */
 function cpuPerRequest(before: Map<string, number>, after: Map<string, number>, requests: number) {
@@ -231,7 +156,7 @@ const LEVERS = [
 const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
 async function throughput(): Promise<void> {
-  needWrk();
+  need("wrk");
   console.log(`\n## Throughput: 64 connections, ${seconds}s per peer, ${rounds} alternating rounds`);
   console.log(`load average before: ${loadAverage()}`);
   const upstream = spawn([bun, join(import.meta.dir, "peers/upstream.ts")], { PORT: "19100" });
@@ -298,12 +223,12 @@ async function throughput(): Promise<void> {
       const peer = peers[name]!;
       const p = peer.start();
       await waitFor(`http://127.0.0.1:${peer.port}/v1/items`, { "x-api-key": "key-1-0" });
-      wrk(peer.port, 1); // warm-up
-      const before = threadCpu(p.pid);
+      wrk({ port: peer.port, secs: 1, script: keysScript }); // warm-up
+      const before = roleCpu(p.pid);
       const m0 = machineCpu();
-      const r = wrk(peer.port, seconds);
+      const r = wrk({ port: peer.port, secs: seconds, script: keysScript });
       const m1 = machineCpu();
-      cpu[name]!.push(cpuPerRequest(before, threadCpu(p.pid), r.requests));
+      cpu[name]!.push(cpuPerRequest(before, roleCpu(p.pid), r.requests));
       const busy = m1.busy - m0.busy;
       const idle = m1.idle - m0.idle;
       machine[name]!.push({ us: (busy * 1000) / r.requests, idle: idle / (busy + idle) });
@@ -505,7 +430,7 @@ function rssKb(pid: number): number {
 }
 
 async function memory(): Promise<void> {
-  needWrk();
+  need("wrk");
   console.log("\n## Memory: resident size after every tenant has sent traffic");
   const upstream = spawn([bun, join(import.meta.dir, "peers/upstream.ts")], { PORT: "19100" });
   await waitFor("http://127.0.0.1:19100/");
@@ -530,7 +455,7 @@ async function memory(): Promise<void> {
       // A new database: 100,000 keys take the strict load and a full sync first.
       await waitFor("http://127.0.0.1:19506/v1/items", { "x-api-key": "key-0-0" }, 300_000);
       // Long enough that every tenant's counters exist (wrk cycles through all of them).
-      wrk(19506, Math.max(3, Math.ceil(tenants / 5000)));
+      wrk({ port: 19506, secs: Math.max(3, Math.ceil(tenants / 5000)), script: keysScript });
       // Right after the traffic the heap still holds its garbage; the collector has run a few
       // seconds later (and the last-used times have been flushed): that is the steady state.
       await Bun.sleep(500);

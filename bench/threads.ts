@@ -7,10 +7,20 @@
  * Needs wrk (Debian package); run as root it installs it when missing.
  *   usage: bun bench/threads.ts [--seconds 5] [--rounds 3] [--threads 2]
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import {
+  benchDir,
+  fmt,
+  machineCpu,
+  median,
+  need,
+  threadCpu,
+  type WrkResult,
+  waitFor,
+  wrk,
+} from "./support.ts";
 
 const root = join(import.meta.dir, "..");
 const bun = process.execPath;
@@ -25,108 +35,11 @@ const { values: args } = parseArgs({
 const seconds = Number(args.seconds);
 const rounds = Number(args.rounds);
 const many = Number(args.threads);
-const work = mkdtempSync(join(tmpdir(), "gatehouse-bench-threads-"));
-const children: Bun.Subprocess[] = [];
-process.on("exit", () => {
-  for (const c of children) c.kill();
-  rmSync(work, { recursive: true, force: true });
-});
+const { work, spawn } = benchDir("gatehouse-bench-threads-");
+const keysScript = join(work, "keys.lua");
 
 const UPSTREAM = 19710;
 const GATEHOUSE = 19711;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const fmt = (n: number, digits = 2) => n.toFixed(digits);
-
-function needWrk(): void {
-  if (Bun.which("wrk")) return;
-  const r = Bun.spawnSync(["sh", "-c", "apt-get update -qq && apt-get install -y -qq wrk"], {
-    stdout: "ignore",
-  });
-  if (r.exitCode !== 0 || !Bun.which("wrk")) {
-    console.error("the threads benchmark needs wrk: apt-get install wrk");
-    process.exit(2);
-  }
-}
-
-function spawn(cmd: string[], env: Record<string, string> = {}): Bun.Subprocess {
-  const p = Bun.spawn(cmd, {
-    cwd: work,
-    env: { ...process.env, ...env },
-    stdout: "ignore",
-    stderr: "ignore",
-  });
-  children.push(p);
-  return p;
-}
-
-async function waitFor(url: string, headers: Record<string, string> = {}): Promise<void> {
-  for (let i = 0; i < 3000; i++) {
-    try {
-      const r = await fetch(url, { headers });
-      await r.arrayBuffer();
-      if (r.status === 200) return;
-    } catch {}
-    await Bun.sleep(10);
-  }
-  throw new Error(`${url} did not answer 200 in time`);
-}
-
-interface WrkResult {
-  rps: number;
-  p99: number;
-  requests: number;
-}
-
-function wrk(secs: number): WrkResult {
-  const r = Bun.spawnSync(
-    [
-      "wrk",
-      "-t1",
-      "-c64",
-      `-d${secs}s`,
-      "--latency",
-      "-s",
-      join(work, "keys.lua"),
-      `http://127.0.0.1:${GATEHOUSE}/`,
-    ],
-    { stdout: "pipe" },
-  );
-  const out = r.stdout.toString();
-  const ms = (v: string) => {
-    const m = /^([\d.]+)(us|ms|s)$/.exec(v)!;
-    return Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1);
-  };
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
-    p99: ms(/ 99%\s+(\S+)/.exec(out)?.[1] ?? "0ms"),
-    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0),
-  };
-}
-
-/** CPU ms per thread of a process, by thread id, with the thread's name. */
-function threadCpu(pid: number): Map<number, { name: string; ms: number }> {
-  const out = new Map<number, { name: string; ms: number }>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-    } catch {
-      continue;
-    }
-    const close = stat.lastIndexOf(")");
-    const fields = stat.slice(close + 2).split(" ");
-    out.set(Number(tid), {
-      name: stat.slice(stat.indexOf("(") + 1, close),
-      ms: (Number(fields[11]) + Number(fields[12])) * 10,
-    });
-  }
-  return out;
-}
-
-function machineBusy(): number {
-  const ticks = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return (ticks.reduce((a, b) => a + b, 0) - ticks[3]! - ticks[4]!) * 10;
-}
 
 /**
  * µs per request by role. Bun names every Worker thread "Worker": the writer thread is started
@@ -183,12 +96,12 @@ function config(threads: number): string {
   return `${lines.join("\n")}\n`;
 }
 
-needWrk();
+need("wrk");
 console.log(
   `\n## Threads: server.threads 1 against ${many}, 64 connections, ${seconds}s per peer, ${rounds} alternating rounds`,
 );
 writeFileSync(
-  join(work, "keys.lua"),
+  keysScript,
   `local n = 0
 request = function()
   n = n + 1
@@ -207,11 +120,11 @@ for (let round = 0; round < rounds; round++) {
   for (const n of counts) {
     const p = spawn([bun, join(root, "src/main.ts"), "serve", "--config", join(work, `threads-${n}.yaml`)]);
     await waitFor(`http://127.0.0.1:${GATEHOUSE}/v1/items`, { "x-api-key": "key-1-0" });
-    wrk(1); // warm-up
+    wrk({ port: GATEHOUSE, secs: 1, script: keysScript }); // warm-up
     const before = threadCpu(p.pid);
-    const m0 = machineBusy();
-    const r = wrk(seconds);
-    const machine = ((machineBusy() - m0) * 1000) / r.requests;
+    const m0 = machineCpu().busy;
+    const r = wrk({ port: GATEHOUSE, secs: seconds, script: keysScript });
+    const machine = ((machineCpu().busy - m0) * 1000) / r.requests;
     results.get(n)!.push({ wrk: r, cpu: roles(p.pid, before, threadCpu(p.pid), n, r.requests), machine });
     p.kill("SIGTERM");
     await p.exited;
