@@ -6,7 +6,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { RedisClient } from "bun";
 import type { Refusal } from "../../src/gateway/refusal.ts";
-import type { CompiledRoute, KeyView, TenantView } from "../../src/gateway/snapshot.ts";
 import { ManualClock } from "../../src/lib/clock.ts";
 import {
   ConcurrencyGate,
@@ -15,7 +14,21 @@ import {
   QuotaCounters,
   SlidingWindows,
 } from "../../src/policies/limits/index.ts";
-import { ctx, key, limit, prng, quota, SlidingLog, T0, type TestCtx, tenant } from "../limits/helpers.ts";
+import {
+  ctx,
+  key,
+  limit,
+  measuring,
+  pick,
+  prng,
+  quota,
+  randomViews,
+  SlidingLog,
+  seen,
+  T0,
+  type TestCtx,
+  tenant,
+} from "../limits/helpers.ts";
 import { startRedis, type TestRedis } from "../support/redis.ts";
 import { freshPrefix, startNode, type TestNode } from "./redis-support.ts";
 
@@ -58,53 +71,6 @@ async function expectSummariesTrue(prefix: string) {
   } finally {
     client.close();
   }
-}
-
-/** A route that measures its cost from the response. */
-const measuring = { costFrom: { kind: "header", name: "x-units", fallback: 1 } } as unknown as CompiledRoute;
-
-/** What a client sees of a decision. */
-function seen(r: Refusal | undefined, c: TestCtx) {
-  return {
-    code: r?.code ?? null,
-    detail: r?.detail ?? null,
-    headers: r?.headers ?? null,
-    response: Object.fromEntries(c.responseHeaders),
-    wouldRefuse: c.wouldRefuse,
-  };
-}
-
-function pick<T>(rnd: () => number, xs: readonly T[]): T {
-  return xs[Math.floor(rnd() * xs.length)]!;
-}
-
-/** A tenant with random windows, quotas (some shadows, some per key) and maybe a cap, and two keys. */
-function randomViews(rnd: () => number): { t: TenantView; keys: KeyView[] } {
-  const limits = Array.from({ length: 1 + Math.floor(rnd() * 3) }, (_, i) =>
-    limit(pick(rnd, [1, 3, 5, 10, 40]), pick(rnd, [20, 100, 999, 1000, 1500, 60_000]), {
-      name: `l${i}`,
-      by: rnd() < 0.3 ? "key" : "tenant",
-      shadow: rnd() < 0.2,
-    }),
-  );
-  const quotas =
-    rnd() < 0.6
-      ? [
-          quota(pick(rnd, [5, 30, 200]), pick(rnd, ["hour", "day"] as const), {
-            name: "q",
-            by: rnd() < 0.3 ? "key" : "tenant",
-            shadow: rnd() < 0.2,
-          }),
-        ]
-      : [];
-  const own =
-    rnd() < 0.3
-      ? [limit(pick(rnd, [2, 8]), pick(rnd, [500, 5000]), { name: "own", counter: "key:own" })]
-      : [];
-  const ownQuota =
-    rnd() < 0.2 ? [quota(pick(rnd, [4, 50]), "hour", { name: "kq", counter: "key:kq", by: "key" })] : [];
-  const t = tenant({ id: "acme", limits, quotas, concurrency: rnd() < 0.3 ? pick(rnd, [1, 2, 3]) : null });
-  return { t, keys: [key({ id: "k1", limits: own, quotas: ownQuota }), key({ id: "k2" })] };
 }
 
 const SEEDS = Number(process.env.SEEDS ?? 40);

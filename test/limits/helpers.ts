@@ -1,6 +1,8 @@
+import type { Refusal } from "../../src/gateway/refusal.ts";
 import type {
   CompiledLimit,
   CompiledQuota,
+  CompiledRoute,
   KeyView,
   Snapshot,
   TenantView,
@@ -192,4 +194,53 @@ export class SlidingLog {
     }
     return max;
   }
+}
+
+/** A route that measures its cost from the response. */
+export const measuring = {
+  costFrom: { kind: "header", name: "x-units", fallback: 1 },
+} as unknown as CompiledRoute;
+
+/** What a client sees of a decision. */
+export function seen(r: Refusal | undefined, c: TestCtx) {
+  return {
+    code: r?.code ?? null,
+    detail: r?.detail ?? null,
+    headers: r?.headers ?? null,
+    response: Object.fromEntries(c.responseHeaders),
+    wouldRefuse: c.wouldRefuse,
+  };
+}
+
+export function pick<T>(rnd: () => number, xs: readonly T[]): T {
+  return xs[Math.floor(rnd() * xs.length)]!;
+}
+
+/** A tenant with random windows, quotas (some shadows, some per key) and maybe a cap, and two keys. */
+export function randomViews(rnd: () => number): { t: TenantView; keys: KeyView[] } {
+  const limits = Array.from({ length: 1 + Math.floor(rnd() * 3) }, (_, i) =>
+    limit(pick(rnd, [1, 3, 5, 10, 40]), pick(rnd, [20, 100, 999, 1000, 1500, 60_000]), {
+      name: `l${i}`,
+      by: rnd() < 0.3 ? "key" : "tenant",
+      shadow: rnd() < 0.2,
+    }),
+  );
+  const quotas =
+    rnd() < 0.6
+      ? [
+          quota(pick(rnd, [5, 30, 200]), pick(rnd, ["hour", "day"] as const), {
+            name: "q",
+            by: rnd() < 0.3 ? "key" : "tenant",
+            shadow: rnd() < 0.2,
+          }),
+        ]
+      : [];
+  const own =
+    rnd() < 0.3
+      ? [limit(pick(rnd, [2, 8]), pick(rnd, [500, 5000]), { name: "own", counter: "key:own" })]
+      : [];
+  const ownQuota =
+    rnd() < 0.2 ? [quota(pick(rnd, [4, 50]), "hour", { name: "kq", counter: "key:kq", by: "key" })] : [];
+  const t = tenant({ id: "acme", limits, quotas, concurrency: rnd() < 0.3 ? pick(rnd, [1, 2, 3]) : null });
+  return { t, keys: [key({ id: "k1", limits: own, quotas: ownQuota }), key({ id: "k2" })] };
 }
