@@ -34,6 +34,15 @@ export interface UsageService extends UsageReads {
 
 export const DEFAULT_RANGE_MS = 24 * 3_600_000;
 
+/**
+ * A report's range, [from, to): by default the 24 hours up to and including this millisecond. The
+ * end is exclusive, so the default is just after now: on test mode's frozen clock every request
+ * answered so far carries this very millisecond, and must count.
+ */
+export function resolveRange(from: number | undefined, to: number | undefined, now: number) {
+  return { from: from ?? (to ?? now) - DEFAULT_RANGE_MS, to: to ?? now + 1 };
+}
+
 /** `deps.sqlite` is read on every call: the connection is replaced if its file had to be recreated. */
 export function createUsageService(deps: { readonly sqlite: Database; clock: Clock }): UsageService {
   let built:
@@ -61,9 +70,6 @@ export function createUsageService(deps: { readonly sqlite: Database; clock: Clo
     queryUsage: (q) => queryUsage(on().scanner, q),
     exportUsage: (q) => on().exporter.export(q),
     refusals: (q) => on().refusals(q),
-    resolveRange(from, to) {
-      const end = to ?? deps.clock.now();
-      return { from: from ?? end - DEFAULT_RANGE_MS, to: end };
-    },
+    resolveRange: (from, to) => resolveRange(from, to, deps.clock.now()),
   };
 }

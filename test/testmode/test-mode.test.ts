@@ -145,6 +145,20 @@ describe("test mode", () => {
     expect((await report()).total.requests).toBe(0);
   });
 
+  test("a report without `to` counts the requests answered at the frozen instant itself", async () => {
+    const total = async () =>
+      (
+        (await (await admin("GET", "/usage?tenant=tester&groupBy=status")).json()) as {
+          total: { requests: number };
+        }
+      ).total.requests;
+    const before = await total();
+    expect((await send("/v1/now", "tester-secret-0001")).status).toBe(200);
+    expect((await send("/v1/now", "tester-secret-0001")).status).toBe(200);
+    // The clock has not moved: both rows carry the very millisecond the report is asked at.
+    expect(await total()).toBe(before + 2);
+  });
+
   test("the clock never moves backwards", async () => {
     const r = await admin("POST", "/clock", { set: "2027-03-15T00:00:00Z" });
     expect(r.status).toBe(409);

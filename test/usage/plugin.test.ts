@@ -41,7 +41,8 @@ describe("GET /usage", () => {
     expect(body).toMatchObject({
       tenant: null,
       from: "2025-12-31T02:00:00.000Z",
-      to: "2026-01-01T02:00:00.000Z",
+      // The end is exclusive: just after now, so that a request answered this millisecond counts.
+      to: "2026-01-01T02:00:00.001Z",
       groupBy: "hour",
       total: { requests: 3, errors: 1, costUnits: 2 },
     });

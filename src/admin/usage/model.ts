@@ -23,7 +23,12 @@ const range = {
     }),
   ),
   from: t.Optional(Instant("Start, inclusive (default: 24 hours before `to`).", "2026-01-01T00:00:00Z")),
-  to: t.Optional(Instant("End, exclusive (default: now).", "2026-02-01T00:00:00Z")),
+  to: t.Optional(
+    Instant(
+      "End, exclusive (default: just after now, so every request answered so far counts).",
+      "2026-02-01T00:00:00Z",
+    ),
+  ),
 };
 
 export const UsageQueryParams = t.Object(

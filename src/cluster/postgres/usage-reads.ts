@@ -18,7 +18,7 @@ import {
   type StoredRollup,
   scanReads,
 } from "../../usage/scan.ts";
-import { DEFAULT_RANGE_MS, type UsageReads } from "../../usage/service.ts";
+import { resolveRange, type UsageReads } from "../../usage/service.ts";
 import { describePgError, isUnreachable, type Pg } from "./connect.ts";
 
 /** int8 columns arrive as text (exact beyond 2^53); these stay far below it. */
@@ -113,10 +113,7 @@ export function createPgUsageReads(deps: { pg: Pg; clock: Clock }): UsageReads {
       )) as RefusalRow[];
       return rows.map((r) => refusalOf({ ...r, ts: num(r.ts) }));
     },
-    resolveRange(from, to) {
-      const end = to ?? deps.clock.now();
-      return { from: from ?? end - DEFAULT_RANGE_MS, to: end };
-    },
+    resolveRange: (from, to) => resolveRange(from, to, deps.clock.now()),
   };
 }
 
