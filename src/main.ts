@@ -44,6 +44,8 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   version: { summary: "print the version (also --version)", load: () => import("./cli/version.ts") },
 };
 
+const NAME_WIDTH = Math.max(...Object.keys(commands).map((name) => name.length)) + 2;
+
 const overview = `gatehouse ${pkg.version}: an API gateway for multi-tenant SaaS APIs
 
 usage: gatehouse COMMAND [ARGUMENTS] [OPTIONS]
@@ -51,7 +53,7 @@ usage: gatehouse COMMAND [ARGUMENTS] [OPTIONS]
 
 commands:
 ${Object.entries(commands)
-  .map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(NAME_WIDTH)}${c.summary}`)
   .join("\n")}
 
 ${environmentHelp}

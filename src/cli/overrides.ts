@@ -31,10 +31,13 @@ export const environmentVariables: Record<Name, string> = {
 };
 
 export const environmentHelp = `environment (overrides the config file; command-line flags override these):
-  GATEHOUSE_LISTEN        data plane address, HOST:PORT        (server.listen)
-  GATEHOUSE_ADMIN         control API address, HOST:PORT       (server.admin)
-  GATEHOUSE_DB            SQLite database file, or :memory:    (database)
-  GATEHOUSE_ADMIN_TOKEN   control API bearer token             (server.adminToken)`;
+  GATEHOUSE_LISTEN           data plane address, HOST:PORT       (server.listen)
+  GATEHOUSE_ADMIN            control API address, HOST:PORT      (server.admin)
+  GATEHOUSE_DB               SQLite database file, or :memory:   (database)
+  GATEHOUSE_ADMIN_TOKEN      control API bearer token            (server.adminToken)
+  GATEHOUSE_LOG_LEVEL        error, warn, info or debug          (log.level)
+  GATEHOUSE_MASTER_KEY       the credential vault's master key   (vault.masterKeyFile)
+  GATEHOUSE_MASTER_KEY_FILE  a file holding that key             (vault.masterKeyFile)`;
 
 const hostPort = new RegExp(HostPort.pattern as string);
 

@@ -24,7 +24,7 @@ const flags = {
   admin: {
     type: "string",
     value: "HOST:PORT",
-    help: "where the control API listens (default: server.admin)",
+    help: "where the control API listens (default: GATEHOUSE_ADMIN, else server.admin)",
   },
   "test-mode": {
     type: "boolean",

@@ -28,7 +28,7 @@ export async function run(args: Args<typeof flags>): Promise<number> {
   let issues = "";
   try {
     const { config } = loadConfigFile(file);
-    summary = `${file}: ok (${Object.keys(config.tenants ?? {}).length} tenants, ${config.routes.length} routes)`;
+    summary = `${file}: ok (${count(Object.keys(config.tenants ?? {}).length, "tenant")}, ${count(config.routes.length, "route")})`;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     issues = `${err.message}\n`;
@@ -38,3 +38,5 @@ export async function run(args: Args<typeof flags>): Promise<number> {
   process.stdout.write(`${summary}\n`);
   return ExitCode.ok;
 }
+
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;

@@ -36,7 +36,7 @@ test("writes a commented config, and the schema its $schema line names, that val
 
   expect(run("validate", "starter.yaml")).toMatchObject({
     code: 0,
-    out: "starter.yaml: ok (1 tenants, 1 routes)\n",
+    out: "starter.yaml: ok (1 tenant, 1 route)\n",
   });
   const gh = await startProcess(
     gatehouseCommand(),

@@ -107,6 +107,6 @@ test("validate checks the variables too", () => {
   expect(r.code).toBe(1);
   expect(run(["validate"], environment)).toMatchObject({
     code: 0,
-    out: "gateway.yaml: ok (0 tenants, 1 routes)\n",
+    out: "gateway.yaml: ok (0 tenants, 1 route)\n",
   });
 });

@@ -42,6 +42,23 @@ describe("the command", () => {
     expect(xml).not.toContain("<failure");
   });
 
+  test("the README's scenario passes, as printed, beside the examples' config", () => {
+    const readme = readFileSync(join(root, "README.md"), "utf8");
+    const start = readme.indexOf("# yaml-language-server: $schema=../../scenario.schema.json\nname:");
+    expect(start).toBeGreaterThan(0);
+    const scenario = readme.slice(start, readme.indexOf("```", start));
+    // Its `config: ../gateway.yaml` is the examples' config, as for the files in examples/scenarios.
+    const file = join(root, "examples/scenarios", `.readme-${process.pid}.yaml`);
+    writeFileSync(file, scenario);
+    try {
+      const r = runCli([file, "--seed", "1"]);
+      expect(r.out.trimEnd().split("\n").at(-1)).toBe("1 passed, 0 failed");
+      expect(r.code).toBe(0);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  });
+
   test("failing and invalid scenarios: exit 1, a diff per failed expectation, and JUnit that says so", () => {
     const junit = join(dir, "failing.xml");
     const r = runCli([
