@@ -771,9 +771,9 @@ function checkThreads(loaded: LoadedConfig, testMode: boolean, options: GatewayO
       ),
     ]);
   }
-  if (options.fetch || options.onForward || options.clock || options.scheduler) {
+  if (options.fetch || options.onForward || options.clock || options.scheduler || options.deadlines) {
     throw new StartupError(
-      "GatewayOptions.fetch, onForward, clock and scheduler cannot reach data-plane threads; " +
+      "GatewayOptions.fetch, onForward, clock, scheduler and deadlines cannot reach data-plane threads; " +
         "start with server.threads: 1 to use them",
     );
   }

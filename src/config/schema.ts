@@ -233,7 +233,8 @@ export const UrlUpstream = T.Object(
         minimum: 1,
         maximum: 100000,
         description:
-          "Most connections open to this upstream at once (default 256); requests beyond wait for one to free.",
+          "Most connections open to this upstream at once (default 256); requests beyond wait for one to free. " +
+          "With server.threads above 1 each thread opens its share, rounded down, and at least one.",
       }),
     ),
     headers: T.Optional(

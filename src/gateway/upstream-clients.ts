@@ -21,6 +21,8 @@ export interface ClientOptions {
   /** Real time, for closing idle connections. */
   housekeeping: Scheduler;
   now: () => number;
+  /** How many clients share each upstream's connection cap (data-plane threads); default 1. */
+  sharedBy?: number;
 }
 
 export function upstreamClient(o: ClientOptions): UpstreamClient {

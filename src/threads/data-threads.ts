@@ -258,6 +258,7 @@ export class DataThreads {
         type: "init",
         settings: {
           index,
+          count: this.o.count,
           memory: this.memory,
           rows: rows.port,
           maxBodyBytes: this.o.maxBodyBytes,

@@ -20,6 +20,8 @@ export interface SnapshotSource {
 
 export interface WorkerSettings {
   readonly index: number;
+  /** How many data-plane threads there are: they share each upstream's maxConnections. */
+  readonly count: number;
   readonly memory: SharedMemory;
   /** Where usage rows and last-used times go: the writer thread, or the main thread (in-memory database). */
   readonly rows: MessagePort;

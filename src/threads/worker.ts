@@ -121,6 +121,7 @@ function start(settings: WorkerSettings) {
     deadlines,
     housekeeping: scheduler,
     now: monotonicNow,
+    sharedBy: settings.count,
   });
   const { handle } = createDataPlane({
     clock,

@@ -200,6 +200,38 @@ describe("server.threads: 2", () => {
     expect(new Set(background)).toEqual(new Set([200]));
   });
 
+  test("a real upstream through each thread's own HTTP/1.1 client: maxConnections is shared out, not multiplied", async () => {
+    // The upstream takes a while to answer, so requests overlap and every pool fills up.
+    const ports = new Set<number>();
+    const upstream = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      async fetch(req, srv) {
+        ports.add(srv.requestIP(req)!.port);
+        await Bun.sleep(20);
+        return Response.json({ path: new URL(req.url).pathname });
+      },
+    });
+    cleanups.push(() => upstream.stop(true));
+    const yaml = config("", 1000).replace(
+      "upstreams: { echo: { mock: echo } }",
+      `upstreams: { echo: { url: "http://127.0.0.1:${upstream.port}", maxConnections: 2 } }`,
+    );
+    const { gw } = await start(yaml);
+    const answers = await burst(gw, 12);
+    expect(statuses(answers)).toEqual({ 200: 12 });
+    // Each of the two threads opens its half of the cap: one keep-alive connection apiece.
+    expect(ports.size).toBeGreaterThan(0);
+    expect(ports.size).toBeLessThanOrEqual(2);
+    // Both threads carried requests (the kernel spreads connections over them), so both pools were used.
+    const metrics = await (await admin(gw, "GET", "/metrics")).text();
+    const perThread = [...metrics.matchAll(/^gatehouse_thread_requests_total\{thread="\d"\} (\d+)$/gm)].map(
+      (m) => Number(m[1]),
+    );
+    expect(perThread.length).toBe(2);
+    expect(perThread.every((n) => n > 0)).toBe(true);
+  });
+
   test("a thread that fails stops the gateway with a clear log line; what the other thread answered is written", async () => {
     const lines: string[] = [];
     const { gw, db, stop } = await start(config(), { log: (level, msg) => lines.push(`${level} ${msg}`) });

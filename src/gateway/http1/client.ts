@@ -21,6 +21,11 @@ export interface Http1ClientOptions {
   now: () => number;
   /** Certificates to trust for https upstreams instead of Bun's bundled ones (tests bring a CA). */
   ca?: string;
+  /**
+   * How many clients share each upstream's `maxConnections` (the data-plane threads, each with a
+   * client of its own): each may open its share, rounded down, and at least one.
+   */
+  sharedBy?: number;
 }
 
 export class Http1Client implements UpstreamClient {
@@ -40,6 +45,10 @@ export class Http1Client implements UpstreamClient {
     for (const pool of this.pools.values()) pool.closeIdle(true);
   }
 
+  private maxFor(target: UpstreamTarget): number {
+    return Math.max(1, Math.floor(target.maxConnections / (this.o.sharedBy ?? 1)));
+  }
+
   private poolFor(target: UpstreamTarget): Pool {
     let pool = this.byTarget.get(target);
     if (pool === undefined) {
@@ -48,11 +57,11 @@ export class Http1Client implements UpstreamClient {
       const key = `${target.name}\u0000${origin.tls}\u0000${origin.host}`;
       pool = this.pools.get(key);
       if (pool === undefined) {
-        pool = new Pool(origin, target.maxConnections, this.o.now, this.o.ca);
+        pool = new Pool(origin, this.maxFor(target), this.o.now, this.o.ca);
         this.pools.set(key, pool);
         this.sweep ??= this.o.housekeeping.every(1_000, () => this.closeStale());
       }
-      pool.max = target.maxConnections;
+      pool.max = this.maxFor(target);
       this.byTarget.set(target, pool);
     }
     return pool;
