@@ -10,7 +10,18 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { benchDir, cpuMs, fmt, median, need, type WrkResult, waitFor, wrk } from "./support.ts";
+import {
+  benchDir,
+  cpuMs,
+  fmt,
+  gatewayYaml,
+  median,
+  need,
+  type WrkResult,
+  waitFor,
+  writeKeysScript,
+  wrk,
+} from "./support.ts";
 
 const root = join(import.meta.dir, "..");
 const bun = process.execPath;
@@ -28,36 +39,19 @@ const GATEHOUSE = 19611;
 const REDIS = 19612;
 
 function config(cluster: boolean): string {
-  const lines = [
-    "version: 1",
-    `server: { listen: 127.0.0.1:${GATEHOUSE}, admin: 127.0.0.1:0 }`,
-    `database: ${join(work, cluster ? "redis.db" : "memory.db")}`,
-    ...(cluster ? [`cluster: { redis: "redis://127.0.0.1:${REDIS}" }`] : []),
-    `upstreams: { up: { url: "http://127.0.0.1:${UPSTREAM}" } }`,
-    "plans:",
-    "  bench:",
-    "    limits: [{ limit: 1000000000, window: 1m }, { limit: 100000000, window: 1s, by: key }]",
-    "    quota: { limit: 1000000000000, period: month }",
-    '    rules: [{ allow: "* /v1/**" }, { deny: "* /v1/admin/**" }]',
-    'routes: [{ match: "* /v1/**", upstream: up }]',
-    "tenants:",
-  ];
-  for (let t = 0; t < 100; t++)
-    lines.push(`  t${t}: { plan: bench, keys: [{ id: k${t}, secret: key-${t}-0 }] }`);
-  return `${lines.join("\n")}\n`;
+  return gatewayYaml({
+    port: GATEHOUSE,
+    db: join(work, cluster ? "redis.db" : "memory.db"),
+    tenants: 100,
+    keysPerTenant: 1,
+    upstream: `{ url: "http://127.0.0.1:${UPSTREAM}" }`,
+    ...(cluster ? { cluster: `{ redis: "redis://127.0.0.1:${REDIS}" }` } : {}),
+  });
 }
 
 need("wrk");
 need("redis-server");
-writeFileSync(
-  keysScript,
-  `local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", "/v1/items?page=1", { ["X-Api-Key"] = "key-" .. (n % 100) .. "-0" })
-end
-`,
-);
+writeKeysScript(keysScript, 100);
 writeFileSync(join(work, "memory.yaml"), config(false));
 writeFileSync(join(work, "redis.yaml"), config(true));
 const upstream = spawn([bun, join(import.meta.dir, "peers/upstream.ts")], { PORT: String(UPSTREAM) });

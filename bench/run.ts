@@ -31,12 +31,14 @@ import {
   benchDir,
   cpuMs,
   fmt,
+  gatewayYaml,
   machineCpu,
   median,
   need,
   threadCpu,
   type WrkResult,
   waitFor,
+  writeKeysScript,
   wrk,
 } from "./support.ts";
 
@@ -92,50 +94,6 @@ function cpuPerRequest(before: Map<string, number>, after: Map<string, number>, 
   return out;
 }
 
-/** The same gateway config shape the shared side-by-side benchmark uses, plus a second window and a quota. */
-function gatewayYaml(opts: {
-  port: number;
-  db: string;
-  tenants: number;
-  keysPerTenant: number;
-  upstream: string;
-}) {
-  const lines = [
-    "version: 1",
-    `server: { listen: 127.0.0.1:${opts.port}, admin: 127.0.0.1:0 }`,
-    `database: ${opts.db}`,
-    `upstreams: { up: ${opts.upstream} }`,
-    "plans:",
-    "  bench:",
-    "    limits: [{ limit: 1000000000, window: 1m }, { limit: 100000000, window: 1s, by: key }]",
-    "    quota: { limit: 1000000000000, period: month }",
-    '    rules: [{ allow: "* /v1/**" }, { deny: "* /v1/admin/**" }]',
-    'routes: [{ match: "* /v1/**", upstream: up }]',
-    "tenants:",
-  ];
-  for (let t = 0; t < opts.tenants; t++) {
-    const keys = Array.from(
-      { length: opts.keysPerTenant },
-      (_, k) => `{ id: k${t}-${k}, secret: key-${t}-${k} }`,
-    );
-    lines.push(`  t${t}: { plan: bench, keys: [${keys.join(", ")}] }`);
-  }
-  return `${lines.join("\n")}\n`;
-}
-
-/** wrk script: cycles through `count` keys named key-<tenant>-0. */
-function writeKeysScript(count: number): void {
-  writeFileSync(
-    join(work, "keys.lua"),
-    `local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", "/v1/items?page=1", { ["X-Api-Key"] = "key-" .. (n % ${count}) .. "-0" })
-end
-`,
-  );
-}
-
 interface Peer {
   port: number;
   start: () => Bun.Subprocess;
@@ -161,7 +119,7 @@ async function throughput(): Promise<void> {
   console.log(`load average before: ${loadAverage()}`);
   const upstream = spawn([bun, join(import.meta.dir, "peers/upstream.ts")], { PORT: "19100" });
   await waitFor("http://127.0.0.1:19100/");
-  writeKeysScript(100);
+  writeKeysScript(keysScript, 100);
   const gatehouse = (name: string, port: number, variant: string, usage = "") => {
     const db = join(work, `${name}.db`);
     const yamlPath = join(work, `${name}.yaml`);
@@ -449,7 +407,7 @@ async function memory(): Promise<void> {
         upstream: "{ url: http://127.0.0.1:19100 }",
       }),
     );
-    writeKeysScript(tenants);
+    writeKeysScript(keysScript, tenants);
     const run = async () => {
       const p = spawn([bun, join(root, "src/main.ts"), "serve", "--config", yamlPath]);
       // A new database: 100,000 keys take the strict load and a full sync first.

@@ -2,7 +2,7 @@
  * What the load benchmarks (run.ts, cluster.ts, threads.ts) share: a working directory whose child
  * processes end with the benchmark, wrk runs parsed, and CPU time read from /proc.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -126,4 +126,57 @@ export function machineCpu(): { busy: number; idle: number } {
   const ticks = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
   const idle = ticks[3]! + ticks[4]!; // idle and iowait
   return { busy: (ticks.reduce((a, b) => a + b, 0) - idle) * 10, idle: idle * 10 };
+}
+
+/**
+ * The benchmarks' gateway.yaml: `tenants` tenants with `keysPerTenant` keys each (key-<t>-<k>), one
+ * plan with two rules, two sliding windows and a monthly quota, all far above the load.
+ */
+export function gatewayYaml(o: {
+  port: number;
+  db: string;
+  tenants: number;
+  keysPerTenant: number;
+  /** The upstream's definition, e.g. `{ url: "http://127.0.0.1:9100" }`. */
+  upstream: string;
+  /** More `server:` settings, e.g. `threads: 2`. */
+  server?: string;
+  /** A `cluster:` section's value. */
+  cluster?: string;
+}): string {
+  const lines = [
+    "version: 1",
+    `server: { listen: 127.0.0.1:${o.port}, admin: 127.0.0.1:0${o.server ? `, ${o.server}` : ""} }`,
+    `database: ${o.db}`,
+    ...(o.cluster ? [`cluster: ${o.cluster}`] : []),
+    `upstreams: { up: ${o.upstream} }`,
+    "plans:",
+    "  bench:",
+    "    limits: [{ limit: 1000000000, window: 1m }, { limit: 100000000, window: 1s, by: key }]",
+    "    quota: { limit: 1000000000000, period: month }",
+    '    rules: [{ allow: "* /v1/**" }, { deny: "* /v1/admin/**" }]',
+    'routes: [{ match: "* /v1/**", upstream: up }]',
+    "tenants:",
+  ];
+  for (let t = 0; t < o.tenants; t++) {
+    const keys = Array.from(
+      { length: o.keysPerTenant },
+      (_, k) => `{ id: k${t}-${k}, secret: key-${t}-${k} }`,
+    );
+    lines.push(`  t${t}: { plan: bench, keys: [${keys.join(", ")}] }`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** A wrk script at `path` that cycles through `count` keys named key-<tenant>-0. */
+export function writeKeysScript(path: string, count: number): void {
+  writeFileSync(
+    path,
+    `local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/v1/items?page=1", { ["X-Api-Key"] = "key-" .. (n % ${count}) .. "-0" })
+end
+`,
+  );
 }

@@ -13,12 +13,14 @@ import { parseArgs } from "node:util";
 import {
   benchDir,
   fmt,
+  gatewayYaml,
   machineCpu,
   median,
   need,
   threadCpu,
   type WrkResult,
   waitFor,
+  writeKeysScript,
   wrk,
 } from "./support.ts";
 
@@ -78,37 +80,21 @@ function roles(
 }
 
 function config(threads: number): string {
-  const lines = [
-    "version: 1",
-    `server: { listen: 127.0.0.1:${GATEHOUSE}, admin: 127.0.0.1:0, threads: ${threads} }`,
-    `database: ${join(work, `threads-${threads}.db`)}`,
-    `upstreams: { up: { url: http://127.0.0.1:${UPSTREAM} } }`,
-    "plans:",
-    "  bench:",
-    "    limits: [{ limit: 1000000000, window: 1m }, { limit: 100000000, window: 1s, by: key }]",
-    "    quota: { limit: 1000000000000, period: month }",
-    '    rules: [{ allow: "* /v1/**" }, { deny: "* /v1/admin/**" }]',
-    'routes: [{ match: "* /v1/**", upstream: up }]',
-    "tenants:",
-  ];
-  for (let t = 0; t < 100; t++)
-    lines.push(`  t${t}: { plan: bench, keys: [{ id: k${t}, secret: key-${t}-0 }] }`);
-  return `${lines.join("\n")}\n`;
+  return gatewayYaml({
+    port: GATEHOUSE,
+    db: join(work, `threads-${threads}.db`),
+    tenants: 100,
+    keysPerTenant: 1,
+    upstream: `{ url: http://127.0.0.1:${UPSTREAM} }`,
+    server: `threads: ${threads}`,
+  });
 }
 
 need("wrk");
 console.log(
   `\n## Threads: server.threads 1 against ${many}, 64 connections, ${seconds}s per peer, ${rounds} alternating rounds`,
 );
-writeFileSync(
-  keysScript,
-  `local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", "/v1/items?page=1", { ["X-Api-Key"] = "key-" .. (n % 100) .. "-0" })
-end
-`,
-);
+writeKeysScript(keysScript, 100);
 const upstream = spawn([bun, join(import.meta.dir, "peers/upstream.ts")], { PORT: String(UPSTREAM) });
 await waitFor(`http://127.0.0.1:${UPSTREAM}/`);
 const counts = [1, many];
