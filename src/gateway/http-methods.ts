@@ -50,3 +50,9 @@ export const HTTP_METHODS: readonly string[] = [
  * match, so patterns refuse them too.
  */
 export const NEVER_FORWARDED: readonly string[] = ["CONNECT", "TRACE"];
+
+/**
+ * The Allow header of a 405 for one of those (RFC 9110 requires one): the common methods gatehouse
+ * forwards, as a hint; whether a route takes one is for its rules to say.
+ */
+export const ALLOW_HINT = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";

@@ -12,7 +12,7 @@ import { presentedKey } from "../policies/auth/index.ts";
 import type { RequestContext, RequestOutcome, WaitingPolicy } from "../policies/policy.ts";
 import { canonicalize } from "./canonical-path.ts";
 import { finalCost } from "./final-cost.ts";
-import { NEVER_FORWARDED } from "./http-methods.ts";
+import { ALLOW_HINT, NEVER_FORWARDED } from "./http-methods.ts";
 import { problemResponse } from "./problem.ts";
 import { forward, type ProxyDeps, type Reported } from "./proxy.ts";
 import { forwardedQuery } from "./query.ts";
@@ -107,7 +107,11 @@ export function createGateway(deps: GatewayDeps): Handler {
 
     try {
       if (neverForwarded.has(req.method))
-        return refuse(new Refusal("method_not_allowed", `${req.method} requests are not forwarded.`));
+        return refuse(
+          new Refusal("method_not_allowed", `${req.method} requests are not forwarded.`, {
+            Allow: ALLOW_HINT,
+          }),
+        );
       if (!canonical.ok)
         return refuse(new Refusal("bad_request", `The request path was refused: ${canonical.reason}.`));
       if (located instanceof Refusal) return refuse(located);

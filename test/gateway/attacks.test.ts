@@ -359,6 +359,8 @@ describe("methods that are never forwarded", () => {
       const res = await request(line, headers);
       expect(res.status).toBe(405);
       expect(res.head).toMatch(/content-type: application\/problem\+json/i);
+      // RFC 9110: a 405 names the methods that are accepted.
+      expect(res.head).toMatch(/^allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r$/im);
       const method = line.split(" ")[0];
       expect(problem(res.body)).toEqual({
         type: "urn:gatehouse:problem:method-not-allowed",
