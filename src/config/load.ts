@@ -34,6 +34,8 @@ export interface LoadedConfig {
   readonly hash: string;
   /** "gateway.yaml:12": where the object at `path` is declared, for messages that name it. */
   sourceRef(path: readonly (string | number)[]): string;
+  /** The line of every path in the file (see Locator.lineIndex): positions only, no values. */
+  sourceLines(): Map<string, number>;
   /**
    * A problem found after loading (e.g. by the sync), located at `path` or, when the file does not
    * have it, at its nearest parent.
@@ -157,10 +159,14 @@ function inFileOrder(issues: ConfigIssue[]): ConfigIssue[] {
     .sort((a, b) => a.line - b.line || a.col - b.col);
 }
 
-function locating(file: string, locator: () => Locator): Pick<LoadedConfig, "sourceRef" | "issue"> {
+function locating(
+  file: string,
+  locator: () => Locator,
+): Pick<LoadedConfig, "sourceRef" | "sourceLines" | "issue"> {
   const name = basename(file);
   return {
     sourceRef: (path) => `${name}:${locator().at(path, true).line}`,
+    sourceLines: () => locator().lineIndex(),
     issue: (path, message, hint, atKey = false) => {
       const { line, col } = locator().at(path, atKey);
       return { file, line, col, path: formatPath(path), message, ...(hint ? { hint } : {}) };

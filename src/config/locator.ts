@@ -28,4 +28,34 @@ export class Locator {
     const offset = target?.range?.[0] ?? 0;
     return this.lines.linePos(offset);
   }
+
+  /**
+   * The line of every path in the document (a map entry's key, a list item's value), keyed as
+   * `lineKey` keys them: positions only, none of the values, so it may be kept where the document
+   * (which holds every value written in the file) may not.
+   */
+  lineIndex(): Map<string, number> {
+    const out = new Map<string, number>();
+    const walk = (node: unknown, path: (string | number)[]) => {
+      if (isMap(node)) {
+        for (const it of node.items) {
+          if (!isPair(it) || !isScalar(it.key)) continue;
+          const at = [...path, String(it.key.value)];
+          out.set(lineKey(at), this.lines.linePos(it.key.range?.[0] ?? 0).line);
+          walk(it.value, at);
+        }
+      } else if (isSeq(node)) {
+        node.items.forEach((item, i) => {
+          const at = [...path, i];
+          out.set(lineKey(at), this.lines.linePos((item as Node | null)?.range?.[0] ?? 0).line);
+          walk(item, at);
+        });
+      }
+    };
+    walk(this.doc.contents, []);
+    return out;
+  }
 }
+
+/** How `Locator.lineIndex` keys a path. */
+export const lineKey = (path: readonly (string | number)[]): string => path.join("\u0000");
