@@ -157,6 +157,26 @@ describe("changes reach every node", () => {
   });
 });
 
+describe("a node that stops", () => {
+  test("leaves no heartbeat behind, even when it stops during a version check", async () => {
+    const url = await pg.createDatabase(`t${++databases}`);
+    const database = `t${databases}`;
+    for (let round = 0; round < 5; round++) {
+      const node = await startNode(clusterYaml(url));
+      node.tick();
+      await eventually("the node's heartbeat is written", async () => {
+        const rows = await pg.query<{ n: number }>("SELECT count(*)::int AS n FROM cluster_nodes", database);
+        return rows[0]!.n === 1;
+      });
+      // A check starts, and the node stops before it has ended: its heartbeat must not outlive it.
+      node.tick();
+      await node.close();
+      const rows = await pg.query<{ n: number }>("SELECT count(*)::int AS n FROM cluster_nodes", database);
+      expect({ round, left: rows[0]!.n }).toEqual({ round, left: 0 });
+    }
+  });
+});
+
 describe("each node applies what its own config can serve", () => {
   test("a tenant on a plan this node's config lacks waits (and /readyz says so, and that configs differ) until a reload declares it", async () => {
     const gold = "  gold: { rules: [{ allow: '* /v1/**' }] }";

@@ -89,6 +89,8 @@ export class SharedObjects {
   private queue: Promise<unknown> = Promise.resolve();
   private timer: Cancel | undefined;
   private ticking = false;
+  /** Settles when the latest version check has ended; never rejects. */
+  private ticked: Promise<void> = Promise.resolve();
   /** The LISTEN connection's client while it is up. */
   private listener: SQL | null = null;
   /** Set while this module swaps a snapshot in, so its own swaps do not retry waiting rows. */
@@ -263,6 +265,9 @@ export class SharedObjects {
   async close(): Promise<void> {
     this.closed = true;
     this.timer?.();
+    // A check under way would write this node's heartbeat again after `leave` removed it, and the
+    // others would count a stopped node for 15 s more: let it end first.
+    await this.ticked;
     await this.queue.catch(() => {});
     const listener = this.listener;
     this.listener = null;
@@ -292,9 +297,14 @@ export class SharedObjects {
   }
 
   /** One version check and heartbeat; also reconnects and re-subscribes after an outage. */
-  private async tick(): Promise<void> {
-    if (this.ticking || this.closed) return;
+  private tick(): Promise<void> {
+    if (this.ticking || this.closed) return this.ticked;
     this.ticking = true;
+    this.ticked = this.check();
+    return this.ticked;
+  }
+
+  private async check(): Promise<void> {
     try {
       await this.exclusive(() => this.catchUp());
       const before = await beat(this.pg.db, {

@@ -16,7 +16,7 @@ import type { CompiledLimit, KeyView, TenantView } from "../../gateway/snapshot.
 import type { Clock } from "../../lib/clock.ts";
 import type { Log } from "../../lib/log.ts";
 import { counterStates, limitAt, quotaAt } from "../../policies/limits/counter-states.ts";
-import { ceilSeconds, type FieldShape, fieldShape } from "../../policies/limits/headers.ts";
+import { ceilSeconds, type FieldShape, fieldShape, limitsRefusal } from "../../policies/limits/headers.ts";
 import type { CountersExplanation, LimitsExplanation } from "../../policies/limits/policy.ts";
 import type { QuotaCounter, QuotaCounters } from "../../policies/limits/quota-counters.ts";
 import { capOf } from "../../policies/limits/sliding-windows.ts";
@@ -272,18 +272,14 @@ export function createSharedLimitsPolicy(deps: SharedLimitsDeps): SharedLimitsPo
     retryMs: number | null,
     now: number,
   ): Refusal {
-    const extra: Record<string, string> = {};
-    if (tenant.limits.length + key.limits.length + p.counters.length > 0) {
-      const [policy, state] = headers(tenant, key, r, p, now);
-      if (policy !== "") {
-        responseHeaders.set("ratelimit-policy", policy);
-        responseHeaders.set("ratelimit", state);
-        extra["RateLimit-Policy"] = policy;
-        extra.RateLimit = state;
-      }
-    }
-    if (retryMs !== null) extra["Retry-After"] = String(ceilSeconds(retryMs));
-    return new Refusal(code, detail, extra);
+    const counted = tenant.limits.length + key.limits.length + p.counters.length;
+    return limitsRefusal(
+      code,
+      detail,
+      retryMs,
+      counted > 0 ? headers(tenant, key, r, p, now) : null,
+      responseHeaders,
+    );
   }
 
   function refusalOf(

@@ -6,6 +6,7 @@
  * RateLimit.
  */
 
+import { Refusal, type RefusalCode } from "../../gateway/refusal.ts";
 import type { KeyView, TenantView } from "../../gateway/snapshot.ts";
 
 /** A quota's current period, as its counter holds it. */
@@ -24,6 +25,28 @@ export function sfString(s: string): string {
 
 /** Whole seconds, rounded up so that a client waiting that long is never early. */
 export const ceilSeconds = (ms: number) => Math.ceil(ms / 1000);
+
+/**
+ * A limits refusal: its RateLimit fields (`fields`, null when the request has no counters) both on
+ * the answer and among the refusal's headers, and Retry-After when the wait is known.
+ */
+export function limitsRefusal(
+  code: RefusalCode,
+  detail: string,
+  retryMs: number | null,
+  fields: readonly [policy: string, state: string] | null,
+  responseHeaders: Map<string, string>,
+): Refusal {
+  const extra: Record<string, string> = {};
+  if (fields !== null && fields[0] !== "") {
+    responseHeaders.set("ratelimit-policy", fields[0]);
+    responseHeaders.set("ratelimit", fields[1]);
+    extra["RateLimit-Policy"] = fields[0];
+    extra.RateLimit = fields[1];
+  }
+  if (retryMs !== null) extra["Retry-After"] = String(ceilSeconds(retryMs));
+  return new Refusal(code, detail, extra);
+}
 
 /**
  * What the fields of one tenant and key share across requests: the whole RateLimit-Policy value and,

@@ -1,10 +1,10 @@
-import { Refusal, type RefusalCode } from "../../gateway/refusal.ts";
+import type { Refusal, RefusalCode } from "../../gateway/refusal.ts";
 import type { KeyView, TenantView } from "../../gateway/snapshot.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { type Policy, type RequestContext, type RequestOutcome, recordWouldRefuse } from "../policy.ts";
 import type { ConcurrencyGate } from "./concurrency.ts";
 import { counterStates, limitAt, quotaAt } from "./counter-states.ts";
-import { ceilSeconds, type FieldShape, fieldShape } from "./headers.ts";
+import { ceilSeconds, type FieldShape, fieldShape, limitsRefusal } from "./headers.ts";
 import type { QuotaCounter, QuotaCounters } from "./quota-counters.ts";
 import { capOf, type SlidingWindows } from "./sliding-windows.ts";
 import {
@@ -163,18 +163,14 @@ export function createLimitsPolicy(deps: LimitsDeps): LimitsPolicy {
     retryMs: number | null,
     now: number,
   ): Refusal {
-    const extra: Record<string, string> = {};
-    if (tenant.limits.length + key.limits.length + tenant.quotas.length + key.quotas.length > 0) {
-      const [policy, state] = headers(tenant, key, now);
-      if (policy !== "") {
-        responseHeaders.set("ratelimit-policy", policy);
-        responseHeaders.set("ratelimit", state);
-        extra["RateLimit-Policy"] = policy;
-        extra.RateLimit = state;
-      }
-    }
-    if (retryMs !== null) extra["Retry-After"] = String(ceilSeconds(retryMs));
-    return new Refusal(code, detail, extra);
+    const counted = tenant.limits.length + key.limits.length + tenant.quotas.length + key.quotas.length;
+    return limitsRefusal(
+      code,
+      detail,
+      retryMs,
+      counted > 0 ? headers(tenant, key, now) : null,
+      responseHeaders,
+    );
   }
 
   /**
