@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { type RunningGateway, startGateway, startGatewayUnlocked } from "../../src/app.ts";
 import { ConfigError } from "../../src/config/errors.ts";
 import type { Log } from "../../src/lib/log.ts";
+import { get, rawRequest } from "../support/raw-http.ts";
 
 const TOKEN = "k7Qm2xVb9LpR4tZw8NcY3hJd";
 const KEY = "acme-secret-0001";
@@ -37,7 +38,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function start(yaml: string, opts: { db?: string; log?: Log } = {}) {
+async function start(yaml: string, opts: { db?: string; log?: Log; env?: Record<string, string> } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "gatehouse-threads-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const configPath = join(dir, "gateway.yaml");
@@ -48,7 +49,7 @@ async function start(yaml: string, opts: { db?: string; log?: Log } = {}) {
     db,
     listen: "127.0.0.1:0",
     admin: "127.0.0.1:0",
-    env: {},
+    env: opts.env ?? {},
     watchConfig: false,
     log: opts.log ?? (() => {}),
   });
@@ -230,6 +231,35 @@ describe("server.threads: 2", () => {
     );
     expect(perThread.length).toBe(2);
     expect(perThread.every((n) => n > 0)).toBe(true);
+  });
+
+  test("with an HTTP proxy in gatehouse's environment, every thread sends through Bun's fetch, which honours it", async () => {
+    // Told apart by what each client adds to a request without User-Agent: fetch its own, the
+    // HTTP/1.1 client nothing. (fetch reads the proxy from the process's own environment, where
+    // there is none: it goes direct.)
+    const agents: (string | null)[] = [];
+    const upstream = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch(req) {
+        agents.push(req.headers.get("user-agent"));
+        return Response.json({});
+      },
+    });
+    cleanups.push(() => upstream.stop(true));
+    const yaml = config("", 1000).replace(
+      "upstreams: { echo: { mock: echo } }",
+      `upstreams: { echo: { url: "http://127.0.0.1:${upstream.port}" } }`,
+    );
+    const { gw } = await start(yaml, { env: { HTTPS_PROXY: "http://proxy.invalid:3128" } });
+    // Raw requests, without the User-Agent a fetch from this test would send (and gatehouse forward).
+    const port = Number(new URL(gw.dataUrl).port);
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => rawRequest(port, get("/v1/x", [`X-Api-Key: ${KEY}`]))),
+    );
+    expect(answers.map((r) => r.status)).toEqual(Array(8).fill(200));
+    expect(agents.length).toBe(8);
+    expect(agents.every((a) => a?.startsWith("Bun/"))).toBe(true);
   });
 
   test("a thread that fails stops the gateway with a clear log line; what the other thread answered is written", async () => {
