@@ -499,14 +499,9 @@ function runGateway(
       threads?.limits ??
       counters?.policy ??
       createLimitsPolicy({ clock, windows, quotas, concurrency: new ConcurrencyGate() }),
-    observe: (ctx, outcome) => {
-      metrics.observe(ctx, outcome);
-      usage.observe(ctx, outcome);
-    },
-    onUpstreamFailure: (failure) => {
-      metrics.upstreamFailed(failure.upstream, failure.cause);
-      upstreamFailures.report(failure);
-    },
+    metrics,
+    recordUsage: usage.observe,
+    upstreamFailures,
     log,
     proxy: {
       ...(testClock ? { waits: testClock } : {}),

@@ -11,6 +11,7 @@ import type { Clock } from "../lib/clock.ts";
 import type { DeadlineSource } from "../lib/deadlines.ts";
 import type { Log } from "../lib/log.ts";
 import type { Scheduler } from "../lib/scheduler.ts";
+import type { Metrics } from "../metrics/index.ts";
 import { createAuthPolicy, type KeyCache } from "../policies/auth/index.ts";
 import { createBodySizePolicy } from "../policies/body-size/index.ts";
 import type { Policy, RequestContext, RequestOutcome, WaitingPolicy } from "../policies/policy.ts";
@@ -22,7 +23,7 @@ import type { ProxyDeps } from "./proxy.ts";
 import { Refusal } from "./refusal.ts";
 import type { Snapshot } from "./snapshot.ts";
 import type { UpstreamClient } from "./upstream-call.ts";
-import type { FailureReport } from "./upstream-failure-log.ts";
+import type { UpstreamFailureLog } from "./upstream-failure-log.ts";
 
 export interface DataPlaneDeps {
   readonly clock: Clock;
@@ -42,9 +43,12 @@ export interface DataPlaneDeps {
   /** Hears each use of a key (its last-used time). */
   readonly onKeyUse: (keyId: string, at: number) => void;
   readonly limits: WaitingPolicy & ExplainableLimits;
-  /** Hears every request once, when it has ended (metrics, usage rows). */
-  readonly observe: (ctx: RequestContext, outcome: RequestOutcome) => void;
-  readonly onUpstreamFailure: (failure: FailureReport) => void;
+  /** Counts every request when it has ended, and every upstream failure by cause. */
+  readonly metrics: Pick<Metrics, "observe" | "upstreamFailed">;
+  /** Hears every request once, when it has ended, after the metrics: its usage row. */
+  readonly recordUsage: (ctx: RequestContext, outcome: RequestOutcome) => void;
+  /** Logs upstream failures (a line at once, then a count per upstream and cause). */
+  readonly upstreamFailures: Pick<UpstreamFailureLog, "report">;
   readonly log: Log;
   /** Test mode and the scenario runner: what the proxy adds for them. */
   readonly proxy?: Pick<ProxyDeps, "waits" | "onForward">;
@@ -88,10 +92,16 @@ export function createDataPlane(deps: DataPlaneDeps): { handle: Handler; policie
       deadlines: deps.deadlines,
       scheduler: deps.scheduler,
       ...deps.proxy,
-      onFailure: deps.onUpstreamFailure,
+      onFailure: (failure) => {
+        deps.metrics.upstreamFailed(failure.upstream, failure.cause);
+        deps.upstreamFailures.report(failure);
+      },
       log: (msg, fields) => log("error", msg, fields),
     },
-    observe: deps.observe,
+    observe: (ctx, outcome) => {
+      deps.metrics.observe(ctx, outcome);
+      deps.recordUsage(ctx, outcome);
+    },
     log: (msg, fields) => log("error", msg, fields),
   });
   return { handle, policies };

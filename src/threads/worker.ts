@@ -25,7 +25,7 @@ import { createMetrics } from "../metrics/index.ts";
 import { KeyCache } from "../policies/auth/index.ts";
 import { AccessLog } from "../usage/access-log.ts";
 import { packRows } from "../usage/packed.ts";
-import { type UsageRow, usageRow } from "../usage/row.ts";
+import { rowObserver, type UsageRow } from "../usage/row.ts";
 import { LateWork, sharedCounters } from "./counters.ts";
 import { createThreadLimitsPolicy } from "./limits.ts";
 import { SharedViews } from "./memory.ts";
@@ -135,20 +135,13 @@ function start(settings: WorkerSettings) {
     keyCache,
     onKeyUse: lastUsed.record,
     limits,
-    observe: (ctx, outcome) => {
-      metrics.observe(ctx, outcome);
-      try {
-        const row = usageRow(ctx, outcome);
-        rows.record(row);
-        accessLog?.record(row);
-      } catch (err) {
-        log("error", "usage row could not be built", { requestId: ctx.requestId, error: String(err) });
-      }
-    },
-    onUpstreamFailure: (failure) => {
-      metrics.upstreamFailed(failure.upstream, failure.cause);
-      upstreamFailures.report(failure);
-    },
+    metrics,
+    recordUsage: rowObserver(
+      (row) => rows.record(row),
+      accessLog ? (row) => accessLog.record(row) : undefined,
+      log,
+    ),
+    upstreamFailures,
     log,
   });
 

@@ -12,7 +12,7 @@ import type { Scheduler } from "../lib/scheduler.ts";
 import type { RequestContext, RequestOutcome } from "../policies/policy.ts";
 import { usageSettings } from "./config.ts";
 import { UsageRetention } from "./retention.ts";
-import { type UsageRow, usageRow } from "./row.ts";
+import { rowObserver, type UsageRow } from "./row.ts";
 import { createUsageService, type UsageService } from "./service.ts";
 import { createBatchWriter } from "./store.ts";
 import { UsageWriter } from "./writer.ts";
@@ -74,19 +74,7 @@ export function createUsageMetering(deps: {
     },
     clock: deps.clock,
   });
-  // The data plane's observe hook: builds the row and hands it on; never throws.
-  const { onRow } = deps;
-  const observeInto =
-    (record: (row: UsageRow) => void) =>
-    (ctx: RequestContext, outcome: RequestOutcome): void => {
-      try {
-        const row = usageRow(ctx, outcome);
-        record(row);
-        onRow?.(row);
-      } catch (err) {
-        deps.log("error", "usage row could not be built", { requestId: ctx.requestId, error: String(err) });
-      }
-    };
+  const observeInto = (record: (row: UsageRow) => void) => rowObserver(record, deps.onRow, deps.log);
   const { thread } = deps;
   if (thread) {
     return {

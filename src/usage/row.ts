@@ -2,6 +2,7 @@
  * The usage row: what one request leaves behind for billing and analytics. Built from the request
  * context and its outcome by a pure function, so what a row may hold is decided in one place.
  */
+import type { Log } from "../lib/log.ts";
 import type { RequestContext, RequestOutcome } from "../policies/policy.ts";
 
 export interface UsageRow {
@@ -107,3 +108,23 @@ const isSpace = (c: number) => c === 32 || c === 9;
 const finite = (n: number) => (Number.isFinite(n) ? n : 0);
 const count = (n: number) => Math.max(0, Math.round(finite(n)));
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
+
+/**
+ * The data plane's observe hook for usage: builds the request's row and hands it to `record` (and
+ * `onRow`, the access log); never throws, since the request has already been answered.
+ */
+export function rowObserver(
+  record: (row: UsageRow) => void,
+  onRow: ((row: UsageRow) => void) | undefined,
+  log: Log,
+): (ctx: RequestContext, outcome: RequestOutcome) => void {
+  return (ctx, outcome) => {
+    try {
+      const row = usageRow(ctx, outcome);
+      record(row);
+      onRow?.(row);
+    } catch (err) {
+      log("error", "usage row could not be built", { requestId: ctx.requestId, error: String(err) });
+    }
+  };
+}
