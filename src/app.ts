@@ -365,8 +365,6 @@ function runGateway(
   // Output, not a decision: lines are written in real time, also while test mode's clock stands still.
   const accessLog = access ? new AccessLog({ ...access, scheduler: timerScheduler, log }) : null;
   const upstreamFailures = new UpstreamFailureLog({ log, scheduler });
-  // Validation keeps it within 1..255 s. It also bounds a request body that trickles in: Bun closes
-  // such a connection about 2 s after it (0 would switch that off, which validation refuses).
   // Data-plane threads bring their own lines and usage rows; with an in-memory database (no writer
   // thread) they come to this thread, declared here and given their writers below.
   let recordRow: (row: UsageRow) => void = () => {};
@@ -378,6 +376,8 @@ function runGateway(
           (keyId, at) => recordUse(keyId, at),
         )
       : null;
+  // Validation keeps it within 1..255 s. It also bounds a request body that trickles in: Bun closes
+  // such a connection about 2 s after it (0 would switch that off, which validation refuses).
   const idleSeconds = Math.ceil(parseDuration(server.idleTimeout ?? "30s") / 1000);
   const readings = {
     reloads: () => state.reloads,
@@ -385,6 +385,8 @@ function runGateway(
     ...(counters ? { cluster: () => counters.health } : {}),
     ...(cluster ? { postgres: () => cluster.reading(writes?.shipping() ?? cluster.shipping()) } : {}),
   };
+  // A data-plane thread that fails stops the gateway: `serve` waits on this.
+  const { promise: fatalReason, resolve: fatal } = Promise.withResolvers<string>();
   // server.threads > 1: the data plane runs on threads of its own (src/threads); this thread keeps
   // the control API, the shared counters' directory and the quota writes.
   const threads = opened.threads
@@ -412,7 +414,6 @@ function runGateway(
         readings,
       )
     : null;
-  const { promise: fatalReason, resolve: fatal } = Promise.withResolvers<string>();
   const metrics =
     threads?.metrics ??
     createMetrics({
@@ -486,7 +487,7 @@ function runGateway(
   // thread only explains; the threads serve).
   const { handle: gateway, policies } = createDataPlane({
     clock,
-    scheduler: testClock?.requests ?? scheduler,
+    scheduler: requestScheduler,
     snapshot: () => state.snapshot,
     client: upstreams,
     deadlines,
@@ -752,8 +753,9 @@ function checkTestModeListeners(config: GatewayConfig, options: GatewayOptions):
 }
 
 /**
- * Data-plane threads (server.threads > 1) serve on their own clock and fetch: test mode's virtual
- * clock and what a caller injects (fetch, onForward) live on this thread and cannot reach them.
+ * Data-plane threads (server.threads > 1) serve on their own clock, timers and upstream client: test
+ * mode's virtual clock and what a caller injects (fetch, onForward, clock, scheduler, deadlines) live
+ * on this thread and cannot reach them.
  */
 function checkThreads(loaded: LoadedConfig, testMode: boolean, options: GatewayOptions): void {
   if ((loaded.config.server?.threads ?? 1) === 1) return;
