@@ -37,7 +37,7 @@ import { RemoteKeySets } from "./identity/jwks-cache.ts";
 import { TokenVerifier } from "./identity/tokens.ts";
 import { type Clock, systemClock } from "./lib/clock.ts";
 import { type DeadlineSource, Deadlines } from "./lib/deadlines.ts";
-import { formatUrl, parseListen } from "./lib/listen-address.ts";
+import { DEFAULT_ADMIN, DEFAULT_LISTEN, formatUrl, parseListen } from "./lib/listen-address.ts";
 import { isLogLevel, jsonLog, LevelFilter, LOG_LEVELS, type Log, type LogLevel } from "./lib/log.ts";
 import { progressLog, type ReportProgress } from "./lib/progress.ts";
 import { type Cancel, type Scheduler, timerScheduler } from "./lib/scheduler.ts";
@@ -313,8 +313,8 @@ function runGateway(
   }
   const { config } = loaded;
   const server = config.server ?? {};
-  const listenAt = options.listen ?? server.listen ?? "127.0.0.1:8080";
-  const adminAt = options.admin ?? server.admin ?? "127.0.0.1:8081";
+  const listenAt = options.listen ?? server.listen ?? DEFAULT_LISTEN;
+  const adminAt = options.admin ?? server.admin ?? DEFAULT_ADMIN;
   const portalAt = server.portal;
   const startedAt = clock.now();
   const token = options.adminToken || server.adminToken || null;
@@ -719,7 +719,7 @@ function checkAdminExposure(
   adminOverride: string | undefined,
   tokenOverride: string | undefined,
 ): void {
-  const adminAt = adminOverride ?? config.server?.admin ?? "127.0.0.1:8081";
+  const adminAt = adminOverride ?? config.server?.admin ?? DEFAULT_ADMIN;
   const token = tokenOverride || config.server?.adminToken || null;
   if (token === null && !isLoopback(adminAt)) {
     throw new StartupError(
@@ -740,8 +740,8 @@ function checkAdminExposure(
  */
 function checkTestModeListeners(config: GatewayConfig, options: GatewayOptions): void {
   for (const [what, at] of [
-    ["data plane", options.listen ?? config.server?.listen ?? "127.0.0.1:8080"],
-    ["control API", options.admin ?? config.server?.admin ?? "127.0.0.1:8081"],
+    ["data plane", options.listen ?? config.server?.listen ?? DEFAULT_LISTEN],
+    ["control API", options.admin ?? config.server?.admin ?? DEFAULT_ADMIN],
     ...(config.server?.portal ? [["tenant portal", config.server.portal] as const] : []),
   ] as const) {
     if (!isLoopback(at)) {

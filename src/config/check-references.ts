@@ -14,6 +14,7 @@ import {
 } from "../gateway/pattern.ts";
 import { checkIdentity } from "../identity/check.ts";
 import { closest } from "../lib/closest.ts";
+import { DEFAULT_ADMIN, DEFAULT_LISTEN } from "../lib/listen-address.ts";
 import { checkThreadSettings } from "../threads/settings.ts";
 import { OVERRIDE_HINT, overrideProblem } from "../vault/references.ts";
 import { checkValues } from "./check-values.ts";
@@ -254,8 +255,8 @@ export function checkReferences(c: GatewayConfig, show: ShowValue = showWritten)
   }
 
   // Server
-  const listen = c.server?.listen ?? "127.0.0.1:8080";
-  const admin = c.server?.admin ?? "127.0.0.1:8081";
+  const listen = c.server?.listen ?? DEFAULT_LISTEN;
+  const admin = c.server?.admin ?? DEFAULT_ADMIN;
   if (listen === admin && !listen.endsWith(":0")) {
     issues.push({
       path: ["server", "admin"],

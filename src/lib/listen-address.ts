@@ -1,3 +1,7 @@
+/** Where the data plane and the control API listen unless the config or a flag says otherwise. */
+export const DEFAULT_LISTEN = "127.0.0.1:8080";
+export const DEFAULT_ADMIN = "127.0.0.1:8081";
+
 /** "127.0.0.1:8080" or "[::1]:8080" → hostname and port. */
 export function parseListen(text: string): { hostname: string; port: number } {
   const i = text.lastIndexOf(":");
