@@ -146,11 +146,20 @@ test("a missing config file: its located line and hint, exit 3", async () => {
 });
 
 // Root may write anywhere: the permission case runs as an unprivileged user where the system has one.
+// That user keeps the right to read and search (not write), so that the source tree and Bun are
+// found wherever the checkout lives (a clone in a private temporary directory included).
 const unprivileged =
   process.getuid?.() !== 0
     ? []
     : Bun.which("setpriv")
-      ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+      ? [
+          "setpriv",
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          "--inh-caps=+dac_read_search",
+          "--ambient-caps=+dac_read_search",
+        ]
       : null;
 test.skipIf(unprivileged === null)("a database where this user may not write: exit 4", async () => {
   const r = await serve(["--db", "locked/gatehouse.db"], { asUser: unprivileged! });
